@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -22,7 +21,7 @@ def _version_callback(value: bool) -> None:
 
 
 def _main_callback(
-    version: Optional[bool] = typer.Option(  # noqa: UP045 - typer needs Optional
+    version: bool | None = typer.Option(
         None, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
@@ -90,7 +89,7 @@ def generate(
     temperature: float = typer.Option(0.0, help="0 = greedy."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling mass."),
     n: int = typer.Option(1, help="Completions per prompt."),
-    seed: Optional[int] = typer.Option(None, help="Sampling seed."),  # noqa: UP045
+    seed: int | None = typer.Option(None, help="Sampling seed."),
     raw: bool = typer.Option(False, help="Send prompts as raw text instead of a chat message."),
     as_json: bool = typer.Option(False, "--json", help="Print completions as JSON."),
 ) -> None:
@@ -117,7 +116,7 @@ def serve_llm(
     model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model name, local path or HF id."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (localhost by default)."),
     port: int = typer.Option(8000, help="Port."),
-    api_key: Optional[str] = typer.Option(None, envvar="SKILLKIT_API_KEY", help="Require this bearer token."),  # noqa: UP045
+    api_key: str | None = typer.Option(None, envvar="SKILLKIT_API_KEY", help="Require this bearer token."),
 ) -> None:
     """Serve a model as an OpenAI-compatible endpoint (/v1/chat/completions, /v1/completions)."""
     from skillkit.llm.hf import HFBackend

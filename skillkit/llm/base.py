@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,7 +18,7 @@ class ChatMessage(BaseModel):
 
 
 #: A request is either a chat (list of messages) or a raw prompt string.
-Request = Union[list[ChatMessage], list[dict], str]
+Request = list[ChatMessage] | list[dict] | str
 
 
 class SamplingParams(BaseModel):

@@ -1,0 +1,66 @@
+"""Configs: validation errors name the key and file, overrides, run folders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from skillkit.config import ConfigError, StrictModel, apply_overrides, create_run_dir, load_config
+
+
+class Optim(StrictModel):
+    lr: float = 1e-5
+    betas: list[float] = [0.9, 0.999]
+
+
+class Experiment(StrictModel):
+    name: str = "exp"
+    seed: int = 0
+    optim: Optim = Optim()
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: x\noptim:\n  lrr: 0.1\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(Experiment, path)
+    assert "optim.lrr" in str(exc.value) and str(path) in str(exc.value)
+
+
+def test_mistyped_value_is_an_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: not-a-number\n")
+    with pytest.raises(ConfigError, match="'seed'"):
+        load_config(Experiment, path)
+
+
+def test_overrides_are_typed_and_nested(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"name": "base"}))
+    cfg = load_config(Experiment, path, ["optim.lr=0.5", "seed=3", "name=run1"])
+    assert cfg.optim.lr == 0.5 and cfg.seed == 3 and cfg.name == "run1"
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides({}, ["seed"])
+    with pytest.raises(ConfigError, match="optim.nope"):
+        load_config(Experiment, path, ["optim.nope=1"])
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(Experiment, tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n- not a mapping\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(Experiment, bad)
+
+
+def test_run_dir_records_config_seed_versions(tmp_path):
+    cfg = Experiment(name="demo", seed=5)
+    run = create_run_dir("demo", cfg, seed=5, root=tmp_path)
+    assert run.name.startswith("demo-")
+    assert yaml.safe_load((run / "config.yaml").read_text())["seed"] == 5
+    record = json.loads((run / "run.json").read_text())
+    assert record["seed"] == 5 and "torch" in record["versions"] and "python" in record["versions"]
+    assert create_run_dir("demo", cfg, root=tmp_path) != run
