@@ -1,0 +1,115 @@
+"""Log-probabilities of the sampled tokens, without materialising full-vocabulary logits.
+
+A policy-gradient loss only needs ``log p(y_t | y_<t)`` of the token that was actually sampled.
+The naive way, ``model(ids).logits.float().log_softmax(-1).gather(...)``, builds a
+``[batch, seq, vocab]`` fp32 tensor (49k vocab x 1024 tokens = 200 MB per sequence, times the
+copies autograd keeps). Here the model body runs once to get hidden states; then the output head
+and the log-softmax are applied to a chunk of positions at a time, each chunk under
+``torch.utils.checkpoint`` so its logits are freed after the forward and recomputed in the
+backward. Only response positions (``mask == 1``) are scored, which also skips the (long)
+multi-turn prompts. Gradients flow to every parameter exactly as in the naive computation.
+
+Conventions: ``input_ids`` is ``[B, T]`` (right padded); the returned tensor is ``[B, T]`` where
+entry ``t`` is ``log p(input_ids[:, t] | input_ids[:, :t])`` and is 0 where ``mask`` is 0
+(position 0 has no prediction and is always 0).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+
+def unwrap_causal_lm(model: nn.Module) -> nn.Module:
+    """The underlying transformers causal LM (through DDP/accelerate and peft wrappers)."""
+    while hasattr(model, "module") and isinstance(model.module, nn.Module):  # DDP / accelerate
+        model = model.module
+    if hasattr(model, "get_base_model"):  # peft: LoRA layers are injected into the base model
+        model = model.get_base_model()
+    return model
+
+
+def body_and_head(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """Split a causal LM into its body (ids -> final hidden states) and its output head."""
+    lm = unwrap_causal_lm(model)
+    body = lm.get_decoder() if hasattr(lm, "get_decoder") else getattr(lm, "model", None)
+    head = lm.get_output_embeddings()
+    if body is None or head is None:
+        raise TypeError(f"cannot find the body and output head of {type(lm).__name__}")
+    return body, head
+
+
+def _softcap(model: nn.Module) -> float | None:
+    cap = getattr(unwrap_causal_lm(model).config, "final_logit_softcapping", None)
+    return float(cap) if cap else None
+
+
+def _chunk_logprobs(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor,
+                    softcap: float | None) -> torch.Tensor:
+    """log p(target) for ``hidden [N, H]``: fp32 logits of this chunk only, ``gather - logsumexp``."""
+    logits = head(hidden).float()
+    if softcap is not None:
+        logits = torch.tanh(logits / softcap) * softcap
+    return logits.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def chunked_token_logprobs(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                           mask: torch.Tensor, chunk_size: int = 512) -> torch.Tensor:
+    """Sampled-token log-probs at the positions where ``mask`` is 1, chunk by chunk (see module doc)."""
+    body, head = body_and_head(model)
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    hidden = body(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                  use_cache=False).last_hidden_state                          # [B, T, H]
+    # Hidden state at t-1 predicts token t; keep only the scored positions, packed: [N, H].
+    want = mask[:, 1:].bool()
+    h = hidden[:, :-1][want]
+    targets = input_ids[:, 1:][want]
+    softcap = _softcap(model)
+    pieces = []
+    for start in range(0, h.shape[0], chunk_size):
+        h_c, y_c = h[start:start + chunk_size], targets[start:start + chunk_size]
+        if torch.is_grad_enabled() and h_c.requires_grad:
+            pieces.append(checkpoint(_chunk_logprobs, head, h_c, y_c, softcap, use_reentrant=False))
+        else:
+            pieces.append(_chunk_logprobs(head, h_c, y_c, softcap))
+    packed = torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=torch.float32)
+    rows, cols = want.nonzero(as_tuple=True)
+    out = torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
+    return out.index_put((rows, cols + 1), packed)
+
+
+def naive_token_logprobs(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                         mask: torch.Tensor) -> torch.Tensor:
+    """Reference implementation: full ``[B, T, V]`` fp32 log-softmax (memory-hungry; tests/benchmarks)."""
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                   use_cache=False).logits.float()
+    logp = F.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+    logp = F.pad(logp, (1, 0))
+    return logp * mask.to(logp.dtype)
+
+
+def token_logprobs(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   mask: torch.Tensor, chunk_size: int | None = 512) -> torch.Tensor:
+    """Sampled-token log-probs ``[B, T]``: chunked when ``chunk_size`` is set, naive when it is None."""
+    if chunk_size is None:
+        return naive_token_logprobs(model, input_ids, attention_mask, mask)
+    return chunked_token_logprobs(model, input_ids, attention_mask, mask, chunk_size)
+
+
+class TokenLogprobs(nn.Module):
+    """``forward(input_ids, attention_mask, mask) -> [B, T]`` sampled-token log-probs.
+
+    Wrapping the policy in this module makes the chunked computation *the* forward pass, so
+    DDP / FSDP wrappers (accelerate) see one forward call and synchronise gradients as usual.
+    """
+
+    def __init__(self, model: nn.Module, chunk_size: int | None = 512) -> None:
+        super().__init__()
+        self.model = model
+        self.chunk_size = chunk_size
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return token_logprobs(self.model, input_ids, attention_mask, mask, self.chunk_size)
