@@ -1,0 +1,146 @@
+"""The environment protocol shared by every world, a batched ``VectorEnv`` and an episode recorder.
+
+An environment is text in, text out: ``reset`` returns the first observation, ``step`` takes the
+agent's action text and returns a :class:`StepResult`. ``info["success"]`` is set when ``done``.
+Episodes serialise as :class:`skillkit.schemas.Trajectory` (one JSONL line per episode).
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from skillkit.schemas import Trajectory, Turn
+
+
+@dataclass
+class StepResult:
+    """What one ``step`` returns; ``info["success"]`` (bool) is present when ``done`` is true."""
+
+    observation: str
+    reward: float
+    done: bool
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Environment(ABC):
+    """A text environment: ``reset`` to a task, then ``step`` with action text until ``done``.
+
+    Subclasses set ``name``, ``max_steps`` and ``instructions`` (the system-prompt text for agents:
+    rules and action format).
+    """
+
+    name: str = ""
+    max_steps: int = 0
+    instructions: str = ""
+
+    @abstractmethod
+    def reset(self, task_id: str | None = None, seed: int | None = None) -> str:
+        """Start an episode on ``task_id`` (or one drawn with ``seed``); return the first observation."""
+
+    @abstractmethod
+    def step(self, action: str) -> StepResult:
+        """Apply one action (free text from the agent) and return the outcome."""
+
+    @abstractmethod
+    def task_ids(self, split: str) -> list[str]:
+        """The task ids of a split ("train", "test"; some environments also have "dev")."""
+
+    @abstractmethod
+    def task_instruction(self) -> str:
+        """The instruction text of the current task."""
+
+    def expert_actions(self, task_id: str) -> list[str] | None:
+        """A scripted reference solution for ``task_id`` (one action string per step), if known."""
+        return None
+
+    def episode_metadata(self) -> dict[str, Any]:
+        """Extra facts about the current episode recorded in the trajectory's ``metadata``."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most environments hold nothing
+        """Release any resources (worker processes, subprocesses)."""
+
+    def __enter__(self) -> Environment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VectorEnv:
+    """Steps many episodes at once (one environment object per slot).
+
+    Finished slots are not stepped again: ``step`` returns, for such a slot, its last observation
+    and info with ``reward=0.0`` and ``done=True`` so that reward sums stay correct.
+    """
+
+    def __init__(self, envs: list[Environment]):
+        if not envs:
+            raise ValueError("VectorEnv needs at least one environment")
+        self.envs = list(envs)
+        self._last: list[StepResult | None] = [None] * len(self.envs)
+
+    def __len__(self) -> int:
+        return len(self.envs)
+
+    @property
+    def dones(self) -> list[bool]:
+        """Whether each slot's episode has ended."""
+        return [last is not None and last.done for last in self._last]
+
+    def reset(self, task_ids: list[str | None], seeds: list[int | None] | None = None) -> list[str]:
+        """Reset every slot to its task (one task id, or None with a seed, per slot)."""
+        if len(task_ids) != len(self.envs):
+            raise ValueError(f"reset got {len(task_ids)} task ids for {len(self.envs)} environments")
+        seeds = seeds if seeds is not None else [None] * len(self.envs)
+        if len(seeds) != len(self.envs):
+            raise ValueError(f"reset got {len(seeds)} seeds for {len(self.envs)} environments")
+        observations = [env.reset(task_id=t, seed=s) for env, t, s in zip(self.envs, task_ids, seeds)]
+        self._last = [None] * len(self.envs)
+        return observations
+
+    def step(self, actions: list[str]) -> list[StepResult]:
+        """Step every unfinished slot with its action; finished slots return a zero-reward copy."""
+        if len(actions) != len(self.envs):
+            raise ValueError(f"step got {len(actions)} actions for {len(self.envs)} environments")
+        results = []
+        for i, (env, action) in enumerate(zip(self.envs, actions)):
+            last = self._last[i]
+            if last is not None and last.done:
+                results.append(StepResult(last.observation, 0.0, True, dict(last.info)))
+                continue
+            result = env.step(action)
+            self._last[i] = result
+            results.append(result)
+        return results
+
+    def close(self) -> None:
+        """Close every environment."""
+        for env in self.envs:
+            env.close()
+
+
+def run_episode(env: Environment, policy: Callable[[str], str], task_id: str | None,
+                seed: int | None = None, episode_id: str | None = None) -> Trajectory:
+    """Play one episode with ``policy`` (observation text -> action text) and record it."""
+    observation = env.reset(task_id=task_id, seed=seed)
+    trajectory = Trajectory(
+        id=episode_id or uuid.uuid4().hex, env=env.name, task_id=str(task_id if task_id is not None else seed),
+        instruction=env.task_instruction(), initial_observation=observation,
+    )
+    done = False
+    while not done:
+        action = policy(observation)
+        result = env.step(action)
+        trajectory.turns.append(Turn(action=action, observation=result.observation, reward=result.reward,
+                                     done=result.done, info=result.info))
+        trajectory.total_reward += result.reward
+        observation, done = result.observation, result.done
+        if done:
+            trajectory.success = bool(result.info.get("success", False))
+    trajectory.metadata = {"max_steps": env.max_steps, **env.episode_metadata()}
+    return trajectory

@@ -1,0 +1,57 @@
+"""The environment registry: ``make(name, **config)`` and ``list_envs()``.
+
+Factories import their environment lazily so that importing ``environments`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from environments.base import Environment
+
+_FACTORIES: dict[str, tuple[Callable[..., Environment], str]] = {}
+
+
+def register(name: str, factory: Callable[..., Environment], description: str) -> None:
+    """Register an environment factory under ``name``."""
+    _FACTORIES[name] = (factory, description)
+
+
+def make(name: str, **config: object) -> Environment:
+    """Build a registered environment, e.g. ``make("sokoban", variant="1box", max_steps=40)``."""
+    if name not in _FACTORIES:
+        raise KeyError(f"unknown environment {name!r}; available: {', '.join(list_envs())}")
+    return _FACTORIES[name][0](**config)
+
+
+def list_envs() -> list[str]:
+    """Names of the registered environments."""
+    return sorted(_FACTORIES)
+
+
+def describe_envs() -> dict[str, str]:
+    """Name -> one-line description of each registered environment."""
+    return {name: _FACTORIES[name][1] for name in list_envs()}
+
+
+def _sokoban(**config: object) -> Environment:
+    from environments.sokoban import SokobanEnv
+
+    return SokobanEnv(**config)  # type: ignore[arg-type]
+
+
+def _apps(**config: object) -> Environment:
+    from environments.apps import AppsEnv
+
+    return AppsEnv(**config)  # type: ignore[arg-type]
+
+
+def _appworld(**config: object) -> Environment:
+    from environments.appworld_bridge import AppWorldEnv
+
+    return AppWorldEnv(**config)  # type: ignore[arg-type]
+
+
+register("sokoban", _sokoban, "text Sokoban (6x6; variants 2box, 1box), dense rewards")
+register("apps", _apps, "offline AppWorld-style app suite; actions are Python code run in a sandbox")
+register("appworld", _appworld, "the real AppWorld through a bridge process in its own virtualenv")

@@ -1,0 +1,187 @@
+"""The text Sokoban environment (rewards: -0.1 per step, +1 box onto target, -1 box off target, +10 solved)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from environments.base import Environment, StepResult
+from environments.sokoban.actions import parse_actions
+from environments.sokoban.generator import generate_level
+from environments.sokoban.level import ACTION_NAMES, LEGEND, Level
+from environments.sokoban.solver import solve
+from environments.sokoban.splits import VARIANTS, load_split
+
+STEP_PENALTY = -0.1
+BOX_ON_TARGET_REWARD = 1.0
+BOX_OFF_TARGET_PENALTY = -1.0
+SOLVED_REWARD = 10.0
+
+VALID_ACTIONS_TEXT = ", ".join(ACTION_NAMES)
+
+
+class SokobanEnv(Environment):
+    """Text Sokoban over committed level splits, generated levels or a given grid.
+
+    Each move counts as a step (a turn with ``a || b`` makes two steps); a turn whose text holds no
+    valid action costs one step and the step penalty, and leaves the grid unchanged.
+    """
+
+    name = "sokoban"
+
+    def __init__(self, variant: str = "2box", max_steps: int = 40, max_actions_per_turn: int = 3,
+                 grid: str | None = None):
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown Sokoban variant {variant!r}; choose one of {sorted(VARIANTS)}")
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be positive, got {max_steps}")
+        if max_actions_per_turn < 1:
+            raise ValueError(f"max_actions_per_turn must be positive, got {max_actions_per_turn}")
+        self.variant = variant
+        self.max_steps = max_steps
+        self.max_actions_per_turn = max_actions_per_turn
+        self._fixed = Level.from_text(grid) if grid is not None else None
+        self._levels: dict[str, dict[str, Any]] = {}
+        self._level: Level | None = None
+        self._task_id = ""
+        self._steps = 0
+        self._done = False
+
+    @classmethod
+    def from_text(cls, grid: str, max_steps: int = 40, max_actions_per_turn: int = 3) -> SokobanEnv:
+        """An environment that plays one given grid (``reset()`` returns to it)."""
+        return cls(max_steps=max_steps, max_actions_per_turn=max_actions_per_turn, grid=grid)
+
+    @property
+    def instructions(self) -> str:  # type: ignore[override]
+        """System-prompt text: the rules, symbols, rewards and action format."""
+        return (
+            "You are solving a Sokoban puzzle. Push every box onto a target.\n"
+            f"Symbols: {LEGEND}.\n"
+            "You can push a box one cell by walking into it if the cell behind it is free; you cannot pull "
+            "boxes, push two boxes at once or walk through walls. Moving into a wall or an unpushable box "
+            "does nothing.\n"
+            "Rewards: -0.1 per step, +1 for a box onto a target, -1 for a box off a target, +10 when solved.\n"
+            f"Answer with one action: {VALID_ACTIONS_TEXT} (for example <answer>Left</answer>). You may give up "
+            f"to {self.max_actions_per_turn} actions separated by || (for example Up || Left). "
+            f"You have {self.max_steps} steps."
+        )
+
+    # -- tasks -------------------------------------------------------------------------------------
+    def _split_levels(self, split: str) -> list[dict[str, Any]]:
+        records = load_split(self.variant, split)
+        for rec in records:
+            self._levels.setdefault(rec["id"], rec)
+        return records
+
+    def task_ids(self, split: str) -> list[str]:
+        """Level ids of a split ("train" is in curriculum order, shortest optimal solution first)."""
+        return [rec["id"] for rec in self._split_levels(split)]
+
+    def _lookup(self, task_id: str) -> dict[str, Any]:
+        if task_id not in self._levels:
+            for split in ("train", "test"):
+                self._split_levels(split)
+        if task_id not in self._levels:
+            raise KeyError(f"unknown Sokoban level id {task_id!r} for variant {self.variant!r}")
+        return self._levels[task_id]
+
+    def level_grid(self, task_id: str) -> str:
+        """The grid text of a level id."""
+        return self._lookup(task_id)["grid"]
+
+    def expert_actions(self, task_id: str) -> list[str] | None:
+        """A minimum-move solution of the level (one action per step)."""
+        return solve(self.level_grid(task_id))
+
+    # -- episode -----------------------------------------------------------------------------------
+    def reset(self, task_id: str | None = None, seed: int | None = None) -> str:
+        """Start a level: by id, by ``seed`` (a freshly generated level), or the fixed grid."""
+        if task_id is not None:
+            self._level = Level.from_text(self.level_grid(task_id))
+            self._task_id = task_id
+        elif seed is not None or self._fixed is None:
+            seed = seed if seed is not None else random.randrange(2**31)
+            spec = VARIANTS[self.variant]
+            generated = generate_level(random.Random(seed), size=spec.size, boxes=spec.boxes,
+                                       min_moves=spec.min_moves, max_moves=spec.max_moves)
+            self._level = Level.from_text(generated.grid)
+            self._task_id = f"generated-{self.variant}-{seed}"
+        else:
+            self._level = self._fixed
+            self._task_id = "custom"
+        self._steps = 0
+        self._done = False
+        return self._observation("Start.")
+
+    def task_instruction(self) -> str:
+        """A short goal text."""
+        return "Push every box (X) onto a target (O) in as few moves as possible."
+
+    def render(self) -> str:
+        """The current grid text."""
+        if self._level is None:
+            raise RuntimeError("call reset() before render()")
+        return self._level.to_text()
+
+    def _observation(self, feedback: str) -> str:
+        assert self._level is not None
+        left = self.max_steps - self._steps
+        return (f"{self._level.to_text()}\n{feedback}\nLegend: {LEGEND}.\n"
+                f"Steps left: {left}. Valid actions: {VALID_ACTIONS_TEXT}.")
+
+    def step(self, action: str) -> StepResult:
+        """Apply the action(s) in ``action``; see the class docstring for step accounting."""
+        if self._level is None:
+            raise RuntimeError("call reset() before step()")
+        if self._done:
+            raise RuntimeError("the episode is over; call reset() to start another")
+        parsed = parse_actions(action, self.max_actions_per_turn)
+        info: dict[str, Any] = {"task_id": self._task_id, "actions": list(parsed.actions), "invalid": not parsed.valid}
+        if not parsed.valid:
+            self._steps += 1
+            reward = STEP_PENALTY
+            feedback = (f"Invalid action ({parsed.error}). Valid actions are: {VALID_ACTIONS_TEXT} "
+                        f"(up to {self.max_actions_per_turn} separated by ||).")
+        else:
+            reward, moved = 0.0, []
+            for name in parsed.actions:
+                reward += self._move(name)
+                moved.append(name)
+                if self._steps >= self.max_steps or self._level.solved:
+                    break
+            info["actions"] = moved
+            feedback = f"You moved {' || '.join(moved)}."
+        solved = self._level.solved
+        self._done = solved or self._steps >= self.max_steps
+        if solved:
+            feedback += " All boxes are on targets: solved!"
+        elif self._done:
+            feedback += " Out of steps."
+        info.update(steps=self._steps, boxes_on_target=self._level.boxes_on_target, solved=solved)
+        if self._done:
+            info["success"] = solved
+        return StepResult(self._observation(feedback), round(reward, 10), self._done, info)
+
+    def _move(self, name: str) -> float:
+        assert self._level is not None
+        self._steps += 1
+        level, src, dst = self._level.move(name)
+        reward = STEP_PENALTY
+        if src is not None:
+            was_on, now_on = src in level.targets, dst in level.targets
+            if now_on and not was_on:
+                reward += BOX_ON_TARGET_REWARD
+            elif was_on and not now_on:
+                reward += BOX_OFF_TARGET_PENALTY
+        self._level = level
+        if level.solved:
+            reward += SOLVED_REWARD
+        return reward
+
+    def episode_metadata(self) -> dict[str, Any]:
+        """The level id, variant and grid of the episode."""
+        meta: dict[str, Any] = {"variant": self.variant}
+        if self._task_id in self._levels:
+            meta["optimal_moves"] = self._levels[self._task_id]["optimal_moves"]
+        return meta
