@@ -164,13 +164,12 @@ class HFBackend(LLMBackend):
 
         for _ in range(sampling.max_new_tokens):
             logits = next_logits.float()
-            log_probs = torch.log_softmax(logits, dim=-1)
             if sampling.greedy:
                 chosen = logits.argmax(dim=-1)
             else:
                 scaled = top_p_filter(logits / sampling.temperature, sampling.top_p)
                 chosen = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator).squeeze(-1)
-            chosen_lp = log_probs.gather(-1, chosen[:, None]).squeeze(-1)
+            chosen_lp = logits.gather(-1, chosen[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
             chosen = torch.where(alive, chosen, torch.full_like(chosen, pad_id))
             chosen_cpu, lp_cpu, alive_cpu = chosen.tolist(), chosen_lp.tolist(), alive.tolist()
             for row in range(n_rows):

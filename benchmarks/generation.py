@@ -1,0 +1,139 @@
+"""Generation throughput: skillkit's batched HFBackend vs plain ``model.generate``.
+
+Same prompts, same run, greedy decoding. Three ways on the CPU (or GPU with --device cuda):
+``naive`` = one prompt at a time through ``model.generate``; ``plain-batched`` = one left-padded
+batch through ``model.generate``; ``hf-backend`` = ``HFBackend.generate`` (which also returns
+token ids and per-token log-probs). Tokens/s counts only real generated tokens (no padding).
+
+    python benchmarks/generation.py                       # 16 prompts x 64 tokens, CPU
+    python benchmarks/generation.py --device cuda --dtype bfloat16 --batch 256 --skip-naive
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from skillkit.llm.base import SamplingParams
+from skillkit.llm.hf import HFBackend
+from skillkit.models import load_causal_lm
+
+TOPICS = ["a lighthouse keeper", "a robot learning to cook", "the history of bridges", "a chess tournament",
+          "a city under the sea", "how rain forms", "a lost cat finding home", "the first day at school",
+          "a dragon who collects books", "why the sky is blue", "a trip to Mars", "an old clock shop",
+          "a garden in winter", "a musician on tour", "the invention of paper", "a mountain village"]
+
+
+def make_prompts(n: int) -> list[list[dict]]:
+    """n chat prompts that ask for long answers, so every row generates the full budget."""
+    return [[{"role": "user", "content": f"Write a long, detailed story about {TOPICS[i % len(TOPICS)]}."}]
+            for i in range(n)]
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def plain_generate(model, tokenizer, prompts: list[str], max_new_tokens: int, device: str) -> tuple[int, float]:
+    """One left-padded batch through ``model.generate``; returns (real new tokens, seconds)."""
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    _sync(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    new = out[:, enc["input_ids"].shape[1]:]
+    eos = tokenizer.eos_token_id
+    real = 0
+    for row in new.tolist():
+        real += next((i + 1 for i, t in enumerate(row) if t == eos), len(row))
+    return real, seconds
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Measure every method and return the result record."""
+    model, tokenizer = load_causal_lm(args.model, dtype=args.dtype, device=args.device)
+    backend = HFBackend(model, tokenizer, batch_size=args.batch)
+    chats = make_prompts(args.batch)
+    prompts = [backend.render(c) for c in chats]
+    sampling = SamplingParams(temperature=0, max_new_tokens=args.max_new_tokens)
+    backend.generate(chats[:2], SamplingParams(temperature=0, max_new_tokens=4))  # warm-up
+    rows = []
+    if not args.skip_naive:
+        tokens, seconds = 0, 0.0
+        for prompt in prompts:
+            t, s = plain_generate(model, tokenizer, [prompt], args.max_new_tokens, args.device)
+            tokens, seconds = tokens + t, seconds + s
+        rows.append({"method": "naive (one at a time)", "tokens": tokens, "seconds": seconds})
+    # Batched methods alternate for --repeats rounds and keep their best time (the machine is shared).
+    plain_best = backend_best = None
+    for _ in range(args.repeats):
+        tokens, seconds = plain_generate(model, tokenizer, prompts, args.max_new_tokens, args.device)
+        if plain_best is None or seconds < plain_best["seconds"]:
+            plain_best = {"method": "plain batched generate", "tokens": tokens, "seconds": seconds}
+        _sync(args.device)
+        start = time.perf_counter()
+        completions = backend.generate(chats, sampling)
+        _sync(args.device)
+        seconds = time.perf_counter() - start
+        assert all(len(c.logprobs) == len(c.token_ids) for c in completions)
+        if backend_best is None or seconds < backend_best["seconds"]:
+            backend_best = {"method": "HFBackend (ids + logprobs)",
+                            "tokens": sum(len(c.token_ids) for c in completions), "seconds": seconds}
+    rows += [plain_best, backend_best]
+    for row in rows:
+        row["tokens_per_s"] = row["tokens"] / row["seconds"]
+    base = rows[0]["tokens_per_s"]
+    plain = next(r for r in rows if r["method"].startswith("plain"))["tokens_per_s"]
+    for row in rows:
+        row["vs_first"] = row["tokens_per_s"] / base
+        row["vs_plain_batched"] = row["tokens_per_s"] / plain
+    return {
+        "benchmark": "generation", "model": args.model, "device": args.device, "dtype": args.dtype,
+        "batch": args.batch, "repeats": args.repeats, "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None, "rows": rows,
+    }
+
+
+def print_table(result: dict) -> None:
+    """Print the result as a plain table."""
+    print(f"\ngeneration: {result['model']} on {result['gpu'] or result['device']} ({result['dtype']}), "
+          f"{result['batch']} prompts x {result['max_new_tokens']} new tokens, greedy")
+    print(f"{'method':<30}{'tokens':>8}{'seconds':>10}{'tok/s':>10}{'x first':>9}{'x plain':>9}")
+    for r in result["rows"]:
+        print(f"{r['method']:<30}{r['tokens']:>8}{r['seconds']:>10.2f}{r['tokens_per_s']:>10.1f}"
+              f"{r['vs_first']:>9.2f}{r['vs_plain_batched']:>9.2f}")
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the batched methods (best kept)")
+    parser.add_argument("--skip-naive", action="store_true", help="skip one-at-a-time (slow at large batches)")
+    parser.add_argument("--out", default="benchmarks/results/generation.json")
+    args = parser.parse_args()
+    result = run(args)
+    print_table(result)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
