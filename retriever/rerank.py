@@ -1,0 +1,278 @@
+"""Second-stage rerankers: a cross-encoder built on the embedded MiniLM, and an LLM yes/no judge.
+
+No pretrained cross-encoder ships offline, so :class:`CrossEncoderReranker` is the MiniLM encoder
+with a fresh scoring head, trained by :mod:`retriever.train_reranker`. Its score is the head's
+logit plus a learned multiple of the first-stage (bi-encoder) cosine, so an untrained head leaves
+the dense order almost unchanged and training learns a correction on top of it.
+
+:class:`LLMReranker` asks a causal LM (default the embedded SmolLM2) whether a skill fits the
+query and scores ``logit("yes") - logit("no")`` for the first answer token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from retriever.docs import RouterDoc
+
+RERANKER_MARKER = "reranker.json"
+
+
+class Reranker(Protocol):
+    """Anything that scores candidate skills for a query (higher is better)."""
+
+    def score(self, query: str, docs: Sequence[RouterDoc], prior: np.ndarray | None = None) -> np.ndarray:
+        """One score per doc; ``prior`` holds the first-stage cosine of each doc when known."""
+        ...
+
+
+def listwise_loss(scores: Any, mask: Any | None = None) -> Any:
+    """Softmax cross-entropy with the positive in column 0: ``-log softmax(scores)[:, 0]``, batch mean.
+
+    ``mask`` (bool, same shape) marks real candidates; padded columns are ignored.
+    """
+    import torch
+
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return -torch.log_softmax(scores, dim=-1)[:, 0].mean()
+
+
+def pointwise_loss(scores: Any, mask: Any | None = None) -> Any:
+    """Binary cross-entropy with label 1 for column 0 and 0 for the others (the ablation)."""
+    import torch
+
+    labels = torch.zeros_like(scores)
+    labels[:, 0] = 1.0
+    losses = torch.nn.functional.binary_cross_entropy_with_logits(scores, labels, reduction="none")
+    if mask is None:
+        return losses.mean()
+    return (losses * mask).sum() / mask.sum()
+
+
+def _torch_module() -> Any:
+    import torch
+
+    class CrossEncoderModule(torch.nn.Module):
+        """BERT encoder over ``[CLS] query [SEP] doc [SEP]``, mean pooled, then a linear head."""
+
+        def __init__(self, bert: Any, prior_weight: float) -> None:
+            super().__init__()
+            self.bert = bert
+            self.head = torch.nn.Linear(bert.config.hidden_size, 1)
+            torch.nn.init.normal_(self.head.weight, std=0.02)
+            torch.nn.init.zeros_(self.head.bias)
+            self.prior_weight = torch.nn.Parameter(torch.tensor(float(prior_weight)))
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any | None = None,
+                    prior: Any | None = None) -> Any:
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+            pooled = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            logits = self.head(pooled).squeeze(-1)
+            if prior is not None:
+                logits = logits + self.prior_weight * prior
+            return logits
+
+    return CrossEncoderModule
+
+
+class CrossEncoderReranker:
+    """Cross-encoder reranker on MiniLM weights with a scoring head (train it before relying on it).
+
+    Build a fresh one with :meth:`from_base` (``base="minilm"`` or any BERT-style folder/id) or load
+    a trained one with :meth:`load`. ``use_prior`` adds ``prior_weight * cosine`` from the first stage.
+    """
+
+    def __init__(self, module: Any, tokenizer: Any, max_length: int = 256, use_prior: bool = True,
+                 device: str = "cpu", meta: dict[str, Any] | None = None) -> None:
+        self.module = module.to(device)
+        self.module.eval()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.use_prior = use_prior
+        self.device = device
+        self.meta = dict(meta or {})
+        self.batch_size = 32
+
+    @classmethod
+    def from_base(cls, base: str = "minilm", max_length: int = 256, use_prior: bool = True,
+                  prior_weight: float = 20.0, device: str = "cpu", seed: int = 0) -> CrossEncoderReranker:
+        """A new (untrained) reranker: the base encoder's transformer plus a randomly initialised head."""
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from skillkit.models import resolve_embedder_path
+
+        path = resolve_embedder_path(base)
+        bert = AutoModel.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            module = _torch_module()(bert, prior_weight)
+        finally:
+            torch.random.set_rng_state(state)
+        return cls(module, tokenizer, max_length, use_prior, device, {"base": base, "trained": False})
+
+    def encode_pairs(self, queries: Sequence[str], texts: Sequence[str]) -> dict[str, Any]:
+        """Tokenise (query, doc text) pairs, truncating the doc side only."""
+        batch = self.tokenizer(list(queries), list(texts), truncation="only_second", max_length=self.max_length,
+                               padding=True, return_tensors="pt")
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def forward_texts(self, queries: Sequence[str], texts: Sequence[str], prior: Any | None = None) -> Any:
+        """Raw torch scores for pairs (keeps the graph: used by training)."""
+        batch = self.encode_pairs(queries, texts)
+        return self.module(**batch, prior=prior if self.use_prior else None)
+
+    def score(self, query: str, docs: Sequence[RouterDoc], prior: np.ndarray | None = None) -> np.ndarray:
+        """Scores for ``docs`` against ``query`` (higher is better)."""
+        import torch
+
+        if not docs:
+            return np.zeros(0, np.float32)
+        texts = [d.to_text() for d in docs]
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                chunk = texts[start:start + self.batch_size]
+                p = None
+                if prior is not None:
+                    p = torch.as_tensor(np.asarray(prior[start:start + len(chunk)], np.float32), device=self.device)
+                out.append(self.forward_texts([query] * len(chunk), chunk, p).float().cpu().numpy())
+        return np.concatenate(out)
+
+    def save(self, path: str | Path) -> None:
+        """Write the reranker to a folder atomically (transformer, tokenizer, head, config)."""
+        import torch
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+        try:
+            self.module.bert.save_pretrained(str(tmp / "encoder"))
+            self.tokenizer.save_pretrained(str(tmp / "encoder"))
+            torch.save({"head": self.module.head.state_dict(), "prior_weight": self.module.prior_weight.detach().cpu()},
+                       tmp / "head.pt")
+            meta = {**self.meta, "format": 1, "max_length": self.max_length, "use_prior": self.use_prior}
+            with open(tmp / RERANKER_MARKER, "w") as fh:
+                json.dump(meta, fh, indent=2)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> CrossEncoderReranker:
+        """Load a reranker saved by :meth:`save`."""
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = Path(path)
+        if not (path / RERANKER_MARKER).exists():
+            raise FileNotFoundError(f"no trained reranker at {path} (missing {RERANKER_MARKER})")
+        meta = json.loads((path / RERANKER_MARKER).read_text())
+        bert = AutoModel.from_pretrained(str(path / "encoder"))
+        tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"))
+        state = torch.load(path / "head.pt", map_location="cpu", weights_only=True)
+        module = _torch_module()(bert, float(state["prior_weight"]))
+        module.head.load_state_dict(state["head"])
+        return cls(module, tokenizer, int(meta.get("max_length", 256)), bool(meta.get("use_prior", True)), device, meta)
+
+
+LLM_PROMPT = (
+    "You decide whether a skill helps with a request.\n\nRequest: {query}\n\nSkill: {doc}\n\n"
+    "Does this skill help with the request? Answer yes or no."
+)
+
+
+class LLMReranker:
+    """Pointwise LLM judge: score = logit("yes") - logit("no") for the first answer token."""
+
+    def __init__(self, model: Any = "smollm2-135m", tokenizer: Any | None = None, max_doc_chars: int = 1200,
+                 batch_size: int = 8, device: str = "cpu") -> None:
+        if isinstance(model, str):
+            from skillkit.models import load_causal_lm
+
+            model, tokenizer = load_causal_lm(model, device=device)
+        if tokenizer is None:
+            raise ValueError("LLMReranker needs the tokenizer of the model it is given")
+        self.model, self.tokenizer = model, tokenizer
+        self.max_doc_chars = max_doc_chars
+        self.batch_size = batch_size
+        self.yes_ids = self._first_tokens(("yes", "Yes", " yes", " Yes"))
+        self.no_ids = self._first_tokens(("no", "No", " no", " No"))
+
+    def _first_tokens(self, words: Sequence[str]) -> list[int]:
+        return sorted({self.tokenizer.encode(w, add_special_tokens=False)[0] for w in words})
+
+    def _prompt(self, query: str, doc: RouterDoc) -> str:
+        content = LLM_PROMPT.format(query=query, doc=doc.to_text()[: self.max_doc_chars])
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                                      add_generation_prompt=True)
+        return content + "\nAnswer:"
+
+    def score(self, query: str, docs: Sequence[RouterDoc], prior: np.ndarray | None = None) -> np.ndarray:
+        """Yes-minus-no logit per doc (``prior`` is ignored)."""
+        import torch
+
+        prompts = [self._prompt(query, d) for d in docs]
+        out = []
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        device = next(self.model.parameters()).device
+        with torch.inference_mode():
+            for start in range(0, len(prompts), self.batch_size):
+                batch = self.tokenizer(prompts[start:start + self.batch_size], return_tensors="pt", padding=True)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                logits = self.model(**batch).logits[:, -1, :].float()
+                yes = torch.logsumexp(logits[:, self.yes_ids], dim=-1)
+                no = torch.logsumexp(logits[:, self.no_ids], dim=-1)
+                out.append((yes - no).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def resolve_reranker(spec: Any, library_path: str | Path | None = None, device: str = "cpu") -> Any | None:
+    """Turn a reranker spec into a reranker (or None).
+
+    ``None``: no reranker. ``"auto"``: the trained reranker stored next to the library
+    (:func:`default_reranker_path`) when there is one, else None. ``"llm"``: the embedded
+    SmolLM2 judge. A path: a trained cross-encoder. An object with ``score``: used as is.
+    """
+    if spec is None:
+        return None
+    if hasattr(spec, "score"):
+        return spec
+    if spec == "auto":
+        if library_path is None:
+            return None
+        path = default_reranker_path(library_path)
+        return CrossEncoderReranker.load(path, device) if (path / RERANKER_MARKER).exists() else None
+    if spec == "llm":
+        return LLMReranker(device=device)
+    if isinstance(spec, str | Path) and (Path(spec) / RERANKER_MARKER).exists():
+        return CrossEncoderReranker.load(spec, device)
+    raise ValueError(f"unknown reranker {spec!r}: use None, 'auto', 'llm' or the folder of a trained reranker")
+
+
+def default_reranker_path(library_path: str | Path) -> Path:
+    """Where ``train-reranker`` puts a library's reranker by default: ``LIB/reranker`` or ``LIB.reranker``."""
+    library_path = Path(library_path)
+    if library_path.is_dir():
+        return library_path / "reranker"
+    return library_path.with_name(library_path.name + ".reranker")

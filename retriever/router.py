@@ -1,0 +1,250 @@
+"""The Router: retrieve with a bi-encoder (+ BM25), then rerank.
+
+Methods: ``dense`` (bi-encoder + vector index), ``bm25``, ``hybrid`` (both fused by reciprocal
+rank) and ``rerank`` (dense top-``candidates``, then the reranker). ``rerank`` is the default; when
+the router has no reranker it answers with ``dense`` and says so in :attr:`Router.last_method`
+(an untrained cross-encoder is no better than dense, so none is used unless one is given or a
+trained one sits next to the library).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retriever.bm25 import BM25Index
+from retriever.docs import RouterDoc, load_docs_file, to_docs
+from retriever.encoders import Encoder
+from retriever.fusion import reciprocal_rank_fusion
+from retriever.index import VectorIndex
+from retriever.rerank import resolve_reranker
+
+METHODS = ("rerank", "dense", "bm25", "hybrid")
+
+
+@dataclass
+class RoutedSkill:
+    """One routed skill: its id, name, tier, final score, rank (from 1) and the stage scores."""
+
+    id: str
+    name: str
+    score: float
+    rank: int
+    tier: str | None
+    doc: RouterDoc = field(repr=False)
+    stage_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def skill(self) -> Any:
+        """The original skill object (or the dict it was read from)."""
+        return self.doc.skill if self.doc.skill is not None else self.doc
+
+    def to_dict(self, with_text: bool = False) -> dict[str, Any]:
+        """JSON-ready dict: name, score, id, tier, rank, description, stage scores (+ body when asked)."""
+        out = {"name": self.name, "score": round(float(self.score), 6), "id": self.id, "tier": self.tier,
+               "rank": self.rank, "description": self.doc.description,
+               "stage_scores": {k: round(float(v), 6) for k, v in self.stage_scores.items()}}
+        if with_text:
+            out["body"] = self.doc.body
+        return out
+
+
+def load_library_docs(library: Any) -> list[RouterDoc]:
+    """Docs from a SkillLibrary object, a library path, or a JSON/JSONL file of skill records."""
+    if hasattr(library, "list") and callable(library.list):
+        return to_docs(library.list())
+    if isinstance(library, Iterable) and not isinstance(library, str | Path):
+        return to_docs(library)
+    path = Path(library)
+    if not path.exists():
+        raise FileNotFoundError(f"no skill library at {path}")
+    try:
+        from skillkit.library import SkillLibrary
+    except ImportError:
+        return load_docs_file(path)
+    try:
+        return to_docs(SkillLibrary.load(path).list())
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
+        if path.is_file() and path.suffix in (".json", ".jsonl"):
+            try:
+                return load_docs_file(path)
+            except ValueError:
+                pass
+        raise ValueError(f"could not read the skill library at {path}: {exc}") from exc
+
+
+class Router:
+    """Route queries to skills. Build with :meth:`from_library` or :meth:`from_docs`."""
+
+    def __init__(self, docs: Sequence[RouterDoc], encoder: Encoder, index: VectorIndex | None = None,
+                 reranker: Any | None = None, index_kind: str = "auto", candidates: int = 20,
+                 hybrid_depth: int = 50, rrf_k: int = 60, index_params: dict[str, Any] | None = None) -> None:
+        self.encoder = encoder
+        self.reranker = reranker
+        self.candidates = candidates
+        self.hybrid_depth = hybrid_depth
+        self.rrf_k = rrf_k
+        self.docs: dict[str, RouterDoc] = {}
+        self._by_name: dict[str, str] = {}
+        self._tiers: dict[str, set[str]] = {}
+        self.index = index or VectorIndex(encoder.dim, kind=index_kind, **(index_params or {}))
+        self.bm25 = BM25Index()
+        self.last_timings: dict[str, float] = {}
+        self.last_method: str | None = None
+        self.add(docs, _vectors_known=index is not None)
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_docs(cls, docs: Iterable[Any], encoder: Any = "minilm", reranker: Any = None,
+                  index_kind: str = "auto", cache_dir: str | Path | None = None, **kwargs: Any) -> Router:
+        """A router over skill objects, dicts or :class:`RouterDoc` s. ``encoder``: a name or an Encoder."""
+        enc = encoder if isinstance(encoder, Encoder) else Encoder(encoder, cache_dir=cache_dir)
+        return cls(to_docs(docs), enc, reranker=resolve_reranker(reranker), index_kind=index_kind, **kwargs)
+
+    @classmethod
+    def from_library(cls, library: Any, encoder: Any = "minilm", reranker: Any = "auto",
+                     index_kind: str = "auto", cache_dir: str | Path | None = None, **kwargs: Any) -> Router:
+        """A router over a skill library (object or path; a JSON/JSONL skill list works too).
+
+        ``reranker="auto"`` uses the trained reranker saved next to the library by
+        ``skillkit router train-reranker`` when there is one; otherwise routing is dense.
+        """
+        docs = load_library_docs(library)
+        lib_path = library if isinstance(library, str | Path) else getattr(library, "path", None)
+        enc = encoder if isinstance(encoder, Encoder) else Encoder(encoder, cache_dir=cache_dir)
+        return cls(docs, enc, reranker=resolve_reranker(reranker, lib_path), index_kind=index_kind, **kwargs)
+
+    # -- mutation ------------------------------------------------------------------------
+    def add(self, items: Iterable[Any], _vectors_known: bool = False) -> None:
+        """Add or replace skills (encoded with the router's encoder)."""
+        docs = to_docs(items)
+        if not docs:
+            return
+        for doc in docs:
+            if doc.id in self.docs:
+                self._forget(doc.id)
+            self.docs[doc.id] = doc
+            self._by_name.setdefault(doc.name, doc.id)
+            self._tiers.setdefault(doc.tier or "", set()).add(doc.id)
+        texts = [d.to_text() for d in docs]
+        ids = [d.id for d in docs]
+        if not _vectors_known:
+            self.index.add(ids, self.encoder.encode(texts))
+        self.bm25.add(ids, texts)
+
+    def _forget(self, doc_id: str) -> None:
+        doc = self.docs.pop(doc_id)
+        if self._by_name.get(doc.name) == doc_id:
+            del self._by_name[doc.name]
+        self._tiers.get(doc.tier or "", set()).discard(doc_id)
+
+    def remove(self, ids: Iterable[str]) -> int:
+        """Remove skills by id; returns how many existed."""
+        ids = [i for i in ids if i in self.docs]
+        for doc_id in ids:
+            self._forget(doc_id)
+        self.index.remove(ids)
+        self.bm25.remove(ids)
+        return len(ids)
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def get(self, name_or_id: str) -> RouterDoc:
+        """A skill by id or name (KeyError when unknown)."""
+        if name_or_id in self.docs:
+            return self.docs[name_or_id]
+        if name_or_id in self._by_name:
+            return self.docs[self._by_name[name_or_id]]
+        raise KeyError(f"no skill named {name_or_id!r}")
+
+    # -- routing -------------------------------------------------------------------------
+    def route(self, query: str, k: int = 5, tier: str | None = None, method: str = "rerank") -> list[RoutedSkill]:
+        """The ``k`` best skills for ``query`` (optionally only of ``tier``), best first."""
+        return self.route_batch([query], k=k, tier=tier, method=method)[0]
+
+    def route_batch(self, queries: Sequence[str], k: int = 5, tier: str | None = None,
+                    method: str = "rerank") -> list[list[RoutedSkill]]:
+        """Route many queries at once (one batched encode and index search); timings are totals."""
+        if method not in METHODS:
+            raise ValueError(f"unknown routing method {method!r}: use one of {', '.join(METHODS)}")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if isinstance(queries, str):
+            raise ValueError("route_batch takes a list of queries; use route() for one")
+        if any(not isinstance(q, str) or not q.strip() for q in queries):
+            raise ValueError("every query must be a non-empty string")
+        if method == "rerank" and self.reranker is None:
+            method = "dense"
+        self.last_method = method
+        allowed = None
+        if tier is not None:
+            allowed = self._tiers.get(tier, set())
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        if not queries or not self.docs or (allowed is not None and not allowed):
+            self.last_timings = {"total": 0.0}
+            return [[] for _ in queries]
+        if method == "bm25":
+            results = [self._finish(row, k, "bm25") for row in self._bm25(queries, k, allowed, timings)]
+        elif method == "dense":
+            results = [self._finish(row, k, "dense") for row in self._dense(queries, k, allowed, timings)]
+        elif method == "hybrid":
+            depth = max(self.hybrid_depth, k)
+            dense = self._dense(queries, depth, allowed, timings)
+            sparse = self._bm25(queries, depth, allowed, timings)
+            t = time.perf_counter()
+            results = []
+            for d_row, s_row in zip(dense, sparse):
+                fused = reciprocal_rank_fusion([[i for i, _ in d_row], [i for i, _ in s_row]], k=self.rrf_k)
+                results.append(self._finish(fused, k, "rrf", {"dense": dict(d_row), "bm25": dict(s_row)}))
+            timings["fuse"] = time.perf_counter() - t
+        else:
+            dense = self._dense(queries, max(self.candidates, k), allowed, timings)
+            t = time.perf_counter()
+            results = []
+            for query, row in zip(queries, dense):
+                docs = [self.docs[i] for i, _ in row]
+                prior = np.asarray([s for _, s in row], np.float32)
+                scores = self.reranker.score(query, docs, prior=prior) if docs else np.zeros(0)
+                order = np.argsort(-np.asarray(scores), kind="stable")
+                ranked = [(row[j][0], float(scores[j])) for j in order]
+                results.append(self._finish(ranked, k, "rerank", {"dense": dict(row)}))
+            timings["rerank"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - start
+        self.last_timings = timings
+        return results
+
+    def _dense(self, queries: Sequence[str], depth: int, allowed: set[str] | None,
+               timings: dict[str, float]) -> list[list[tuple[str, float]]]:
+        t = time.perf_counter()
+        qvecs = self.encoder.encode(list(queries), use_cache=False)
+        timings["encode"] = time.perf_counter() - t
+        t = time.perf_counter()
+        scores, ids = self.index.search(qvecs, min(depth, len(self.docs)), allowed=allowed)
+        timings["search"] = time.perf_counter() - t
+        return [list(zip(row_ids, row_scores.tolist())) for row_ids, row_scores in zip(ids, scores)]
+
+    def _bm25(self, queries: Sequence[str], depth: int, allowed: set[str] | None,
+              timings: dict[str, float]) -> list[list[tuple[str, float]]]:
+        t = time.perf_counter()
+        out = self.bm25.search(list(queries), depth, allowed=allowed)
+        timings["bm25"] = time.perf_counter() - t
+        return out
+
+    def _finish(self, ranked: Sequence[tuple[str, float]], k: int, stage: str,
+                extra: dict[str, dict[str, float]] | None = None) -> list[RoutedSkill]:
+        out = []
+        for rank, (doc_id, score) in enumerate(ranked[:k], start=1):
+            doc = self.docs[doc_id]
+            stages = {stage: score}
+            for name, table in (extra or {}).items():
+                if doc_id in table:
+                    stages[name] = table[doc_id]
+            out.append(RoutedSkill(doc.id, doc.name, float(score), rank, doc.tier, doc, stages))
+        return out

@@ -1,0 +1,105 @@
+"""Router over the real MiniLM: every method, tiers, batch routing, timings, add/remove, loading."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from retriever.docs import RouterDoc, load_docs_file
+from retriever.encoders import Encoder
+from retriever.router import Router, load_library_docs
+
+SKILLS = [
+    {"id": "s1", "name": "push-box-onto-target", "tier": "functional", "category": "sokoban",
+     "description": "Push a box onto a goal square in Sokoban without trapping it.",
+     "body": "Walk to the cell behind the box, opposite the target, then push toward the target."},
+    {"id": "s2", "name": "wallet-send-money", "tier": "atomic", "category": "wallet",
+     "description": "Transfer money to a contact with the wallet app.",
+     "body": "Call wallet.send(recipient, amount); check wallet.balance() first."},
+    {"id": "s3", "name": "music-play-playlist", "tier": "atomic", "category": "music",
+     "description": "Start playing one of the user's playlists.",
+     "body": "Find it with music.list_playlists(), then music.play(playlist_id)."},
+    {"id": "s4", "name": "phone-send-text", "tier": "atomic", "category": "phone",
+     "description": "Send an SMS text message to a phone contact.",
+     "body": "phone.search_contacts(name) -> contact; phone.send_message(contact.phone, text)."},
+    {"id": "s5", "name": "plan-monthly-budget", "tier": "planning", "category": "wallet",
+     "description": "Plan: review last month's spending and set category budgets.",
+     "body": "1. wallet.transactions(month) 2. group by category 3. wallet.set_budget(category, limit)"},
+]
+
+
+@pytest.fixture(scope="module")
+def router(minilm):
+    return Router.from_docs(SKILLS, encoder=Encoder(minilm))
+
+
+@pytest.mark.integration
+def test_every_method_routes_paraphrases(router):
+    queries = {"transfer 20 dollars to Alice": "s2", "put on some songs from my saved list": "s3",
+               "text my mom that I am late": "s4", "get the crate onto the goal tile": "s1"}
+    for method in ("dense", "hybrid"):
+        for query, want in queries.items():
+            top = router.route(query, k=3, method=method)
+            assert top[0].id == want, (method, query, [t.name for t in top])
+            assert [t.rank for t in top] == [1, 2, 3]
+            assert top[0].score >= top[1].score
+    assert router.route("wallet send money", k=1, method="bm25")[0].id == "s2"
+    result = router.route("transfer money", k=2, method="rerank")  # no reranker: answers densely
+    assert router.last_method == "dense" and result[0].id == "s2"
+    assert {"encode", "search", "total"} <= set(router.last_timings)
+
+
+@pytest.mark.integration
+def test_tier_filter_batch_and_mutation(router):
+    only_planning = router.route("transfer money", k=5, tier="planning")
+    assert [r.id for r in only_planning] == ["s5"]
+    assert router.route("anything", tier="trajectory") == []
+    batch = router.route_batch(["send an sms", "play music"], k=2, method="hybrid")
+    assert [b[0].id for b in batch] == ["s4", "s3"]
+    router.add([{"id": "s6", "name": "music-shuffle", "description": "Shuffle the songs of a playlist",
+                 "body": "music.shuffle(playlist_id)", "tier": "atomic"}])
+    assert router.route("shuffle my playlist", k=1)[0].id == "s6"
+    assert router.remove(["s6"]) == 1
+    assert all(r.id != "s6" for r in router.route("shuffle my playlist", k=5, method="hybrid"))
+    assert router.get("wallet-send-money").id == "s2"
+    with pytest.raises(KeyError):
+        router.get("nope")
+    with pytest.raises(ValueError, match="unknown routing method"):
+        router.route("x", method="magic")
+    with pytest.raises(ValueError, match="non-empty"):
+        router.route("   ")
+
+
+@pytest.mark.integration
+def test_encoder_cache_is_keyed_by_content(minilm, tmp_path):
+    enc = Encoder(minilm, cache_dir=tmp_path)
+    a = enc.encode(["hello world", "other text", "hello world"])
+    assert a.shape == (3, enc.dim) and a.dtype == np.float32
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(a[0], a[2])
+    again = Encoder(minilm, cache_dir=tmp_path)  # a new process would read the SQLite cache
+    assert len(again.cache.get_many([again._key("hello world")])) == 1
+    assert np.allclose(again.encode(["hello world"])[0], a[0])
+
+
+def test_docs_from_objects_dicts_and_files(tmp_path):
+    class Skill:
+        id, name, description, tier, tags, env = "x1", "my-skill", "does things", "atomic", ["t"], "phone"
+
+        def body_text(self):
+            return "step one"
+
+    doc = RouterDoc.from_skill(Skill())
+    assert doc.to_text() == "my-skill | does things | step one"
+    assert doc.category == "phone" and doc.tier == "atomic"
+    path = tmp_path / "skills.jsonl"
+    path.write_text("\n".join(json.dumps(s) for s in SKILLS))
+    assert [d.id for d in load_docs_file(path)] == ["s1", "s2", "s3", "s4", "s5"]
+    assert len(load_library_docs(path)) == 5
+    (tmp_path / "bad.json").write_text('[{"name": "a"}, {"name": "a"}]')
+    with pytest.raises(ValueError, match="duplicate skill id"):
+        load_docs_file(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="without a 'name'"):
+        RouterDoc.from_dict({"description": "x"})
