@@ -1,0 +1,45 @@
+"""Skill impact numbers and the report's plots/tables."""
+
+from __future__ import annotations
+
+from skillkit.evaluate import EvalResult
+from skillkit.impact import load_run_trajectories, skill_impact
+from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
+from skillkit.schemas import Trajectory, Turn, write_jsonl
+
+
+def _traj(task, ok, reward, shown):
+    return Trajectory(id=f"{task}-{ok}-{shown}", env="sokoban", task_id=task, success=ok, total_reward=reward,
+                      turns=[Turn(action="Up", observation="o", reward=reward, skills_shown=shown)])
+
+
+def test_impact_compares_the_same_tasks(tmp_path):
+    trajectories = [
+        _traj("t1", True, 9.0, ["good"]), _traj("t1", False, -1.0, []),
+        _traj("t2", True, 9.0, ["good", "bad"]), _traj("t2", True, 9.0, []),
+        _traj("t3", False, -2.0, ["bad"]), _traj("t3", True, 8.0, []),
+        _traj("t4", False, -1.0, ["lonely"]),
+    ]
+    write_jsonl(tmp_path / "eval.jsonl", trajectories)
+    (tmp_path / "metrics.jsonl").write_text('{"iteration": 1}\n')
+    impacts = {i.name: i for i in skill_impact(load_run_trajectories([tmp_path]))}
+    assert impacts["good"].episodes == 2 and impacts["good"].success_with == 1.0
+    assert impacts["good"].success_without == 0.5 and impacts["good"].success_delta == 0.5
+    assert impacts["bad"].success_with == 0.5 and impacts["bad"].success_without == 1.0
+    assert impacts["lonely"].success_without is None
+    assert [i.name for i in skill_impact(trajectories)][0] == "good"
+
+
+def test_report_files(tmp_path):
+    results = [EvalResult(label="no skills", env="sokoban", split="test", episodes=4, success_rate=0.25,
+                          mean_steps=7, mean_return=-1.0),
+               EvalResult(label="with skills", env="sokoban", split="test", episodes=4, success_rate=0.5,
+                          mean_steps=5, mean_return=2.0)]
+    assert plot_success(results, tmp_path / "s.png").stat().st_size > 1000
+    assert plot_tiers({"trajectory": 3, "planning": 2}, tmp_path / "t.png").stat().st_size > 1000
+    table = eval_table(results)
+    assert "| with skills | sokoban | test | 4 | 50.0% |" in table
+    impacts = skill_impact([_traj("t1", True, 1.0, ["a"]), _traj("t1", False, 0.0, [])])
+    report = write_report(tmp_path / "report.md", "Run", [("Evaluation", table), ("Impact", impact_table(impacts))])
+    text = report.read_text()
+    assert text.startswith("# Run") and "## Impact" in text and "| a | 1 | 1 | 100.0% | 0.0% |" in text
