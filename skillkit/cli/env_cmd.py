@@ -155,7 +155,8 @@ def apps_tasks(split: str = typer.Option(None, "--split", help="train, dev or te
 
     chosen = task_ids(split) if split else list(TASKS)
     table = Table(title=f"app tasks ({len(chosen)})")
-    for column in ("task id", "scenario", "split", "instruction"):
+    table.add_column("task id", overflow="fold")
+    for column in ("scenario", "split", "instruction"):
         table.add_column(column)
     for tid in chosen:
         task = TASKS[tid]
