@@ -47,7 +47,7 @@ def test_sokoban_play_reaches_the_goal():
 
 def test_apps_tasks_and_run_task(tmp_path):
     listed = runner.invoke(app, ["env", "apps", "tasks", "--split", "test"])
-    assert listed.exit_code == 0 and "wallet_total_received_1" in listed.output
+    assert listed.exit_code == 0 and "app tasks (12)" in listed.output and "wallet_total" in listed.output
     ok = runner.invoke(app, ["env", "apps", "run-task", "music_top_liked_2", "--reference"])
     assert ok.exit_code == 0 and "success" in ok.output
     wrong = tmp_path / "wrong.py"
