@@ -1,9 +1,213 @@
-"""Subcommands of one stage (filled in by that stage)."""
+"""Router commands: ``route``, ``router train-reranker``, ``serve`` and ``bench routing``."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from skillkit.cli.common import console, fail, friendly_errors, progress, quiet_libraries
+
+router_app = typer.Typer(help="Skill routing: train the reranker.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that write a JSON result and print a table.", no_args_is_help=True)
+
+METHOD_HELP = "rerank (default; dense when no trained reranker is available), dense, bm25 or hybrid"
+RERANKER_HELP = ("auto (the trained reranker saved next to the library, if any), none, llm (SmolLM2 yes/no), "
+                 "or the folder of a trained reranker")
+
+
+def _reranker_spec(value: str) -> Any:
+    return None if value.lower() == "none" else value
+
+
+def _load_router(library: Path, reranker: str, index_kind: str, encoder: str) -> Any:
+    quiet_libraries()
+    from retriever.router import Router
+
+    with console.status(f"loading {library} and embedding its skills"):
+        return Router.from_library(library, encoder=encoder, reranker=_reranker_spec(reranker),
+                                   index_kind=index_kind)
+
+
+def _read_query_file(path: Path) -> list[tuple[str, str]]:
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("query"), str) or not data["query"].strip():
+            raise ValueError(f"{path}:{lineno}: expected an object with a non-empty 'query'")
+        rows.append((str(data.get("id", lineno)), data["query"]))
+    if not rows:
+        raise ValueError(f"{path}: no queries")
+    return rows
+
+
+@friendly_errors
+def route_cmd(
+    library: Path = typer.Option(..., "--library", "-l", help="Skill library (folder or JSON/JSONL file)."),
+    query: str | None = typer.Option(None, "--query", "-q", help="One query to route."),
+    queries: Path | None = typer.Option(None, "--queries", help="JSONL of {\"id\", \"query\"} lines."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Where batch results go (default stdout)."),
+    k: int = typer.Option(5, "--k", "-k", min=1, help="How many skills to return."),
+    method: str = typer.Option("rerank", "--method", "-m", help=METHOD_HELP),
+    tier: str | None = typer.Option(None, "--tier", help="Only skills of this tier."),
+    reranker: str = typer.Option("auto", "--reranker", help=RERANKER_HELP),
+    index_kind: str = typer.Option("auto", "--index", help="auto, flat, hnsw, ivf or ivfpq."),
+    encoder: str = typer.Option("minilm", "--encoder", help="Bi-encoder name or path."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (a list of {name, score, ...}, best first)."),
+) -> None:
+    """Route a query (or a JSONL file of queries, with one model load) to the best skills."""
+    if (query is None) == (queries is None):
+        fail("give exactly one of --query or --queries")
+    router = _load_router(library, reranker, index_kind, encoder)
+    if query is not None:
+        results = router.route(query, k=k, tier=tier, method=method)
+        if as_json:
+            sys.stdout.write(json.dumps([r.to_dict() for r in results], ensure_ascii=False) + "\n")
+            return
+        from rich.table import Table
+
+        table = Table(title=f"{query!r} ({router.last_method}, {router.last_timings.get('total', 0) * 1e3:.0f} ms)")
+        for col in ("rank", "name", "tier", "score", "description"):
+            table.add_column(col)
+        for r in results:
+            table.add_row(str(r.rank), r.name, r.tier or "", f"{r.score:.3f}", r.doc.description[:80])
+        console.print(table)
+        return
+    rows = _read_query_file(queries)
+    batch_size = 64
+    lines = []
+    with progress(transient=True) as bar:
+        task = bar.add_task("routing", total=len(rows))
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            results = router.route_batch([q for _, q in chunk], k=k, tier=tier, method=method)
+            for (qid, _), res in zip(chunk, results):
+                lines.append(json.dumps({"id": qid, "results": [r.to_dict() for r in res]}, ensure_ascii=False))
+            bar.advance(task, len(chunk))
+    text = "\n".join(lines) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        from skillkit.config import atomic_write_text
+
+        atomic_write_text(out, text)
+        console.print(f"routed {len(rows)} queries with {router.last_method} -> {out}")
+
+
+@friendly_errors
+def train_reranker_cmd(
+    library: Path = typer.Option(..., "--library", "-l", help="Skill library (folder or JSON/JSONL file)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: next to the library, "
+                                    "where `route --reranker auto` finds it)."),
+    labelled: Path | None = typer.Option(None, "--queries", help="Optional JSONL of {\"query\", \"skill\"} "
+                                         "(skill = id or name) labelled queries."),
+    loss: str = typer.Option("listwise", "--loss", help="listwise (softmax CE) or pointwise (BCE ablation)."),
+    time_budget: float = typer.Option(240.0, "--time-budget", help="Stop training after this many seconds."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
+    epochs: int = typer.Option(2, "--epochs", min=1),
+    negatives: int = typer.Option(8, "--negatives", min=1, help="Hard negatives per query."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train the cross-encoder reranker on a library (queries synthesised from the skills themselves)."""
+    quiet_libraries()
+    import torch
+
+    from retriever.rerank import default_reranker_path
+    from retriever.train_reranker import NegativeConfig, TrainConfig, TrainQuery, train_reranker
+
+    router = _load_router(library, "none", "auto", "minilm")
+    labels: list[TrainQuery] = []
+    if labelled is not None:
+        for lineno, line in enumerate(labelled.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            data = json.loads(line)
+            if "query" not in data or "skill" not in data:
+                raise ValueError(f"{labelled}:{lineno}: expected {{\"query\", \"skill\"}}")
+            labels.append(TrainQuery(data["query"], router.get(str(data["skill"])).id, "full"))
+    n_dense = max(1, negatives // 2)
+    rest = negatives - n_dense
+    neg = NegativeConfig(n_dense=n_dense, n_bm25=(rest + 1) // 2, n_category=rest // 4, n_random=rest - (rest + 1) // 2 - rest // 4)
+    config = TrainConfig(loss=loss, time_budget_s=time_budget, max_steps=max_steps, epochs=epochs, seed=seed,
+                         negatives=neg)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    with progress() as bar:
+        task = bar.add_task("training the reranker", total=None)
+
+        def on_step(step: int, total: int, loss_value: float) -> None:
+            bar.update(task, completed=step, total=total, description=f"training (loss {loss_value:.3f})")
+
+        reranker, stats = train_reranker(router, labels, config, on_step=on_step)
+    target = out or default_reranker_path(library)
+    reranker.save(target)
+    console.print(f"trained {stats['steps']} steps on {stats['queries']} queries in {stats['seconds']} s "
+                  f"(loss {stats['first_loss']} -> {stats['last_loss']}); saved to {target}")
+
+
+@friendly_errors
+def serve_cmd(
+    library: Path = typer.Option(..., "--library", "-l", help="Skill library (folder or JSON/JSONL file)."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8765, "--port"),
+    token: str | None = typer.Option(None, "--token", envvar="SKILLKIT_SERVER_TOKEN",
+                                     help="Require this bearer token (or set SKILLKIT_SERVER_TOKEN)."),
+    reranker: str = typer.Option("auto", "--reranker", help=RERANKER_HELP),
+    max_k: int = typer.Option(50, "--max-k", help="Largest k a request may ask for."),
+    max_body: int = typer.Option(16_384, "--max-body-bytes", help="Largest request body accepted."),
+) -> None:
+    """Serve the library over HTTP: POST /route, GET /skills/{name}, GET /health."""
+    try:
+        from retriever.server import serve
+    except ImportError as exc:  # pragma: no cover - depends on the optional extra
+        fail(f"the server needs the 'server' extra (pip install 'skillkit[server]'): {exc}")
+    router = _load_router(library, reranker, "auto", "minilm")
+    console.print(f"serving {len(router)} skills on http://{host}:{port} "
+                  f"(reranker: {'yes' if router.reranker else 'no, dense'}; auth: {'on' if token else 'off'})")
+    serve(router, host=host, port=port, token=token, max_k=max_k, max_body_bytes=max_body)
+
+
+@friendly_errors
+def bench_routing_cmd(
+    quick: bool = typer.Option(False, "--quick", help="Tiny sizes, to check that the benchmark runs."),
+    distractors: int = typer.Option(5_000, "--distractors", help="Real-text distractor skills for quality."),
+    scale_1m: bool = typer.Option(True, "--scale-1m/--no-scale-1m", help="Also measure FAISS vs numpy at 1M."),
+    train_budget: float = typer.Option(180.0, "--train-budget", help="Seconds to train each reranker."),
+    out: Path = typer.Option(Path("benchmarks/results/routing.json"), "--out"),
+) -> None:
+    """Routing benchmark: quality of every method, reranker ablations, speed at 1K/10K/100K (and 1M)."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "routing.py"
+    if not script.exists():
+        fail(f"the routing benchmark lives in the source tree ({script} not found); run it from a checkout")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("skillkit_bench_routing", script)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    module.run(quick=quick, distractors=distractors, scale_1m=scale_1m, train_budget=train_budget, out=out)
+
+
+def _group(app: typer.Typer, name: str, group: typer.Typer) -> typer.Typer:
+    """Reuse a sub-app another stage already registered under ``name`` (e.g. ``bench``), else add ours."""
+    for info in app.registered_groups:
+        if info.name == name and info.typer_instance is not None:
+            return info.typer_instance
+    app.add_typer(group, name=name)
+    return group
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's subcommands to the main app."""
+    """Add ``route``, ``router train-reranker``, ``serve`` and ``bench routing`` to the main app."""
+    app.command("route")(route_cmd)
+    app.command("serve")(serve_cmd)
+    router_app.command("train-reranker")(train_reranker_cmd)
+    _group(app, "router", router_app)
+    _group(app, "bench", bench_app).command("routing")(bench_routing_cmd)

@@ -1,0 +1,97 @@
+"""The real HTTP server on localhost: auth, limits, routing, skill lookup, and the Python client."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from retriever.client import SkillRouterClient, SkillServerError
+from retriever.encoders import Encoder
+from retriever.router import Router
+from retriever.server import create_app
+
+SKILLS = [
+    {"id": "w1", "name": "wallet-send-money", "tier": "atomic", "description": "Transfer money to a contact.",
+     "body": "wallet.send_money(receiver_email, amount)"},
+    {"id": "m1", "name": "music-play-playlist", "tier": "atomic", "description": "Play one of the user's playlists.",
+     "body": "music.play_music(playlist_id)"},
+    {"id": "p1", "name": "phone-send-text", "tier": "atomic", "description": "Send an SMS to a contact.",
+     "body": "phone.send_text_message(phone_number, message)"},
+]
+TOKEN = "s3cret-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url(minilm):
+    import uvicorn
+
+    router = Router.from_docs(SKILLS, encoder=Encoder(minilm))
+    port = _free_port()
+    config = uvicorn.Config(create_app(router, token=TOKEN, max_k=10, max_body_bytes=2048), host="127.0.0.1",
+                            port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        pytest.fail("server did not start")
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.integration
+def test_auth_limits_and_routes(server_url):
+    health = httpx.get(server_url + "/health").json()
+    assert health["status"] == "ok" and health["skills"] == 3 and health["auth"] is True
+    body = {"query": "pay my friend 10 dollars", "k": 2}
+    assert httpx.post(server_url + "/route", json=body).status_code == 401
+    wrong = httpx.post(server_url + "/route", json=body, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    ok = httpx.post(server_url + "/route", json=body, headers=auth)
+    assert ok.status_code == 200
+    data = ok.json()
+    assert data["results"][0]["name"] == "wallet-send-money" and len(data["results"]) == 2
+    assert data["method"] == "dense" and "search" in data["timings"]
+    assert httpx.post(server_url + "/route", json={**body, "k": 11}, headers=auth).status_code == 422
+    big = {"query": "x" * 5000}
+    assert httpx.post(server_url + "/route", json=big, headers=auth).status_code == 413
+    assert httpx.post(server_url + "/route", json={"k": 2}, headers=auth).status_code == 422
+    assert httpx.get(server_url + "/skills/music-play-playlist").status_code == 401
+    skill = httpx.get(server_url + "/skills/music-play-playlist", headers=auth).json()
+    assert skill["body"] == "music.play_music(playlist_id)"
+    assert httpx.get(server_url + "/skills/nope", headers=auth).status_code == 404
+
+
+@pytest.mark.integration
+def test_python_client(server_url):
+    with SkillRouterClient(server_url, token=TOKEN) as client:
+        assert client.health()["skills"] == 3
+        assert client.route("text my brother", k=1)[0]["name"] == "phone-send-text"
+        batch = client.route_batch(["play some songs", "send cash"], k=1, method="hybrid")
+        assert [b[0]["id"] for b in batch] == ["m1", "w1"]
+        assert client.get_skill("w1")["name"] == "wallet-send-money"
+        with pytest.raises(SkillServerError) as err:
+            client.route("x", k=50)
+        assert err.value.status == 422
+    with SkillRouterClient(server_url) as anonymous, pytest.raises(SkillServerError) as err:
+        anonymous.route("send cash")
+    assert err.value.status == 401
