@@ -58,7 +58,7 @@ def test_grpo_loss_hand_computed():
 
 def test_skill_sd_loss_hand_computed_and_rho_clipping():
     s, te = L(0.5), L(0.25)
-    k3 = 0.5 - 1 + math.log(2)  # exp(-l) - 1 + l with lt = log 2
+    k3 = 0.5 - 1 + math.log(2)  # exp(-l) - 1 + l with l = log 2
     logp, teacher, mask = t([s]), t([te]), t([1.0])
     assert skill_sd_loss(logp, teacher, t([s]), mask).item() == pytest.approx(k3, rel=1e-5)  # rho = 1
     assert skill_sd_loss(logp, teacher, t([L(0.4)]), mask, rho_max=10).item() == pytest.approx(1.25 * k3, rel=1e-5)

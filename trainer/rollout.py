@@ -1,0 +1,364 @@
+"""Multi-turn rollouts: episodes of any text environment, one training sample per turn.
+
+Layout (verl-agent, DESIGN.md section 6): at every turn the prompt is the chat template over
+``[system: environment instructions + task] + last k (observation, action) turns + current
+observation``; the response is that turn's generated tokens. A :class:`TurnSample` keeps the exact
+token ids the model saw and produced, the sampling log-probs (the "old policy") and, once the
+episode group is complete, the episode's group-normalised return as its advantage.
+
+All live episodes of a batch are generated together, one ``backend.generate`` call per turn, so
+the backend (HF batched decoding, or vLLM) sees one large batch. Environments are stepped through
+an :class:`EnvPool` (local objects, or Ray actors from :mod:`trainer.ray_rollout`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from skillkit.llm.base import LLMBackend, SamplingParams
+from skillkit.schemas import Trajectory, Turn
+
+SKILL_HEADER = "A skill from past experience that may help with this task:"
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompts
+# ---------------------------------------------------------------------------------------------
+
+def build_messages(instructions: str, task_instruction: str, history: Sequence[tuple[str, str]],
+                   observation: str, window: int) -> list[dict[str, str]]:
+    """The chat for one turn: system (instructions + task), the last ``window`` turns, the observation.
+
+    ``history`` holds ``(observation, action)`` pairs of the earlier turns, oldest first.
+    """
+    system = instructions.strip()
+    if task_instruction.strip():
+        system += f"\n\nTask: {task_instruction.strip()}"
+    messages = [{"role": "system", "content": system}]
+    for obs, action in (history[-window:] if window > 0 else []):
+        messages.append({"role": "user", "content": obs})
+        messages.append({"role": "assistant", "content": action})
+    messages.append({"role": "user", "content": observation})
+    return messages
+
+
+def insert_skill(messages: list[dict[str, str]], skill_text: str, position: str = "user") -> list[dict[str, str]]:
+    """A copy of ``messages`` with the skill inserted: before the current observation (``user``,
+    default: the small embedded model copies from there more reliably, DESIGN.md section 6) or at
+    the end of the system message (``system``)."""
+    if position not in ("user", "system"):
+        raise ValueError(f"skill position must be 'user' or 'system', got {position!r}")
+    out = [dict(m) for m in messages]
+    block = f"{SKILL_HEADER}\n{skill_text.strip()}"
+    if position == "system":
+        out[0]["content"] = f"{out[0]['content']}\n\n{block}"
+    else:
+        out[-1]["content"] = f"{block}\n\n{out[-1]['content']}"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment pools
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class EpisodeStart:
+    """What resetting one environment slot gives: the first observation and the prompt texts."""
+
+    observation: str
+    instructions: str
+    task_instruction: str
+    max_steps: int
+
+
+class EnvPool(Protocol):
+    """Holds ``n`` environment slots; resets them to tasks and steps a subset of them."""
+
+    def reset(self, task_ids: list[str]) -> list[EpisodeStart]: ...
+
+    def step(self, slots: list[int], actions: list[str]) -> list[Any]: ...
+
+    def episode_metadata(self, slots: list[int]) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalEnvPool:
+    """Environment objects in this process, created by ``make_env`` as more slots are needed."""
+
+    def __init__(self, make_env: Callable[[], Any]) -> None:
+        self.make_env = make_env
+        self.envs: list[Any] = []
+
+    def reset(self, task_ids: list[str]) -> list[EpisodeStart]:
+        while len(self.envs) < len(task_ids):
+            self.envs.append(self.make_env())
+        starts = []
+        for env, task_id in zip(self.envs, task_ids):
+            obs = env.reset(task_id=task_id)
+            starts.append(EpisodeStart(obs, env.instructions, env.task_instruction(), env.max_steps))
+        return starts
+
+    def step(self, slots: list[int], actions: list[str]) -> list[Any]:
+        return [self.envs[i].step(a) for i, a in zip(slots, actions)]
+
+    def episode_metadata(self, slots: list[int]) -> list[dict[str, Any]]:
+        return [self.envs[i].episode_metadata() for i in slots]
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        self.envs = []
+
+
+# ---------------------------------------------------------------------------------------------
+# Samples and batches
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class TurnSample:
+    """One training sample: one turn of one episode, with everything the losses need."""
+
+    prompt_ids: list[int]
+    response_ids: list[int]
+    old_logprobs: list[float]
+    messages: list[dict[str, str]]      # the plain chat (the teacher inserts its skill into it)
+    task_id: str
+    episode: int                        # index of the episode in its batch
+    group: int                          # index of the task group (G episodes share one)
+    turn: int
+    advantage: float = 0.0
+    episode_return: float = 0.0
+    skill_name: str | None = None       # the skill the teacher scores with, if any
+    teacher_logprobs: list[float] | None = None
+
+
+@dataclass
+class RolloutBatch:
+    """Episodes of one collection round and their per-turn samples."""
+
+    trajectories: list[Trajectory]
+    samples: list[TurnSample]
+    generated_tokens: int = 0
+    seconds: float = 0.0
+    groups: list[list[int]] = field(default_factory=list)   # episode indices of each group
+
+    @property
+    def returns(self) -> list[float]:
+        return [t.total_reward for t in self.trajectories]
+
+    @property
+    def successes(self) -> list[bool]:
+        return [t.success for t in self.trajectories]
+
+
+@dataclass
+class _Episode:
+    task_id: str
+    group: int
+    start: EpisodeStart
+    observation: str
+    trajectory: Trajectory
+    history: list[tuple[str, str]] = field(default_factory=list)
+    sample_indices: list[int] = field(default_factory=list)
+    done: bool = False
+
+
+def collect_rollouts(
+    backend: LLMBackend,
+    pool: EnvPool,
+    task_ids: Sequence[str],
+    group_size: int,
+    sampling: SamplingParams,
+    window: int = 2,
+    seed: int = 0,
+    student_skills: dict[str, str] | None = None,
+    skill_position: str = "user",
+    max_turns: int | None = None,
+    id_prefix: str = "ep",
+    env_name: str = "",
+) -> RolloutBatch:
+    """Play ``group_size`` episodes of every task, all live episodes generated together each turn.
+
+    ``student_skills`` (task id -> skill text) puts a skill into the *student's* prompt (the
+    skill-in-prompt baseline); the recorded ``messages`` then include it. Sampling at turn ``k``
+    uses seed ``seed * 1000 + k`` so that a batch is reproducible. Episodes end when the
+    environment says ``done`` or after ``max_turns`` turns (default: the environment's
+    ``max_steps``). Advantages are left at 0; see :func:`assign_group_advantages`.
+    """
+    t0 = time.perf_counter()
+    slot_tasks = [t for t in task_ids for _ in range(group_size)]
+    starts = pool.reset(list(slot_tasks))
+    episodes = []
+    for i, (task_id, start) in enumerate(zip(slot_tasks, starts)):
+        traj = Trajectory(id=f"{id_prefix}-{i}", env=env_name, task_id=str(task_id),
+                          instruction=start.task_instruction, initial_observation=start.observation)
+        episodes.append(_Episode(task_id, i // group_size, start, start.observation, traj))
+    samples: list[TurnSample] = []
+    generated = 0
+    turn = 0
+    while True:
+        live = [i for i, ep in enumerate(episodes)
+                if not ep.done and turn < (max_turns or ep.start.max_steps or 10**9)]
+        if not live:
+            break
+        chats = []
+        for i in live:
+            ep = episodes[i]
+            chat = build_messages(ep.start.instructions, ep.start.task_instruction, ep.history,
+                                  ep.observation, window)
+            if student_skills and student_skills.get(ep.task_id):
+                chat = insert_skill(chat, student_skills[ep.task_id], skill_position)
+            chats.append(chat)
+        completions = backend.generate(chats, sampling.model_copy(update={"seed": seed * 1000 + turn, "n": 1}))
+        results = pool.step(live, [c.text for c in completions])
+        for i, chat, comp, res in zip(live, chats, completions, results):
+            ep = episodes[i]
+            ep.sample_indices.append(len(samples))
+            samples.append(TurnSample(
+                prompt_ids=list(comp.prompt_token_ids), response_ids=list(comp.token_ids),
+                old_logprobs=list(comp.logprobs), messages=chat, task_id=ep.task_id, episode=i,
+                group=ep.group, turn=turn,
+            ))
+            generated += len(comp.token_ids)
+            ep.trajectory.turns.append(Turn(action=comp.text, observation=res.observation, reward=res.reward,
+                                            done=res.done, info=res.info))
+            ep.trajectory.total_reward += res.reward
+            ep.history.append((ep.observation, comp.text))
+            ep.observation = res.observation
+            if res.done:
+                ep.done = True
+                ep.trajectory.success = bool(res.info.get("success", False))
+        turn += 1
+    metas = pool.episode_metadata(list(range(len(episodes))))
+    for ep, meta in zip(episodes, metas):
+        ep.trajectory.total_reward = round(ep.trajectory.total_reward, 10)
+        ep.trajectory.metadata = {"max_steps": ep.start.max_steps, "truncated": not ep.done, **meta}
+    groups = [list(range(g * group_size, (g + 1) * group_size)) for g in range(len(task_ids))]
+    for ep in episodes:
+        for k in ep.sample_indices:
+            samples[k].episode_return = ep.trajectory.total_reward
+    return RolloutBatch([ep.trajectory for ep in episodes], samples, generated, time.perf_counter() - t0, groups)
+
+
+def assign_group_advantages(batch: RolloutBatch, eps: float = 1e-6) -> torch.Tensor:
+    """Set every turn's advantage to its episode's group-normalised return; returns the episode advantages."""
+    from trainer.losses import group_advantages
+
+    returns = torch.tensor(batch.returns, dtype=torch.float64)
+    group_of = torch.empty(len(batch.trajectories), dtype=torch.long)
+    for g, members in enumerate(batch.groups):
+        group_of[members] = g
+    adv = group_advantages(returns, group_of, eps)
+    for s in batch.samples:
+        s.advantage = float(adv[s.episode])
+    return adv
+
+
+# ---------------------------------------------------------------------------------------------
+# Expert (solver) trajectories -> SFT samples
+# ---------------------------------------------------------------------------------------------
+
+def expert_trajectories(make_env: Callable[[], Any], task_ids: Sequence[str],
+                        response_template: str = "{action}") -> list[Trajectory]:
+    """Replay each task's ``expert_actions`` (e.g. the Sokoban solver's moves) as a recorded episode.
+
+    Every action is sent as ``response_template.format(action=...)``; tasks without an expert
+    solution are skipped.
+    """
+    env = make_env()
+    trajectories = []
+    for task_id in task_ids:
+        actions = env.expert_actions(task_id)
+        if not actions:
+            continue
+        obs = env.reset(task_id=task_id)
+        traj = Trajectory(id=f"expert-{task_id}", env=getattr(env, "name", ""), task_id=str(task_id),
+                          instruction=env.task_instruction(), initial_observation=obs,
+                          metadata={"source": "expert", "instructions": env.instructions})
+        for action in actions:
+            text = response_template.format(action=action)
+            res = env.step(text)
+            traj.turns.append(Turn(action=text, observation=res.observation, reward=res.reward, done=res.done,
+                                   info=res.info))
+            traj.total_reward += res.reward
+            if res.done:
+                traj.success = bool(res.info.get("success", False))
+                break
+        traj.total_reward = round(traj.total_reward, 10)
+        trajectories.append(traj)
+    env.close()
+    return trajectories
+
+
+def supervised_samples(trajectories: Sequence[Trajectory], tokenizer: Any, window: int = 2) -> list[TurnSample]:
+    """One supervised sample per turn: the chat the policy would have seen, the action + end-of-turn.
+
+    The chats are rebuilt exactly as :func:`collect_rollouts` builds them (system text from the
+    trajectory's ``metadata["instructions"]``); the response is the action text tokenized after the
+    generation prompt, followed by the end-of-turn (EOS) token the policy must learn to emit.
+    """
+    from skillkit.llm.hf import render_prompt
+
+    samples = []
+    for e, traj in enumerate(trajectories):
+        obs, history = traj.initial_observation, []
+        for turn, step in enumerate(traj.turns):
+            chat = build_messages(traj.metadata.get("instructions", ""), traj.instruction, history, obs, window)
+            prompt_ids = tokenizer(render_prompt(tokenizer, chat), add_special_tokens=False)["input_ids"]
+            response_ids = tokenizer(step.action, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            samples.append(TurnSample(prompt_ids, response_ids, [0.0] * len(response_ids), chat, traj.task_id,
+                                      episode=e, group=e, turn=turn, episode_return=traj.total_reward))
+            history.append((obs, step.action))
+            obs = step.observation
+    return samples
+
+
+# ---------------------------------------------------------------------------------------------
+# Collation
+# ---------------------------------------------------------------------------------------------
+
+def collate(samples: Sequence[TurnSample], pad_id: int, prompts: Sequence[list[int]] | None = None,
+            device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Right-padded ``[B, T]`` tensors of ``prompt + response`` for a list of samples.
+
+    ``mask`` is 1 on response tokens only. ``old_logprobs`` / ``teacher_logprobs`` are placed at
+    the response positions (entry t = log p(ids[t] | ids[<t])); ``sdl_mask`` is ``mask`` restricted
+    to samples that have teacher scores. ``prompts`` replaces the prompt ids (teacher scoring).
+    """
+    prompts = prompts if prompts is not None else [s.prompt_ids for s in samples]
+    width = max(len(p) + len(s.response_ids) for p, s in zip(prompts, samples))
+    n = len(samples)
+    ids = torch.full((n, width), pad_id, dtype=torch.long)
+    attn = torch.zeros((n, width), dtype=torch.long)
+    mask = torch.zeros((n, width), dtype=torch.float32)
+    old = torch.zeros((n, width), dtype=torch.float32)
+    teacher = torch.zeros((n, width), dtype=torch.float32)
+    has_teacher = torch.zeros((n, 1), dtype=torch.float32)
+    for row, (p, s) in enumerate(zip(prompts, samples)):
+        a, b = len(p), len(p) + len(s.response_ids)
+        ids[row, :a] = torch.tensor(p, dtype=torch.long)
+        ids[row, a:b] = torch.tensor(s.response_ids, dtype=torch.long)
+        attn[row, :b] = 1
+        mask[row, a:b] = 1
+        old[row, a:b] = torch.tensor(s.old_logprobs, dtype=torch.float32)
+        if s.teacher_logprobs is not None:
+            teacher[row, a:b] = torch.tensor(s.teacher_logprobs, dtype=torch.float32)
+            has_teacher[row] = 1
+    adv = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
+    batch = {"input_ids": ids, "attention_mask": attn, "mask": mask, "old_logprobs": old,
+             "teacher_logprobs": teacher, "sdl_mask": mask * has_teacher, "advantages": adv}
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def response_logprobs(logp: torch.Tensor, batch: dict[str, torch.Tensor]) -> list[list[float]]:
+    """Per-sample lists of the log-probs at response positions (inverse of :func:`collate`)."""
+    out = []
+    for row in range(logp.shape[0]):
+        out.append(logp[row][batch["mask"][row].bool()].tolist())
+    return out
