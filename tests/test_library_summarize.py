@@ -1,0 +1,246 @@
+"""Summarizer: robust JSON parsing, retries with the validation error, deterministic fallback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from skillkit.jsonrepair import JSONRepairError, normalize_keys, parse_json
+from skillkit.llm.base import Completion, LLMBackend, SamplingParams
+from skillkit.schemas import Trajectory, TrajectorySkill, Turn, validate_skill_name
+from skillkit.summarize import (
+    Summarizer,
+    api_calls,
+    heuristic_summary,
+    render_episodes,
+    sokoban_grid,
+    turn_error,
+)
+
+GRID = "######\n#P_XO#\n#____#\n######"
+SOLVED = "######\n#__P√#\n#____#\n######"
+MIDDLE = "######\n#_PXO#\n#____#\n######"
+
+
+def _obs(grid: str, feedback: str) -> str:
+    return f"{grid}\n{feedback}\nLegend: ...\nSteps left: 9."
+
+
+def sokoban_win(episode: str = "win") -> Trajectory:
+    return Trajectory(
+        id=episode, env="sokoban", task_id="level-7", instruction="Push every box onto a target.",
+        initial_observation=_obs(GRID, "Start."), success=True, total_reward=10.8,
+        turns=[
+            Turn(action="Right", observation=_obs(MIDDLE, "You moved Right."), reward=-0.1,
+                 info={"actions": ["Right"], "invalid": False, "boxes_on_target": 0, "solved": False}),
+            Turn(action="<answer>Right</answer>", observation=_obs(SOLVED, "You moved Right. solved!"), reward=10.9,
+                 done=True, info={"actions": ["Right"], "invalid": False, "boxes_on_target": 1, "solved": True,
+                                  "success": True}),
+        ],
+    )
+
+
+def sokoban_loss() -> Trajectory:
+    return Trajectory(
+        id="loss", env="sokoban", task_id="level-7", initial_observation=_obs(GRID, "Start."), success=False,
+        total_reward=-0.3,
+        turns=[
+            Turn(action="Up", observation=_obs(GRID, "You moved Up."), reward=-0.1,
+                 info={"actions": ["Up"], "invalid": False, "boxes_on_target": 0}),
+            Turn(action="fly", observation=_obs(GRID, "Invalid action ('fly' is not an action)."), reward=-0.1,
+                 info={"actions": [], "invalid": True, "boxes_on_target": 0}),
+            Turn(action="Left", observation=_obs(GRID, "You moved Left. Out of steps."), reward=-0.1, done=True,
+                 info={"actions": ["Left"], "invalid": False, "boxes_on_target": 0, "success": False}),
+        ],
+    )
+
+
+def apps_trajs() -> list[Trajectory]:
+    code_ok = ("```python\np = {a['account_name']: a['password'] for a in apis.supervisor.show_account_passwords()}\n"
+               "tok = apis.phone.login(username='555', password=p['phone'])['access_token']\n"
+               "apis.phone.send_text_message(access_token=tok, phone_number='5551', message='hi')\n"
+               "apis.supervisor.complete_task()\n```")
+    win = Trajectory(id="a1", env="apps", task_id="send-text-1", instruction="Text Ava 'hi'.", success=True,
+                     total_reward=1.0,
+                     turns=[Turn(action=code_ok, observation="Output:\n\nTask marked as completed.", reward=1.0, done=True,
+                                 info={"api_calls": 4, "error": False, "success": True})])
+    bad = ("```python\napis.phone.send_text_message(phone_number='5551', message='hi')\n```")
+    loss = Trajectory(
+        id="a2", env="apps", task_id="send-text-1", success=False, total_reward=0.0,
+        turns=[Turn(action=bad, observation="Error:\nTraceback ...\nApiError: invalid or missing access_token: "
+                                             "call apis.phone.login(...) first", info={"error": True}),
+               Turn(action="```python\napis.supervisor.complete_task()\n```", observation="Task marked as completed.",
+                    done=True, info={"error": False, "success": False,
+                                     "checks": [{"name": "message sent", "passed": False, "detail": ""}]})],
+    )
+    return [win, loss]
+
+
+class ScriptedBackend(LLMBackend):
+    """Answers from a list of texts, in order; records every request it saw."""
+
+    name = "scripted"
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.requests: list = []
+
+    def generate(self, requests, sampling: SamplingParams | None = None) -> list[Completion]:
+        out = []
+        for req in requests:
+            self.requests.append(req)
+            text = self.answers.pop(0) if self.answers else "no idea"
+            out.append(Completion(text=text))
+        return out
+
+
+GOOD = {"description": "Push the box right twice", "success_analysis": "Walking right pushed the box home.",
+        "mistake_analysis": "Invalid words and walking into walls waste steps.", "golden_workflow": ["Right", "Right"]}
+
+
+@pytest.mark.parametrize(
+    ("answer", "repaired"),
+    [
+        (json.dumps(GOOD), False),
+        ("```json\n" + json.dumps(GOOD) + "\n```", True),
+        ("Here is the lesson:\n" + json.dumps(GOOD) + "\nI hope this helps!", True),
+        (json.dumps(GOOD)[:-1] + ",}", True),
+        (json.dumps(GOOD).replace('"Right"]', '"Right",]'), True),
+        (str(GOOD), True),  # Python dict: single quotes
+        (json.dumps({"summary": GOOD["description"], "what_worked": GOOD["success_analysis"],
+                     "mistakes": GOOD["mistake_analysis"], "steps": "1. Right\n2. Right"}), True),
+        (json.dumps({"Success Analysis": "ok", "mistake-analysis": "bad", "golden_workflow": "Right, then Right"}), True),
+        (json.dumps(GOOD)[:-6], True),  # cut off inside the last string
+    ],
+)
+def test_broken_answers_are_repaired(answer: str, repaired: bool) -> None:
+    backend = ScriptedBackend([answer])
+    summarizer = Summarizer(backend)
+    skill = summarizer.summarize([sokoban_win(), sokoban_loss()])
+    assert isinstance(skill, TrajectorySkill)
+    assert summarizer.stats.llm_ok == 1 and summarizer.stats.fallback == 0 and summarizer.stats.retried == 0
+    assert summarizer.stats.repaired == int(repaired)
+    assert skill.golden_workflow and skill.golden_workflow[0].startswith("Right")
+    assert skill.task_id == "level-7" and skill.source_trajectory_ids == ["win", "loss"]
+    assert skill.reward_stats["success_rate"] == 0.5
+    validate_skill_name(skill.name)
+
+
+def test_invalid_answer_is_retried_with_the_error_fed_back() -> None:
+    backend = ScriptedBackend(['{"description": "x"}', json.dumps(GOOD)])
+    summarizer = Summarizer(backend, max_retries=2)
+    skill = summarizer.summarize(sokoban_win())
+    assert summarizer.stats.retried == 1 and summarizer.stats.llm_ok == 1 and summarizer.stats.fallback == 0
+    retry = backend.requests[1]
+    assert retry[-2]["role"] == "assistant" and retry[-2]["content"] == '{"description": "x"}'
+    assert "golden_workflow" in retry[-1]["content"] and "not valid" in retry[-1]["content"]
+    assert skill.success_analysis == GOOD["success_analysis"]
+    assert skill.metadata["attempts"] == 2
+
+
+@pytest.mark.parametrize("garbage", ["I cannot do that.", "{}", '{"golden_workflow": []}', "[1, 2, 3]",
+                                     '{"success_analysis": "what the successful episodes did right", '
+                                     '"golden_workflow": ["step 1"]}'])
+def test_fallback_after_retries(garbage: str) -> None:
+    backend = ScriptedBackend([garbage] * 3)
+    summarizer = Summarizer(backend, max_retries=2)
+    skill = summarizer.summarize([sokoban_win(), sokoban_loss()])
+    assert summarizer.stats.fallback == 1 and summarizer.stats.retried == 2 and summarizer.stats.llm_ok == 0
+    assert len(backend.requests) == 3
+    assert skill.metadata["summarizer"] == "heuristic" and "fallback_reason" in skill.metadata
+    assert skill.golden_workflow
+
+
+def test_backend_exception_falls_back() -> None:
+    class Broken(LLMBackend):
+        def generate(self, requests, sampling=None):
+            raise RuntimeError("CUDA out of memory")
+
+    summarizer = Summarizer(Broken())
+    skills = summarizer.summarize_many([[sokoban_win()], apps_trajs()])
+    assert len(skills) == 2 and summarizer.stats.fallback == 2 and summarizer.stats.errors == 1
+
+
+def test_batched_groups_keep_their_order() -> None:
+    other = GOOD | {"success_analysis": "second"}
+    backend = ScriptedBackend(["junk", json.dumps(other), json.dumps(GOOD)])  # group 0 retried after group 1
+    summarizer = Summarizer(backend)
+    a, b = summarizer.summarize_many([[sokoban_win()], apps_trajs()])
+    assert a.task_id == "level-7" and a.success_analysis == GOOD["success_analysis"]
+    assert b.task_id == "send-text-1" and b.success_analysis == "second"
+    assert summarizer.stats.as_dict()["retried"] == 1
+
+
+def test_heuristic_sokoban_summary() -> None:
+    skill = heuristic_summary([sokoban_win(), sokoban_loss()])
+    assert skill.name == "level-7-summary" and skill.tier == "trajectory"
+    assert "1 of 2 episodes solved" in skill.success_analysis
+    assert "Right x2" in skill.success_analysis
+    assert skill.golden_workflow[-1].endswith("Right x2") and "solved" in skill.golden_workflow[-1]
+    assert "no valid action" in skill.mistake_analysis
+    assert "changed nothing" in skill.mistake_analysis
+    assert skill.reward_stats["n"] == 2 and skill.reward_stats["max_return"] == pytest.approx(10.8)
+    only_loss = heuristic_summary(sokoban_loss())
+    assert "No episode solved" in only_loss.success_analysis
+    assert only_loss.golden_workflow  # from the solver when environments is installed
+    assert "Right" in only_loss.golden_workflow[0]
+
+
+def test_heuristic_apps_summary() -> None:
+    skill = heuristic_summary(apps_trajs())
+    assert "supervisor.show_account_passwords -> phone.login -> phone.send_text_message" in skill.success_analysis
+    assert skill.golden_workflow[1].startswith("call phone.login; tok = apis.phone.login(")
+    assert "phone.send_text_message raised 'ApiError: invalid or missing access_token" in skill.mistake_analysis
+    assert "message sent" in skill.mistake_analysis
+
+
+def test_helpers() -> None:
+    assert api_calls("x = apis.phone.login(a=1)\nall_pages(apis.phone.search_contacts, q=2)") == [
+        "phone.login", "phone.search_contacts"]
+    assert sokoban_grid(_obs(GRID, "Start.")) == GRID
+    assert sokoban_grid("no grid") is None
+    assert turn_error(sokoban_loss(), 1).startswith("invalid action")
+    assert turn_error(sokoban_loss(), 0) is None
+    text = render_episodes([sokoban_win(), sokoban_loss()])
+    assert "SUCCESS" in text and "FAILURE" in text and GRID in text
+
+
+def test_no_backend_means_heuristic() -> None:
+    summarizer = Summarizer(None)
+    assert summarizer.summarize(sokoban_win()).metadata["summarizer"] == "heuristic"
+    assert summarizer.stats.fallback == 1
+
+
+def test_jsonrepair_edge_cases() -> None:
+    assert parse_json('{"a": 1}').repairs == []
+    assert parse_json("{'a': True, b: None,}").value == {"a": True, "b": None}
+    assert parse_json('{"a": "x" "b": 2}').value == {"a": "x", "b": 2}
+    assert parse_json('{"q": "he said "hi" twice"}').value == {"q": 'he said "hi" twice'}
+    assert parse_json('{"a": 1 /* c */, // d\n"b": [1,2,]}').value == {"a": 1, "b": [1, 2]}
+    with pytest.raises(JSONRepairError):
+        parse_json("nothing here")
+    data, repairs = normalize_keys({"GoldenWorkflow": [1], "Mistakes": "m", "zzz": 1},
+                                   ["golden_workflow", "mistake_analysis"], {"mistakes": "mistake_analysis"})
+    assert data == {"golden_workflow": [1], "mistake_analysis": "m"}
+    assert any("zzz" in r for r in repairs)
+
+
+@pytest.mark.integration
+def test_real_smollm2_summarizes_a_real_sokoban_episode(smollm2_backend) -> None:
+    from environments.base import run_episode
+    from environments.sokoban import SokobanEnv
+
+    env = SokobanEnv(max_steps=12)
+    task = env.task_ids("train")[0]
+    plan = iter(env.expert_actions(task) or [])
+    win = run_episode(env, lambda obs: next(plan, "Up"), task, episode_id="expert")
+    loss = run_episode(env, lambda obs: "Left", task, episode_id="stuck")
+    # few tokens and one attempt keep this fast on a CPU; a fallback still has to give a valid skill
+    summarizer = Summarizer(smollm2_backend, max_retries=0, max_new_tokens=32, max_prompt_chars=900)
+    skill = summarizer.summarize([win, loss])
+    stats = summarizer.stats
+    assert stats.llm_ok + stats.fallback == 1
+    assert isinstance(skill, TrajectorySkill) and skill.task_id == task
+    validate_skill_name(skill.name)
+    assert skill.golden_workflow and skill.body_text()
