@@ -105,10 +105,14 @@ class _Shard:
 
     # -- storage -------------------------------------------------------------------------
     def _consolidate(self) -> None:
-        if self._pending:
+        if not self._pending:
+            return
+        if len(self._labels) == 0 and len(self._pending) == 1:  # no copy for one big add
+            self._labels, self._vecs = self._pending[0]
+        else:
             self._vecs = np.concatenate([self._vecs] + [v for _, v in self._pending])
             self._labels = np.concatenate([self._labels] + [lab for lab, _ in self._pending])
-            self._pending = []
+        self._pending = []
 
     def __len__(self) -> int:
         return len(self.labels_of)

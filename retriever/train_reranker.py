@@ -58,7 +58,11 @@ class NegativeConfig:
 
 @dataclass
 class TrainConfig:
-    """Reranker training settings (defaults train in a few minutes on CPU)."""
+    """Reranker training settings (defaults train in a few minutes on CPU).
+
+    ``train_layers``: fine-tune only the top N transformer layers (plus the head); the embeddings
+    and lower layers stay frozen, which halves the cost of a step. None trains everything.
+    """
 
     loss: str = "listwise"
     epochs: int = 2
@@ -67,7 +71,8 @@ class TrainConfig:
     batch_queries: int = 4
     lr: float = 4e-5
     head_lr: float = 2e-3
-    max_length: int = 160
+    max_length: int = 128
+    train_layers: int | None = 3
     warmup_frac: float = 0.1
     seed: int = 0
     views: tuple[str, ...] = ("desc", "name")
@@ -170,6 +175,17 @@ def _view_vectors(router: Any, views: set[str]) -> dict[str, dict[str, np.ndarra
     return out
 
 
+def _freeze_lower_layers(bert: Any, train_layers: int | None) -> None:
+    """Freeze embeddings and all but the top ``train_layers`` encoder layers (None: train all)."""
+    layers = getattr(getattr(bert, "encoder", None), "layer", None)
+    for param in bert.parameters():
+        param.requires_grad = train_layers is None or layers is None
+    if train_layers is not None and layers is not None:
+        for layer in list(layers)[-train_layers:] if train_layers > 0 else []:
+            for param in layer.parameters():
+                param.requires_grad = True
+
+
 def train_reranker(router: Any, labelled: Sequence[TrainQuery] = (), config: TrainConfig | None = None,
                    reranker: CrossEncoderReranker | None = None,
                    on_step: Callable[[int, int, float], None] | None = None) -> tuple[CrossEncoderReranker, dict]:
@@ -200,9 +216,10 @@ def train_reranker(router: Any, labelled: Sequence[TrainQuery] = (), config: Tra
     reranker = reranker or CrossEncoderReranker.from_base("minilm", seed=config.seed)
     reranker.max_length = config.max_length
     module = reranker.module
+    _freeze_lower_layers(module.bert, config.train_layers)
     head_params = list(module.head.parameters()) + [module.prior_weight]
     optim = torch.optim.AdamW([
-        {"params": [p for p in module.bert.parameters()], "lr": config.lr},
+        {"params": [p for p in module.bert.parameters() if p.requires_grad], "lr": config.lr},
         {"params": head_params, "lr": config.head_lr},
     ], weight_decay=0.01)
     steps_per_epoch = math.ceil(len(queries) / config.batch_queries)
@@ -260,7 +277,7 @@ def train_reranker(router: Any, labelled: Sequence[TrainQuery] = (), config: Tra
              "labelled_queries": len(labelled), "docs": len(docs), "loss": config.loss,
              "first_loss": round(float(np.mean(losses[:10])), 4) if losses else None,
              "last_loss": round(float(np.mean(losses[-10:])), 4) if losses else None,
-             "stopped_by_time_budget": stopped_early, "prior_weight": round(float(module.prior_weight), 3),
+             "stopped_by_time_budget": stopped_early, "prior_weight": round(module.prior_weight.item(), 3),
              "config": {**asdict(config), "views": list(config.views)}}
     reranker.meta.update({"trained": True, "training": stats})
     return reranker, stats

@@ -1,0 +1,289 @@
+"""Routing benchmark: quality of every routing method, reranker ablations, and speed at scale.
+
+Run: ``python benchmarks/routing.py`` or ``skillkit bench routing`` (``--quick`` for a smoke run).
+
+* Quality: the labelled corpus of :mod:`retriever.bench_corpus` (Sokoban, phone/wallet/music/
+  calendar/email/notes/shopping app skills, agent routines) mixed with real-text distractors.
+  The reranker trains on label-free synthetic queries from every skill plus the *train* query
+  split; all quality numbers are on the held-out *test* split, which no reranker ever sees.
+* Speed: index search (FAISS via :class:`retriever.index.VectorIndex`) against numpy brute force
+  at 1K, 10K and 100K skills, plus the 1M-vector comparison, on vectors with the structure of
+  real embeddings (each is a real MiniLM skill embedding plus noise, so they form clusters around
+  real skills); query encoding, BM25 and reranking are timed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from retriever.bench_corpus import core_docs, distractor_docs, labelled_queries  # noqa: E402
+from retriever.bm25 import BM25Index  # noqa: E402
+from retriever.encoders import normalize  # noqa: E402
+from retriever.evaluation import ranking_metrics  # noqa: E402
+from retriever.index import VectorIndex, exact_search  # noqa: E402
+
+METRIC_COLS = ["hit@1", "mrr@10", "ndcg@1", "ndcg@3", "ndcg@10", "recall@10", "recall@20", "recall@50"]
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p95 in milliseconds."""
+    arr = np.asarray(samples) * 1e3
+    return {"p50_ms": round(float(np.percentile(arr, 50)), 3), "p95_ms": round(float(np.percentile(arr, 95)), 3)}
+
+
+def embedding_like(base: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` unit vectors clustered around real embeddings: a random base row plus noise of varied size."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, base.shape[1]), np.float32)
+    step = 100_000
+    for start in range(0, n, step):
+        m = min(step, n - start)
+        rows = base[rng.integers(0, len(base), m)]
+        scale = rng.uniform(0.02, 0.06, size=(m, 1)).astype(np.float32)  # per-dim noise: cos to base ~0.55-0.95
+        out[start:start + m] = normalize(rows + scale * rng.standard_normal((m, base.shape[1]), dtype=np.float32))
+    return out
+
+
+def recall_at(found: list[list[str]], truth: np.ndarray, ids: list[str], k: int = 10) -> float:
+    """Mean overlap of the index's top-k with the exact top-k."""
+    return float(np.mean([len(set(f[:k]) & {ids[j] for j in t[:k]}) / k for f, t in zip(found, truth)]))
+
+
+def time_index(vecs: np.ndarray, queries: np.ndarray, kind: str, single: int = 200, **params: Any) -> dict:
+    """Build a VectorIndex over ``vecs`` and measure batched/single-query speed and recall@10 vs exact."""
+    ids = [f"v{i}" for i in range(len(vecs))]
+    index = VectorIndex(vecs.shape[1], kind=kind, use_gpu=False, **params)
+    t = time.perf_counter()
+    index.add(ids, vecs)
+    index.build()
+    build_s = time.perf_counter() - t
+    t = time.perf_counter()
+    _, found = index.search(queries, 10)
+    batched_qps = len(queries) / (time.perf_counter() - t)
+    lat = []
+    for q in queries[:single]:
+        t = time.perf_counter()
+        index.search(q, 10)
+        lat.append(time.perf_counter() - t)
+    _, truth = exact_search(vecs, queries, 10)
+    return {"kind": index.kinds[0], "build_s": round(build_s, 2), "batched_qps": round(batched_qps, 1),
+            "single_qps": round(1 / float(np.mean(lat)), 1), **percentiles(lat),
+            "recall@10_vs_exact": round(recall_at(found, truth, ids), 4)}
+
+
+def time_exact(vecs: np.ndarray, queries: np.ndarray, single: int = 50) -> dict:
+    """numpy brute force: batched and one-at-a-time queries/s."""
+    t = time.perf_counter()
+    for start in range(0, len(queries), 256):
+        exact_search(vecs, queries[start:start + 256], 10)
+    batched = len(queries) / (time.perf_counter() - t)
+    lat = []
+    for q in queries[:single]:
+        t = time.perf_counter()
+        exact_search(vecs, q, 10)
+        lat.append(time.perf_counter() - t)
+    return {"batched_qps": round(batched, 1), "single_qps": round(1 / float(np.mean(lat)), 1), **percentiles(lat)}
+
+
+def quality(router: Any, queries: list, method: str, k: int = 50) -> dict:
+    """Metrics of one method on labelled queries, plus its mean per-query time."""
+    t = time.perf_counter()
+    results = []
+    for start in range(0, len(queries), 16):
+        results += router.route_batch([q.query for q in queries[start:start + 16]], k=k, method=method)
+    seconds = time.perf_counter() - t
+    metrics = ranking_metrics([[r.id for r in row] for row in results], [q.positive for q in queries])
+    return {**metrics, "ms_per_query": round(1e3 * seconds / len(queries), 2), "method_used": router.last_method}
+
+
+def print_table(title: str, rows: dict[str, dict], cols: list[str]) -> None:
+    """A plain-text table (rich when available)."""
+    try:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        table.add_column("")
+        for c in cols:
+            table.add_column(c)
+        for name, row in rows.items():
+            table.add_row(name, *[str(row.get(c, "")) for c in cols])
+        Console().print(table)
+    except ImportError:  # pragma: no cover
+        print(title)
+        for name, row in rows.items():
+            print(name, *[row.get(c, "") for c in cols])
+
+
+def run(quick: bool = False, distractors: int = 5_000, scale_1m: bool = True, train_budget: float = 180.0,
+        out: Path | str = ROOT / "benchmarks" / "results" / "routing.json", llm: bool = True,
+        train_steps: int | None = None) -> dict:
+    """Run the whole benchmark and write the JSON result."""
+    import torch
+
+    from retriever.encoders import Encoder
+    from retriever.rerank import CrossEncoderReranker, LLMReranker
+    from retriever.router import Router
+    from retriever.train_reranker import TrainConfig, TrainQuery, train_reranker
+
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    if quick:
+        distractors, train_budget, scale_1m, train_steps = min(distractors, 300), min(train_budget, 20.0), False, 3
+    sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+    result: dict[str, Any] = {
+        "command": "python benchmarks/routing.py" + (" --quick" if quick else "")
+        + ("" if distractors == 5_000 or quick else f" --distractors {distractors}")
+        + ("" if scale_1m or quick else " --no-scale-1m"),
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+                    "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
+    }
+
+    # ---- quality ---------------------------------------------------------------------------
+    docs = core_docs() + list(distractor_docs(distractors, seed=1))
+    queries = labelled_queries()
+    train_q = [q for q in queries if q.split == "train"]
+    test_q = [q for q in queries if q.split == "test"]
+    encoder = Encoder("minilm")
+    t = time.perf_counter()
+    router = Router.from_docs(docs, encoder=encoder)
+    embed_s = time.perf_counter() - t
+    result["corpus"] = {"labelled_skills": len(core_docs()), "distractors": distractors, "total_skills": len(router),
+                        "train_queries": len(train_q), "test_queries": len(test_q),
+                        "embed_seconds": round(embed_s, 1), "docs_per_second": round(len(router) / embed_s, 1)}
+    print(f"corpus: {len(router)} skills embedded in {embed_s:.0f} s", flush=True)
+    rows: dict[str, dict] = {}
+    for method in ("bm25", "dense", "hybrid"):
+        rows[method] = quality(router, test_q, method)
+    router.reranker = CrossEncoderReranker.from_base("minilm", seed=0)
+    rows["rerank (untrained head)"] = quality(router, test_q, "rerank")
+    labelled = [TrainQuery(q.query, q.positive, "full") for q in train_q]
+    training = {}
+    for loss in ("listwise", "pointwise"):
+        config = TrainConfig(loss=loss, time_budget_s=None if train_steps else train_budget, max_steps=train_steps,
+                             seed=0)
+        if loss == "pointwise" and "listwise" in training:
+            config.max_steps, config.time_budget_s = training["listwise"]["steps"], None  # same steps
+        reranker, stats = train_reranker(router, labelled, config)
+        training[loss] = {k: v for k, v in stats.items() if k != "config"}
+        router.reranker = reranker
+        rows[f"rerank ({loss}, trained)"] = quality(router, test_q, "rerank")
+        print(f"{loss}: {stats['steps']} steps in {stats['seconds']} s -> {rows[f'rerank ({loss}, trained)']}",
+              flush=True)
+        if loss == "listwise":
+            listwise = reranker
+    result["reranker_training"] = training
+    result["reranker_training"]["config"] = {**stats["config"], "time_budget_s": train_budget}
+    if llm:
+        router.reranker = LLMReranker("smollm2-135m")
+        sub = test_q if not quick else test_q[:4]
+        rows["rerank (LLM yes/no, SmolLM2)"] = quality(router, sub, "rerank")
+    result["quality_test_split"] = rows
+    router.reranker = listwise
+    result["quality_train_split"] = {"dense": quality(router, train_q, "dense"),
+                                     "rerank (listwise, trained)": quality(router, train_q, "rerank")}
+    print_table("routing quality, held-out test queries", rows, METRIC_COLS + ["ms_per_query"])
+
+    # ---- stage speed -------------------------------------------------------------------------
+    stage: dict[str, Any] = {}
+    texts = [q.query for q in queries]
+    encoder.encode(texts[:8], use_cache=False)
+    t = time.perf_counter()
+    encoder.encode(texts, use_cache=False)
+    stage["encode_batched_qps"] = round(len(texts) / (time.perf_counter() - t), 1)
+    lat = []
+    for text in texts[:64]:
+        t = time.perf_counter()
+        encoder.encode([text], use_cache=False)
+        lat.append(time.perf_counter() - t)
+    stage["encode_single"] = {"qps": round(1 / float(np.mean(lat)), 1), **percentiles(lat)}
+    lat = []
+    for q in test_q[:32]:
+        router.route(q.query, k=5, method="rerank")
+        lat.append(router.last_timings["rerank"])
+    stage["rerank_top20"] = {"qps": round(1 / float(np.mean(lat)), 2), **percentiles(lat)}
+    result["stage_speed"] = stage
+
+    real = router.index.get_vectors(list(router.docs))
+    query_vecs = np.concatenate([encoder.encode(texts), embedding_like(real, 1000 - len(texts), seed=7)])
+    scale: dict[str, Any] = {}
+    all_distractor_texts = [d.to_text() for d in distractor_docs(max(sizes), seed=2)]
+    for n in sizes:
+        vecs = embedding_like(real, n, seed=n)
+        row = {"index": time_index(vecs, query_vecs, "auto"), "exact_numpy": time_exact(vecs, query_vecs)}
+        bm25 = BM25Index()
+        bm25.add([f"d{i}" for i in range(n)], all_distractor_texts[:n])
+        t = time.perf_counter()
+        bm25.search(texts, 10)
+        bm25_batch = time.perf_counter() - t
+        lat = []
+        for text in texts[:32]:
+            t = time.perf_counter()
+            bm25.search([text], 10)
+            lat.append(time.perf_counter() - t)
+        row["bm25"] = {"batched_qps": round(len(texts) / bm25_batch, 1), **percentiles(lat)}
+        scale[f"{n}"] = row
+        print(f"{n}: {row}", flush=True)
+    result["scale"] = scale
+
+    if scale_1m:
+        n = 1_000_000
+        vecs = embedding_like(real, n, seed=n)
+        q = query_vecs[:300]
+        one_m = {"exact_numpy": time_exact(vecs, q, single=10)}
+        one_m["ivf"] = time_index(vecs, q, "ivf", single=100)
+        one_m["ivf"]["speedup_batched_vs_exact"] = round(one_m["ivf"]["batched_qps"] / one_m["exact_numpy"]["batched_qps"], 1)
+        one_m["ivf"]["speedup_single_vs_exact"] = round(one_m["ivf"]["single_qps"] / one_m["exact_numpy"]["single_qps"], 1)
+        result["scale_1m"] = one_m
+        print(f"1M: {one_m}", flush=True)
+        del vecs
+
+    result["total_seconds"] = round(time.perf_counter() - started, 1)
+    result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, out)
+    speed_rows = {f"{n} skills": {"index kind": r["index"]["kind"], "index q/s (batched)": r["index"]["batched_qps"],
+                                   "index q/s (single)": r["index"]["single_qps"],
+                                   "recall@10": r["index"]["recall@10_vs_exact"],
+                                   "exact q/s (batched)": r["exact_numpy"]["batched_qps"],
+                                   "bm25 q/s": r["bm25"]["batched_qps"]} for n, r in scale.items()}
+    print_table("index stage speed", speed_rows, list(next(iter(speed_rows.values()))))
+    print(f"wrote {out} in {result['total_seconds']} s")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the benchmark runs")
+    parser.add_argument("--distractors", type=int, default=5_000)
+    parser.add_argument("--no-scale-1m", dest="scale_1m", action="store_false")
+    parser.add_argument("--no-llm", dest="llm", action="store_false")
+    parser.add_argument("--train-budget", type=float, default=180.0, help="seconds of listwise training")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "routing.json"))
+    args = parser.parse_args(argv)
+    run(quick=args.quick, distractors=args.distractors, scale_1m=args.scale_1m, train_budget=args.train_budget,
+        out=args.out, llm=args.llm)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""CLI: `skillkit route` (one query, JSON, batch), `skillkit router train-reranker`, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from skillkit.cli.main import app
+
+SKILLS = [
+    {"id": "w1", "name": "wallet-send-money", "tier": "atomic", "description": "Transfer money to a contact.",
+     "body": "wallet.send_money(receiver_email, amount)", "category": "wallet"},
+    {"id": "w2", "name": "wallet-show-balance", "tier": "atomic", "description": "Read the wallet balance.",
+     "body": "wallet.show_balance()", "category": "wallet"},
+    {"id": "m1", "name": "music-play-playlist", "tier": "atomic", "description": "Play one of the user's playlists.",
+     "body": "music.play_music(playlist_id)", "category": "music"},
+    {"id": "p1", "name": "phone-send-text", "tier": "atomic", "description": "Send an SMS to a contact.",
+     "body": "phone.send_text_message(phone_number, message)", "category": "phone"},
+    {"id": "p2", "name": "phone-plan-call", "tier": "planning", "description": "Plan a phone call with a friend.",
+     "body": "1. find the contact 2. check the call log 3. call", "category": "phone"},
+]
+
+
+@pytest.fixture()
+def library(tmp_path):
+    path = tmp_path / "skills.jsonl"
+    path.write_text("\n".join(json.dumps(s) for s in SKILLS) + "\n")
+    return path
+
+
+@pytest.mark.integration
+def test_route_json_batch_and_trained_reranker(library, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["route", "--library", str(library), "--query", "pay Bob 5 dollars", "--k", "2",
+                              "--method", "hybrid", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout.strip().splitlines()[-1])
+    assert data[0]["name"] == "wallet-send-money" and len(data) == 2 and {"score", "id", "tier"} <= set(data[0])
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"id": "a", "query": "start my playlist"}\n{"id": "b", "query": "text my sister"}\n')
+    out = tmp_path / "routed.jsonl"
+    res = runner.invoke(app, ["route", "-l", str(library), "--queries", str(queries), "--out", str(out), "-k", "1"])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(x["id"], x["results"][0]["name"]) for x in lines] == [("a", "music-play-playlist"), ("b", "phone-send-text")]
+
+    res = runner.invoke(app, ["router", "train-reranker", "-l", str(library), "--max-steps", "1", "--negatives", "3"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "skills.jsonl.reranker" / "reranker.json").exists()
+    res = runner.invoke(app, ["route", "-l", str(library), "-q", "how much money do I have", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout.strip().splitlines()[-1])
+    assert "rerank" in data[0]["stage_scores"] and "dense" in data[0]["stage_scores"]
+
+
+def test_route_errors(library, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["route", "--library", str(library)])
+    assert res.exit_code == 2 and "exactly one of --query or --queries" in res.output
+    res = runner.invoke(app, ["route", "--library", str(tmp_path / "missing.json"), "-q", "x"])
+    assert res.exit_code == 2 and "no skill library" in res.output
