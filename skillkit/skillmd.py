@@ -1,0 +1,301 @@
+"""Export skills to Agent Skills ``SKILL.md`` folders and import them back.
+
+One folder per skill, named after the skill, holding ``SKILL.md``::
+
+    ---
+    name: push-box-right
+    description: Plan for Sokoban level 3 ...
+    metadata:
+      skillkit-tier: planning
+      skillkit-id: 4c208a214b5b4d52
+      skillkit-version: '2'
+      ...
+    ---
+    ## Task
+    ...
+    ## Plan
+    1. ...
+
+The front matter follows the Agent Skills format (``name``, ``description``, and ``metadata`` as a
+map of strings, lists and dicts JSON-encoded); the body is the skill's markdown
+(:meth:`SkillBase.body_text`) and is parsed back into the tier's fields on import, so the round
+trip is lossless for every field that fits (text without surrounding whitespace, list items that
+are not empty). A ``SKILL.md`` written by someone else (no ``skillkit-tier``) imports as a
+functional skill whose body is the markdown and whose tools are its ``allowed-tools``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from skillkit.library import atomic_write_text
+from skillkit.schemas import SKILL_CLASSES, SkillBase, parse_skill, slugify, validate_skill_name
+
+PREFIX = "skillkit-"
+SKILL_FILE = "SKILL.md"
+_BODY_FIELDS = {
+    "trajectory": ("success_analysis", "mistake_analysis", "golden_workflow"),
+    "planning": ("task", "plan"),
+    "functional": ("body", "tools"),
+    "atomic": ("action", "usage", "constraints", "pitfalls", "examples"),
+}
+_SECTIONS = {
+    "trajectory": {"What worked": "success_analysis", "Mistakes to avoid": "mistake_analysis",
+                   "Golden workflow": "golden_workflow"},
+    "planning": {"Task": "task", "Plan": "plan"},
+    "atomic": {"Action": "action", "Usage": "usage", "Constraints": "constraints", "Pitfalls": "pitfalls",
+               "Examples": "examples"},
+}
+_NUMBERED = re.compile(r"^(\d+)\. ?(.*)$")
+_BULLET = re.compile(r"^- ?(.*)$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _meta_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=isinstance(value, dict))
+
+
+def to_skill_md(skill: SkillBase) -> str:
+    """The ``SKILL.md`` text of a skill (front matter + markdown body)."""
+    data = skill.model_dump(mode="json")
+    body_fields = set(_BODY_FIELDS[skill.tier])
+    metadata: dict[str, str] = {}
+    for key, value in data.items():
+        if key in ("name", "description", "metadata") or key in body_fields:
+            continue
+        if value is None:
+            continue
+        metadata[PREFIX + key.replace("_", "-")] = _meta_value(value)
+    extra = dict(skill.metadata)
+    foreign = extra.pop("skill_md", None)
+    if extra:
+        metadata[PREFIX + "metadata"] = _meta_value(extra)
+    if skill.tier == "trajectory" and isinstance(data.get("golden_workflow"), str):
+        metadata[PREFIX + "workflow-format"] = "text"
+    front: dict[str, Any] = {"name": skill.name, "description": skill.description}
+    if isinstance(foreign, dict):
+        for key, value in foreign.items():
+            if key not in ("name", "description", "metadata"):
+                front[key] = value
+        for key, value in (foreign.get("metadata") or {}).items():
+            metadata.setdefault(str(key), _meta_value(value))
+    front["metadata"] = metadata
+    header = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100_000).strip()
+    body = _render_body(skill)
+    return f"---\n{header}\n---\n{body}\n" if body else f"---\n{header}\n---\n"
+
+
+def _render_body(skill: SkillBase) -> str:
+    fields = _BODY_FIELDS[skill.tier]
+    if all(not getattr(skill, f) for f in fields):
+        return ""  # no body: the description says it all
+    return skill.body_text()
+
+
+def export_skill(skill: SkillBase, out_dir: str | Path) -> Path:
+    """Write ``out_dir/<name>/SKILL.md``; returns the path of the file."""
+    folder = Path(out_dir) / skill.name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SKILL_FILE
+    atomic_write_text(path, to_skill_md(skill))
+    return path
+
+
+def export_skills(skills: Iterable[SkillBase], out_dir: str | Path) -> list[Path]:
+    """Export many skills (a library works: it iterates over its skills); returns the files written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [export_skill(s, out) for s in skills]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """(front matter dict, body) of a ``SKILL.md``; an error when the front matter is missing or bad."""
+    text = text.lstrip("\ufeff")
+    match = re.match(r"^---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)(.*)\Z", text, re.DOTALL)
+    if not match:
+        raise ValueError("a SKILL.md must start with YAML front matter between '---' lines")
+    try:
+        front = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"the front matter is not valid YAML: {exc}") from exc
+    if not isinstance(front, dict):
+        raise ValueError("the front matter must be a YAML mapping")
+    body = match.group(2)
+    return front, body[:-1] if body.endswith("\n") else body
+
+
+def _items(text: str, numbered: bool) -> list[str]:
+    items: list[str] = []
+    indent = "   " if numbered else "  "
+    pattern = _NUMBERED if numbered else _BULLET
+    for line in text.splitlines():
+        m = pattern.match(line)
+        if m:
+            items.append(m.group(m.lastindex or 1))
+        elif items and line.startswith(indent):
+            items[-1] += "\n" + line[len(indent):]
+        elif items and not line.strip():
+            items[-1] += "\n"
+        elif line.strip():
+            items.append(line.strip())
+    return [i.rstrip("\n") for i in items]
+
+
+def _is_list(text: str, numbered: bool) -> bool:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return bool((_NUMBERED if numbered else _BULLET).match(first))
+
+
+def _sections(body: str, known: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """(text before the first known heading, {field: section text}) for ``## Heading`` sections."""
+    pre: list[str] = []
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in body.splitlines():
+        m = re.match(r"^## (.+?)\s*$", line)
+        if m and m.group(1) in known and known[m.group(1)] not in found:
+            current = found[known[m.group(1)]] = []
+            continue
+        (current if current is not None else pre).append(line)
+    return "\n".join(pre).strip(), {k: "\n".join(v).strip() for k, v in found.items()}
+
+
+def parse_body(tier: str, body: str, text_workflow: bool = False) -> dict[str, Any]:
+    """The tier's body fields parsed from the markdown body (inverse of ``body_text``)."""
+    body = body.strip("\n")
+    if tier == "functional":
+        idx = body.rfind("## Tools\n")
+        if idx >= 0 and (idx == 0 or body[idx - 1] == "\n") and _is_list(body[idx + 9:], numbered=False):
+            return {"body": body[:idx].strip(), "tools": _items(body[idx + 9:], numbered=False)}
+        return {"body": body.strip(), "tools": []}
+    _, sections = _sections(body, _SECTIONS[tier])
+    out: dict[str, Any] = {}
+    for field, text in sections.items():
+        if field in ("plan", "golden_workflow"):
+            out[field] = text if (field == "golden_workflow" and text_workflow) else _items(text, numbered=True)
+        elif field in ("constraints", "pitfalls", "examples"):
+            out[field] = _items(text, numbered=False)
+        elif field == "action":
+            out[field] = text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "`" else text
+        else:
+            out[field] = text
+    if tier == "trajectory" and text_workflow and "golden_workflow" not in out:
+        out["golden_workflow"] = ""
+    return out
+
+
+def _meta_decode(key: str, value: Any, annotation_hint: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if annotation_hint is str:
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def from_skill_md(text: str, source: str | None = None) -> SkillBase:
+    """Build a skill from the text of a ``SKILL.md`` (see the module doc for foreign files)."""
+    where = f"{source}: " if source else ""
+    try:
+        front, body = split_front_matter(text)
+    except ValueError as exc:
+        raise ValueError(f"{where}{exc}") from exc
+    meta = front.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise ValueError(f"{where}'metadata' must be a mapping")
+    name = str(front.get("name", "")).strip()
+    description = str(front.get("description", "") or "").strip()
+    tier = meta.get(PREFIX + "tier")
+    if tier is None:
+        return _foreign(front, body, name, description, where)
+    if tier not in SKILL_CLASSES:
+        raise ValueError(f"{where}unknown skillkit-tier {tier!r}")
+    cls = SKILL_CLASSES[tier]
+    data: dict[str, Any] = {"name": name, "description": description, "tier": tier}
+    for key, value in meta.items():
+        if not str(key).startswith(PREFIX) or key in (PREFIX + "tier", PREFIX + "workflow-format"):
+            continue
+        field = str(key)[len(PREFIX):].replace("-", "_")
+        if field == "metadata":
+            data["metadata"] = _meta_decode(field, value, dict)
+            continue
+        info = cls.model_fields.get(field)
+        if info is None:
+            continue
+        data[field] = _meta_decode(field, value, info.annotation if info.annotation in (str, str | None) else None)
+    text_workflow = meta.get(PREFIX + "workflow-format") == "text"
+    data.update(parse_body(tier, body, text_workflow=text_workflow))
+    foreign_meta = {k: v for k, v in meta.items() if not str(k).startswith(PREFIX)}
+    foreign_front = {k: v for k, v in front.items() if k not in ("name", "description", "metadata")}
+    if foreign_meta or foreign_front:
+        extra = dict(data.get("metadata") or {})
+        extra["skill_md"] = {**foreign_front, **({"metadata": foreign_meta} if foreign_meta else {})}
+        data["metadata"] = extra
+    try:
+        return parse_skill(data)
+    except ValueError as exc:
+        raise ValueError(f"{where}{exc}") from exc
+
+
+def _foreign(front: dict[str, Any], body: str, name: str, description: str, where: str) -> SkillBase:
+    try:
+        validate_skill_name(name)
+    except ValueError as exc:
+        fixed = slugify(name)
+        warnings.warn(f"{where}{exc}; imported as {fixed!r}", UserWarning, stacklevel=3)
+        name = fixed
+    tools = front.get("allowed-tools") or []
+    if isinstance(tools, str):
+        tools = tools.split()
+    extra = {k: v for k, v in front.items() if k not in ("name", "description")}
+    data = {"tier": "functional", "name": name, "description": description or body.strip()[:200] or name,
+            "body": body.strip(), "tools": [str(t) for t in tools], "metadata": {"skill_md": extra}}
+    try:
+        return parse_skill(data)
+    except ValueError as exc:
+        raise ValueError(f"{where}{exc}") from exc
+
+
+def read_skill(path: str | Path) -> SkillBase:
+    """Read a ``SKILL.md`` file, or the ``SKILL.md`` inside a skill folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / SKILL_FILE
+    return from_skill_md(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def find_skill_files(root: str | Path) -> list[Path]:
+    """Every ``SKILL.md`` under ``root`` (``root`` itself may be one skill folder), sorted."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root} does not exist")
+    if root.is_file():
+        return [root]
+    if (root / SKILL_FILE).exists():
+        return [root / SKILL_FILE]
+    return sorted(root.rglob(SKILL_FILE))
+
+
+def import_skills(root: str | Path) -> list[SkillBase]:
+    """Read every ``SKILL.md`` under ``root`` (errors name the file)."""
+    return [read_skill(p) for p in find_skill_files(root)]
