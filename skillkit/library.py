@@ -611,11 +611,14 @@ class SkillLibrary:
             return name_or_id.id in self._skills
         return name_or_id in self._skills or name_or_id in self._by_name
 
-    def update(self, skill: SkillBase | dict, bump_version: bool = True, op: str = "modify") -> SkillBase:
+    def update(self, skill: SkillBase | dict, bump_version: bool = True, op: str = "modify",
+               history: bool = True) -> SkillBase:
         """Replace a stored skill (matched by id, else by name) with ``skill``.
 
-        The previous version goes to the history file; with ``bump_version`` the new one gets the
-        next version number and a fresh ``modified_at``. ``created_at`` is kept.
+        The previous version goes to the history file (unless ``history`` is False, for changes of
+        provenance only); with ``bump_version`` the new one gets the next version number and a
+        fresh ``modified_at``. ``created_at`` is kept. Pass a changed copy (``model_copy``), not the
+        stored object edited in place, or the history gets the edited object.
         """
         skill = parse_skill(skill) if isinstance(skill, dict) else skill
         with self._lock:
@@ -631,7 +634,8 @@ class SkillLibrary:
             if bump_version:
                 new.version = max(snapshot.version, self._max_history_version(sid)) + 1
                 new.touch()
-            self._record_history(op, snapshot)
+            if history:
+                self._record_history(op, snapshot)
             del self._by_name[snapshot.name]
             self._insert(new)
             self._stale.add(sid)

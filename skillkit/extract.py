@@ -1,0 +1,768 @@
+"""Planning / functional / atomic skills from batches of trajectories, and keeping a library tidy.
+
+Extraction (SkillX tiers) has a deterministic extractor and an LLM one:
+
+* planning (tier 1): per task, the best successful episode condensed into steps
+  ``"sub-goal; key actions/APIs"`` (Sokoban: split at every box placed; apps: one step per API);
+* functional (tier 2): multi-step action / API n-grams that recur in the successful episodes of
+  at least ``min_support`` different tasks, as reusable routines;
+* atomic (tier 3): per action / API: how it was used, the keyword arguments it took, and the
+  pitfalls observed (error messages it raised, moves that changed nothing, boxes pushed off).
+
+With a backend, each task's episodes are sent to the model with a JSON prompt per tier; output is
+repaired like the summarizer's, retried with the validation error, and replaced by the
+deterministic skills of that task when it still fails (counted in ``stats``).
+
+Library maintenance: :func:`apply_candidates` decides ADD / MODIFY / KEEP for every candidate
+against the nearest existing skill of its tier (same name, same task for task-specific tiers, or
+cosine >= ``threshold``), and :func:`merge_duplicates` clusters skills whose embeddings have
+cosine >= ``threshold`` (default 0.90) and merges every cluster into one skill (deterministic, or
+an LLM merge when a backend is given). Every MODIFY/merge bumps the version and keeps the previous
+version in the library history (``rollback`` restores it).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from skillkit.jsonrepair import JSONRepairError, as_list, as_text, normalize_keys, parse_json
+from skillkit.schemas import (
+    DESCRIPTION_MAX,
+    AtomicSkill,
+    FunctionalSkill,
+    PlanningSkill,
+    SkillBase,
+    TaskUsage,
+    Trajectory,
+    parse_skill,
+    slugify,
+)
+from skillkit.summarize import (
+    _best,
+    _code_of,
+    _condense,
+    api_call_lines,
+    api_calls,
+    episode_units,
+    group_by_task,
+    render_episodes,
+    sokoban_grid,
+    sokoban_segments,
+    turn_error,
+    turn_units,
+)
+
+logger = logging.getLogger(__name__)
+
+EXTRACT_TIERS = ("planning", "functional", "atomic")
+TASK_TIERS = ("trajectory", "planning")  # skills about one task: matched and merged per task only
+MAX_LIST = 30
+MAX_TEXT = 2000
+
+SOKOBAN_RULES = {
+    "Up": "moves the player one cell up; walking into a box pushes it up if the cell above the box is free",
+    "Down": "moves the player one cell down; walking into a box pushes it down if the cell below the box is free",
+    "Left": "moves the player one cell left; walking into a box pushes it left if the cell left of it is free",
+    "Right": "moves the player one cell right; walking into a box pushes it right if the cell right of it is free",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Deterministic extraction
+# ---------------------------------------------------------------------------------------------
+
+
+def _api_goal(call: str) -> str:
+    app, _, api = call.partition(".")
+    return f"{api.replace('_', ' ')} ({app})" if api else call
+
+
+def _name(*parts: str) -> str:
+    return slugify("-".join(p for p in parts if p))
+
+
+def planning_from_group(trajs: Sequence[Trajectory], extraction_round: int = 0) -> PlanningSkill | None:
+    """The plan of the best successful episode of one task (None when no episode succeeded)."""
+    wins = [t for t in trajs if t.success]
+    if not wins:
+        return None
+    best = _best(wins)
+    task_id, env = best.task_id, best.env
+    steps: list[str] = []
+    if env == "sokoban":
+        for moves, event in sokoban_segments(best):
+            steps.append(f"{event}; {', '.join(_condense(moves))}")
+    else:
+        seen: list[str] = []
+        lines: dict[str, str] = {}
+        for i, turn in enumerate(best.turns):
+            if turn_error(best, i):
+                continue
+            code = _code_of(turn.action)
+            for call, line in api_call_lines(code).items():
+                lines.setdefault(call, line)
+            seen.extend(c for c in api_calls(code) if c not in seen)
+        steps = [f"{_api_goal(c)}; {lines.get(c, c)}" for c in seen]
+        if not steps:
+            steps = [f"{u}" for u in episode_units(best)][:MAX_LIST]
+    if not steps:
+        return None
+    instruction = best.instruction.strip() or task_id
+    description = f"Step-by-step plan for {env} task {task_id}: {instruction}"[:DESCRIPTION_MAX]
+    return PlanningSkill(
+        name=_name("plan", task_id), description=description, task=instruction, plan=steps[:MAX_LIST],
+        source_tasks=[task_id], env=env, tags=[env, "planning"], extraction_round=extraction_round,
+        metadata={"extractor": "heuristic", "from_episode": best.id, "steps": best.num_steps},
+    )
+
+
+def _ngrams(seq: Sequence[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(seq[i:i + n]) for i in range(len(seq) - n + 1)}
+
+
+def functional_from_batch(trajs: Sequence[Trajectory], min_support: int = 2, sizes: Sequence[int] = (2, 3, 4),
+                          max_skills: int = 10, extraction_round: int = 0) -> list[FunctionalSkill]:
+    """Routines: action/API n-grams found in successful episodes of >= ``min_support`` different tasks."""
+    support: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    env_of: dict[tuple[str, ...], str] = {}
+    lines: dict[str, str] = {}
+    for traj in trajs:
+        if not traj.success:
+            continue
+        units = episode_units(traj)
+        for turn in traj.turns:
+            for call, line in api_call_lines(_code_of(turn.action)).items():
+                lines.setdefault(call, line)
+        for n in sizes:
+            for gram in _ngrams(units, n):
+                if traj.env != "sokoban" and len(set(gram)) == 1:
+                    continue  # the same API n times is a loop, not a routine
+                support[gram].add(traj.task_id)
+                env_of.setdefault(gram, traj.env)
+    frequent = [(g, tasks) for g, tasks in support.items() if len(tasks) >= min_support]
+    frequent.sort(key=lambda item: (-len(item[1]) * len(item[0]), item[0]))
+    chosen: list[tuple[tuple[str, ...], set[str]]] = []
+    for gram, tasks in frequent:
+        if any(_contains(big, gram) and len(big_tasks) >= 0.8 * len(tasks) for big, big_tasks in chosen):
+            continue
+        chosen.append((gram, tasks))
+        if len(chosen) == max_skills:
+            break
+    skills = []
+    for gram, tasks in chosen:
+        env = env_of[gram]
+        if env == "sokoban":
+            shown = ", ".join(_condense(list(gram)))
+            name = _name("moves", *[g.lower() for g in gram])
+            body = "\n".join(f"{i}. {g}" for i, g in enumerate(gram, 1))
+            description = f"Move sequence {shown}, used in successful solutions of {len(tasks)} Sokoban levels."
+        else:
+            name = _name(*[c.split(".")[-1] for c in gram])
+            body = "\n".join(f"{i}. {_api_goal(c)}: `{lines.get(c, c)}`" for i, c in enumerate(gram, 1))
+            description = (f"Routine {' -> '.join(gram)}, used in successful episodes of {len(tasks)} "
+                           f"different {env} tasks.")
+        tools = list(dict.fromkeys(gram))
+        skills.append(FunctionalSkill(
+            name=name, description=description[:DESCRIPTION_MAX], body=body, tools=tools,
+            source_tasks=sorted(tasks), env=env, tags=[env, "functional"], extraction_round=extraction_round,
+            metadata={"extractor": "heuristic", "support": len(tasks)},
+        ))
+    return skills
+
+
+def _contains(big: tuple[str, ...], small: tuple[str, ...]) -> bool:
+    return any(big[i:i + len(small)] == small for i in range(len(big) - len(small) + 1))
+
+
+_KWARG = re.compile(r"\b([A-Za-z_]\w*)\s*=(?!=)")
+
+
+def atomic_from_batch(trajs: Sequence[Trajectory], extraction_round: int = 0,
+                      max_skills: int = 50) -> list[AtomicSkill]:
+    """One skill per action / API seen, with its usage, arguments and the pitfalls observed."""
+    uses: Counter[str] = Counter()
+    win_uses: Counter[str] = Counter()
+    tasks: dict[str, set[str]] = defaultdict(set)
+    env_of: dict[str, str] = {}
+    examples: dict[str, list[str]] = defaultdict(list)
+    kwargs: dict[str, Counter[str]] = defaultdict(Counter)
+    errors: dict[str, Counter[str]] = defaultdict(Counter)
+    wasted: Counter[str] = Counter()
+    off_target: Counter[str] = Counter()
+    for traj in trajs:
+        for i, turn in enumerate(traj.turns):
+            units = turn_units(traj, i)
+            code = _code_of(turn.action)
+            lines = api_call_lines(code) if traj.env != "sokoban" else {}
+            err = turn_error(traj, i)
+            for unit in units:
+                uses[unit] += 1
+                win_uses[unit] += int(traj.success)
+                tasks[unit].add(traj.task_id)
+                env_of.setdefault(unit, traj.env)
+                line = lines.get(unit)
+                if line and not err and line not in examples[unit] and len(examples[unit]) < 2:
+                    examples[unit].append(line)
+                if line and not err:
+                    call_args = line.split(unit.split(".")[-1] + "(", 1)[-1]
+                    kwargs[unit].update(set(_KWARG.findall(call_args)))
+            if err and units and not (traj.env == "sokoban" and turn.info.get("invalid")):
+                errors[units[-1]][err] += 1
+            if traj.env == "sokoban" and turn.reward <= -0.5 and units:
+                off_target[units[-1]] += 1
+        if traj.env == "sokoban":
+            before = sokoban_grid(traj.initial_observation)
+            for i, turn in enumerate(traj.turns):
+                after = sokoban_grid(turn.observation)
+                if before is not None and after == before and not turn.info.get("invalid"):
+                    for unit in turn_units(traj, i)[-1:]:
+                        wasted[unit] += 1
+                before = after if after is not None else before
+    skills: list[AtomicSkill] = []
+    for unit, n in uses.most_common(max_skills):
+        env = env_of[unit]
+        constraints: list[str] = []
+        pitfalls: list[str] = []
+        if env == "sokoban":
+            name = _name("move", unit.lower())
+            usage = SOKOBAN_RULES.get(unit, f"the action {unit}")
+            constraints = ["you cannot pull boxes or push two boxes at once", "walls (#) never move"]
+            if wasted[unit]:
+                pitfalls.append("moving into a wall or a box that cannot move wastes a step")
+            if off_target[unit]:
+                pitfalls.append("this move can push a box off its target (-1); check before pushing a placed box")
+            description = f"The Sokoban move {unit}: what it does and when it backfires."
+        else:
+            name = _name(unit.replace(".", "-"))
+            args = [a for a, _ in kwargs[unit].most_common(8)]
+            usage = (f"Call apis.{unit}(...) with keyword arguments"
+                     + (f" ({', '.join(args)})." if args else "."))
+            if "access_token" in args:
+                app = unit.split(".")[0]
+                constraints.append(f"needs access_token=... from apis.{app}.login(username=..., password=...)")
+            if "page_index" in args or "page_limit" in args:
+                constraints.append("paginated: loop over page_index until a page comes back short")
+            for err, count in errors[unit].most_common(4):
+                pitfalls.append(f"raised '{err}'" + (f" ({count}x)" if count > 1 else ""))
+            description = f"How to call the {unit} API: arguments, requirements and errors seen."
+        skills.append(AtomicSkill(
+            name=name, description=description[:DESCRIPTION_MAX], action=unit, usage=usage,
+            constraints=constraints, pitfalls=pitfalls, examples=examples[unit], env=env,
+            source_tasks=sorted(tasks[unit]), tags=[env, "atomic"], extraction_round=extraction_round,
+            metadata={"extractor": "heuristic", "uses": n, "uses_in_successes": win_uses[unit],
+                      "errors": sum(errors[unit].values())},
+        ))
+    return skills
+
+
+# ---------------------------------------------------------------------------------------------
+# LLM extraction
+# ---------------------------------------------------------------------------------------------
+
+_TIER_PROMPTS = {
+    "planning": (
+        'Write a plan for this task as ONE JSON object: {"description": "when to use this plan", '
+        '"plan": ["sub-goal; key actions or APIs", "..."]}'
+    ),
+    "functional": (
+        "List reusable multi-step routines seen in the successful episodes as ONE JSON object: "
+        '{"skills": [{"name": "short-name", "description": "what the routine does", '
+        '"steps": ["step", "..."], "tools": ["action or API"]}]}'
+    ),
+    "atomic": (
+        "For each action or API the agent used, note how to use it as ONE JSON object: "
+        '{"skills": [{"action": "the action or API", "description": "one sentence", "usage": "how to call it", '
+        '"constraints": ["..."], "pitfalls": ["mistakes seen"]}]}'
+    ),
+}
+_ALIASES = {
+    "steps": "plan", "workflow": "plan", "summary": "description", "title": "name", "routines": "skills",
+    "items": "skills", "apis": "skills", "actions": "skills", "api": "action", "tool": "action",
+    "how_to_use": "usage", "errors": "pitfalls", "mistakes": "pitfalls", "requirements": "constraints",
+    "body": "steps",
+}
+
+
+def _validate_llm(tier: str, text: str, group: Sequence[Trajectory], extraction_round: int) -> tuple[list[SkillBase], list[str]]:
+    try:
+        parsed = parse_json(text, expect=dict)
+    except JSONRepairError as exc:
+        raise ValueError(f"{exc}; reply with one JSON object") from exc
+    task_id, env = group[0].task_id, group[0].env
+    common = {"source_tasks": [task_id], "env": env, "tags": [env, tier], "extraction_round": extraction_round,
+              "metadata": {"extractor": "llm"}}
+    if tier == "planning":
+        data, repairs = normalize_keys(parsed.value, ["description", "plan"], _ALIASES)
+        plan = as_list(data.get("plan"))[:MAX_LIST]
+        if not plan:
+            raise ValueError("plan must be a non-empty list of steps")
+        instruction = group[0].instruction.strip() or task_id
+        desc = as_text(data.get("description")) or f"Plan for {env} task {task_id}"
+        return [PlanningSkill(name=_name("plan", task_id), description=desc[:DESCRIPTION_MAX], task=instruction,
+                              plan=plan, **common)], parsed.repairs + repairs
+    outer, repairs = normalize_keys(parsed.value, ["skills"], _ALIASES)
+    items = outer.get("skills")
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list) or not items:
+        raise ValueError("'skills' must be a non-empty list of objects")
+    out: list[SkillBase] = []
+    for item in items[:10]:
+        if not isinstance(item, dict):
+            continue
+        if tier == "functional":
+            data, more = normalize_keys(item, ["name", "description", "steps", "tools"], _ALIASES)
+            steps = as_list(data.get("steps"))
+            desc = as_text(data.get("description"))
+            if not steps or not desc:
+                continue
+            out.append(FunctionalSkill(
+                name=_name(as_text(data.get("name")) or desc[:40]), description=desc[:DESCRIPTION_MAX],
+                body="\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)), tools=as_list(data.get("tools")),
+                **common))
+        else:
+            data, more = normalize_keys(item, ["action", "description", "usage", "constraints", "pitfalls"], _ALIASES)
+            action = as_text(data.get("action"))
+            if not action:
+                continue
+            desc = as_text(data.get("description")) or f"How to use {action}"
+            out.append(AtomicSkill(
+                name=_name(action.replace(".", "-")), description=desc[:DESCRIPTION_MAX], action=action,
+                usage=as_text(data.get("usage")), constraints=as_list(data.get("constraints")),
+                pitfalls=as_list(data.get("pitfalls")), **common))
+        repairs += more
+    if not out:
+        raise ValueError("no usable skill: every item needs " +
+                         ("a description and a non-empty steps list" if tier == "functional" else "an action"))
+    return out, parsed.repairs + repairs
+
+
+@dataclass
+class ExtractorStats:
+    """``llm_ok``/``fallback`` count (task, tier) pairs answered by the model / by the heuristic."""
+
+    requests: int = 0
+    llm_ok: int = 0
+    repaired: int = 0
+    retried: int = 0
+    fallback: int = 0
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a dict."""
+        return asdict(self)
+
+
+class Extractor:
+    """Planning / functional / atomic candidates from a batch of trajectories (see the module doc)."""
+
+    def __init__(self, backend: Any | None = None, max_retries: int = 1, max_new_tokens: int = 384,
+                 min_support: int = 2, max_functional: int = 10, max_atomic: int = 50,
+                 max_prompt_chars: int = 2400) -> None:
+        self.backend = backend
+        self.max_retries = max_retries
+        self.max_new_tokens = max_new_tokens
+        self.min_support = min_support
+        self.max_functional = max_functional
+        self.max_atomic = max_atomic
+        self.max_prompt_chars = max_prompt_chars
+        self.stats = ExtractorStats()
+
+    def heuristic(self, trajectories: Sequence[Trajectory], tiers: Sequence[str] = EXTRACT_TIERS,
+                  extraction_round: int = 0) -> list[SkillBase]:
+        """The deterministic candidates of a batch."""
+        out: list[SkillBase] = []
+        if "planning" in tiers:
+            for group in group_by_task(trajectories).values():
+                plan = planning_from_group(group, extraction_round)
+                if plan is not None:
+                    out.append(plan)
+        if "functional" in tiers:
+            out += functional_from_batch(trajectories, self.min_support, max_skills=self.max_functional,
+                                         extraction_round=extraction_round)
+        if "atomic" in tiers:
+            out += atomic_from_batch(trajectories, extraction_round, max_skills=self.max_atomic)
+        return out
+
+    def extract(self, trajectories: Sequence[Trajectory], tiers: Sequence[str] = EXTRACT_TIERS,
+                extraction_round: int = 0) -> list[SkillBase]:
+        """Candidates of every tier in ``tiers`` (duplicates are sorted out by :func:`apply_candidates`)."""
+        bad = [t for t in tiers if t not in EXTRACT_TIERS]
+        if bad:
+            raise ValueError(f"unknown extraction tier(s) {bad}: use {', '.join(EXTRACT_TIERS)}")
+        trajectories = list(trajectories)
+        if self.backend is None:
+            return self.heuristic(trajectories, tiers, extraction_round)
+        groups = list(group_by_task(trajectories).values())
+        jobs = [(tier, g) for tier in tiers for g in groups
+                if not (tier in ("planning", "functional") and not any(t.success for t in g))]
+        results = self._run_llm(jobs, extraction_round)
+        out: list[SkillBase] = []
+        heuristic_cache: dict[str, list[SkillBase]] = {}
+        for (tier, group), skills in zip(jobs, results):
+            if skills is None:
+                self.stats.fallback += 1
+                if tier not in heuristic_cache:
+                    heuristic_cache[tier] = self.heuristic(trajectories, (tier,), extraction_round)
+                task = group[0].task_id
+                skills = [s for s in heuristic_cache[tier] if task in s.source_tasks]
+                if tier != "planning":
+                    skills = [s for s in skills if s.id not in {x.id for x in out}]
+            out.extend(skills)
+        return out
+
+    def _run_llm(self, jobs: list[tuple[str, list[Trajectory]]], extraction_round: int) -> list[list[SkillBase] | None]:
+        from skillkit.llm.base import SamplingParams
+
+        convs = [[{"role": "system", "content": "You extract reusable skills from agent episodes. " + _TIER_PROMPTS[tier]},
+                  {"role": "user", "content": render_episodes(group, self.max_prompt_chars) + "\n\nThe JSON:"}]
+                 for tier, group in jobs]
+        results: list[list[SkillBase] | None] = [None] * len(jobs)
+        attempts = [0] * len(jobs)
+        pending = list(range(len(jobs)))
+        sampling = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=0.0)
+        while pending:
+            try:
+                texts: list[str | None] = [c.text for c in self.backend.generate([convs[i] for i in pending], sampling)]
+            except Exception as exc:  # noqa: BLE001 - never stop a long run on the model
+                logger.warning("extractor backend failed (%s); using the deterministic extractor", exc)
+                self.stats.errors += 1
+                texts = [None] * len(pending)
+            self.stats.requests += len(pending)
+            retry = []
+            for i, text in zip(pending, texts):
+                attempts[i] += 1
+                if text is None:
+                    continue
+                tier, group = jobs[i]
+                try:
+                    skills, repairs = _validate_llm(tier, text, group, extraction_round)
+                except ValueError as exc:
+                    if attempts[i] <= self.max_retries:
+                        self.stats.retried += 1
+                        convs[i] = [*convs[i], {"role": "assistant", "content": text[:2000]},
+                                    {"role": "user", "content": f"That answer was not valid: {str(exc)[:400]}. "
+                                                                 "Reply again with only the JSON object."}]
+                        retry.append(i)
+                    continue
+                self.stats.llm_ok += 1
+                self.stats.repaired += int(bool(repairs))
+                results[i] = skills
+            pending = retry
+        return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging
+# ---------------------------------------------------------------------------------------------
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text).strip().lower())
+
+
+def _union(*lists: Sequence[str], cap: int = MAX_LIST) -> list[str]:
+    seen: dict[str, str] = {}
+    for items in lists:
+        for item in items:
+            key = _norm(item)
+            if key and key not in seen:
+                seen[key] = item
+    return list(seen.values())[:cap]
+
+
+def _join_text(a: str, b: str) -> str:
+    if not b.strip() or _norm(b) in _norm(a):
+        return a
+    if not a.strip() or _norm(a) in _norm(b):
+        return b
+    return (a.rstrip() + "\n" + b.strip())[:MAX_TEXT]
+
+
+def _merge_usage(skills: Sequence[SkillBase]) -> dict[str, Any]:
+    usage: dict[str, TaskUsage] = {}
+    for s in skills:
+        for task, u in s.task_usage.items():
+            cur = usage.setdefault(task, TaskUsage())
+            cur.n += u.n
+            cur.reward_sum += u.reward_sum
+    return {
+        "n_selected": sum(s.n_selected for s in skills),
+        "reward_sum": sum(s.reward_sum for s in skills),
+        "task_usage": usage,
+    }
+
+
+def merge_skills(primary: SkillBase, others: Sequence[SkillBase], newer_wins: bool = False) -> SkillBase:
+    """Merge ``others`` into ``primary`` deterministically (same tier); returns a new object with
+    ``primary``'s id and name.
+
+    Provenance, tags and list fields are unions; trajectory summaries take the newest text
+    (``newer_wins``: the last of ``others``); plans keep the shortest plan; functional routines keep
+    the primary body and unite tools; atomic skills unite constraints, pitfalls and examples.
+    """
+    if any(o.tier != primary.tier for o in others):
+        raise ValueError("only skills of the same tier can be merged")
+    allskills = [primary, *others]
+    update: dict[str, Any] = {
+        "tags": _union(*(s.tags for s in allskills)),
+        "source_tasks": _union(*(s.source_tasks for s in allskills), cap=10_000),
+        "extraction_round": max(s.extraction_round for s in allskills),
+        "metadata": {**primary.metadata, "merged_from": _union(
+            primary.metadata.get("merged_from", []), [o.name for o in others if o.name != primary.name], cap=200)},
+    }
+    if not update["metadata"]["merged_from"]:
+        update["metadata"].pop("merged_from")
+    if primary.tier == "trajectory":
+        latest = others[-1] if (newer_wins and others) else primary
+        update.update({
+            "success_analysis": latest.success_analysis, "mistake_analysis": latest.mistake_analysis,  # type: ignore[attr-defined]
+            "golden_workflow": latest.golden_workflow,  # type: ignore[attr-defined]
+            "description": latest.description, "reward_stats": latest.reward_stats,  # type: ignore[attr-defined]
+            "source_trajectory_ids": _union(*(s.source_trajectory_ids for s in allskills), cap=10_000),  # type: ignore[attr-defined]
+        })
+    elif primary.tier == "planning":
+        best = min(allskills, key=lambda s: (len(s.plan) if s.plan else 10**6))  # type: ignore[attr-defined]
+        update.update({"plan": best.plan, "task": primary.task or best.task})  # type: ignore[attr-defined]
+    elif primary.tier == "functional":
+        body = primary.body or next((s.body for s in others if s.body), "")  # type: ignore[attr-defined]
+        update.update({"body": body, "tools": _union(*(s.tools for s in allskills))})  # type: ignore[attr-defined]
+    elif primary.tier == "atomic":
+        update.update({
+            "usage": primary.usage or next((s.usage for s in others if s.usage), ""),  # type: ignore[attr-defined]
+            "constraints": _union(*(s.constraints for s in allskills)),  # type: ignore[attr-defined]
+            "pitfalls": _union(*(s.pitfalls for s in allskills)),  # type: ignore[attr-defined]
+            "examples": _union(*(s.examples for s in allskills), cap=3),  # type: ignore[attr-defined]
+        })
+    merged = primary.model_copy(deep=True, update=update)
+    return parse_skill(merged.model_dump(mode="json"))
+
+
+class LLMMerger:
+    """Merge skills with a model: it rewrites the description and body fields of the merged skill
+    (JSON, repaired and validated); anything invalid falls back to :func:`merge_skills`."""
+
+    def __init__(self, backend: Any, max_new_tokens: int = 384) -> None:
+        self.backend = backend
+        self.max_new_tokens = max_new_tokens
+        self.stats = {"llm_ok": 0, "fallback": 0}
+
+    def __call__(self, primary: SkillBase, others: Sequence[SkillBase]) -> SkillBase:
+        from skillkit.llm.base import SamplingParams
+
+        base = merge_skills(primary, others)
+        fields = {"trajectory": ["success_analysis", "mistake_analysis", "golden_workflow"],
+                  "planning": ["plan"], "functional": ["body", "tools"],
+                  "atomic": ["usage", "constraints", "pitfalls"]}[primary.tier]
+        shown = "\n\n".join(f"Skill {i}: {s.to_text()[:1200]}" for i, s in enumerate([primary, *others], 1))
+        keys = ", ".join(["description", *fields])
+        prompt = [{"role": "system", "content": f"Merge near-duplicate skills into one. Answer with ONE JSON object "
+                                                f"with the keys {keys}."},
+                  {"role": "user", "content": shown + "\n\nThe merged JSON:"}]
+        try:
+            text = self.backend.generate([prompt], SamplingParams(max_new_tokens=self.max_new_tokens,
+                                                                  temperature=0.0))[0].text
+            data, _ = normalize_keys(parse_json(text, expect=dict).value, ["description", *fields], _ALIASES)
+            update: dict[str, Any] = {}
+            if as_text(data.get("description")):
+                update["description"] = as_text(data["description"])[:DESCRIPTION_MAX]
+            for f in fields:
+                if f not in data:
+                    continue
+                current = getattr(base, f)
+                value = as_list(data[f]) if isinstance(current, list) else as_text(data[f])
+                if value:
+                    update[f] = value
+            if not update:
+                raise ValueError("empty merge")
+            merged = parse_skill({**base.model_dump(mode="json"), **update,
+                                  "metadata": {**base.metadata, "merger": "llm"}})
+            self.stats["llm_ok"] += 1
+            return merged
+        except Exception as exc:  # noqa: BLE001 - a bad merge must never lose the skills
+            logger.info("LLM merge failed (%s); merging deterministically", exc)
+            self.stats["fallback"] += 1
+            return base
+
+
+# ---------------------------------------------------------------------------------------------
+# ADD / MODIFY / KEEP
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    """What happened to one candidate: ``op`` is ADD, MODIFY or KEEP; ``skill`` is the stored result."""
+
+    op: str
+    candidate: SkillBase
+    skill: SkillBase
+    target: str | None = None  # name of the existing skill compared with
+    similarity: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A short JSON-able record."""
+        return {"op": self.op, "candidate": self.candidate.name, "skill": self.skill.name, "target": self.target,
+                "similarity": None if self.similarity is None else round(self.similarity, 4),
+                "version": self.skill.version, "tier": self.skill.tier}
+
+
+def _task_key(skill: SkillBase) -> str | None:
+    if skill.tier == "trajectory":
+        return getattr(skill, "task_id", None) or (skill.source_tasks[0] if skill.source_tasks else None)
+    if skill.tier == "planning":
+        return skill.source_tasks[0] if skill.source_tasks else getattr(skill, "task", None)
+    return None
+
+
+def nearest(library: Any, candidate: SkillBase, threshold: float) -> tuple[SkillBase | None, float | None]:
+    """The existing skill a candidate should be compared with (see :func:`apply_candidates`)."""
+    if candidate.tier in TASK_TIERS:
+        key = _task_key(candidate)
+        same_task = [s for s in library.list(tier=candidate.tier) if key is not None and _task_key(s) == key]
+        if not same_task:
+            return None, None
+        if len(same_task) == 1:
+            return same_task[0], None
+        vec = library.encode([candidate.to_text()])[0]
+        sims = library.embeddings(same_task) @ vec
+        best = int(np.argmax(sims))
+        return same_task[best], float(sims[best])
+    existing = library.find(candidate.name)
+    if existing is not None and existing.tier == candidate.tier:
+        return existing, None
+    hits = library.search(candidate.to_text(), k=1, tier=candidate.tier)
+    if hits and hits[0][1] >= threshold:
+        return hits[0]
+    return None, (hits[0][1] if hits else None)
+
+
+def apply_candidates(library: Any, candidates: Sequence[SkillBase], threshold: float = 0.85,
+                     merger: Callable[[SkillBase, Sequence[SkillBase]], SkillBase] | None = None,
+                     dry_run: bool = False) -> list[Decision]:
+    """ADD / MODIFY / KEEP every candidate against the library (changes are not saved).
+
+    The skill a candidate is compared with: for trajectory and planning skills, the skill of the
+    same tier and task; otherwise the skill with the same name and tier, else the nearest skill of
+    the tier when its cosine similarity is >= ``threshold``. With none: ADD (under a unique name).
+    With one: the two are merged (``merger``, default :func:`merge_skills` with the newer summary
+    winning); an unchanged result is KEEP (provenance still recorded, no new version), a changed
+    one is MODIFY (new version, previous one in the history).
+    """
+    decisions: list[Decision] = []
+    for cand in candidates:
+        target, sim = nearest(library, cand, threshold)
+        if target is None:
+            if dry_run:
+                decisions.append(Decision("ADD", cand, cand, None, sim))
+                continue
+            if cand.name in library:
+                cand = cand.model_copy(update={"name": library.unique_name(cand.name)})
+                cand = parse_skill(cand.model_dump(mode="json"))
+            stored = library.add(cand)
+            decisions.append(Decision("ADD", cand, stored, None, sim))
+            continue
+        if merger is not None:
+            merged = merger(target, [cand])
+        else:
+            merged = merge_skills(target, [cand], newer_wins=True)
+        if merged.content_hash() == target.content_hash():
+            changed = (merged.source_tasks != target.source_tasks or merged.tags != target.tags
+                       or merged.model_dump(include={"source_trajectory_ids"}) != target.model_dump(include={"source_trajectory_ids"}))
+            stored = target
+            if changed and not dry_run:
+                stored = library.update(merged, bump_version=False, history=False)
+            decisions.append(Decision("KEEP", cand, stored, target.name, sim))
+        else:
+            stored = merged if dry_run else library.update(merged, op="modify")
+            decisions.append(Decision("MODIFY", cand, stored, target.name, sim))
+    return decisions
+
+
+# ---------------------------------------------------------------------------------------------
+# Duplicates
+# ---------------------------------------------------------------------------------------------
+
+
+def find_duplicate_clusters(library: Any, threshold: float = 0.90, tier: str | None = None,
+                            block: int = 2048) -> list[list[SkillBase]]:
+    """Groups of skills of the same tier (and task, for task tiers) with cosine >= ``threshold``
+    (single linkage), largest first; singletons are left out."""
+    clusters: list[list[SkillBase]] = []
+    tiers = [tier] if tier else sorted({s.tier for s in library})
+    for t in tiers:
+        skills = library.list(tier=t)
+        if len(skills) < 2:
+            continue
+        vecs = library.embeddings(skills)
+        parent = list(range(len(skills)))
+        find = _finder(parent)
+        keys = [_task_key(s) if t in TASK_TIERS else None for s in skills]
+        for start in range(0, len(skills), block):
+            sims = vecs[start:start + block] @ vecs.T
+            rows, cols = np.nonzero(sims >= threshold)
+            for r, c in zip(rows.tolist(), cols.tolist()):
+                i = start + r
+                if c <= i or keys[i] != keys[c]:
+                    continue
+                ri, rc = find(i), find(c)
+                if ri != rc:
+                    parent[max(ri, rc)] = min(ri, rc)
+        groups: dict[int, list[SkillBase]] = defaultdict(list)
+        for i, s in enumerate(skills):
+            groups[find(i)].append(s)
+        clusters.extend(g for g in groups.values() if len(g) > 1)
+    clusters.sort(key=len, reverse=True)
+    return clusters
+
+
+def _finder(parent: list[int]) -> Callable[[int], int]:
+    """Union-find root lookup with path halving over ``parent``."""
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    return find
+
+
+@dataclass
+class MergeResult:
+    """One merged cluster: the surviving skill and the names folded into it."""
+
+    kept: SkillBase
+    removed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A short JSON-able record."""
+        return {"kept": self.kept.name, "version": self.kept.version, "removed": self.removed, "tier": self.kept.tier}
+
+
+def merge_duplicates(library: Any, threshold: float = 0.90, tier: str | None = None,
+                     merger: Callable[[SkillBase, Sequence[SkillBase]], SkillBase] | None = None,
+                     dry_run: bool = False) -> list[MergeResult]:
+    """Merge every cluster of near-duplicates into its primary skill (most selected, then oldest);
+    the others are removed (kept in the history). Changes are not saved."""
+    results = []
+    for cluster in find_duplicate_clusters(library, threshold, tier):
+        ordered = sorted(cluster, key=lambda s: (-s.n_selected, s.created_at, s.name))
+        primary, others = ordered[0], ordered[1:]
+        merged = (merger or merge_skills)(primary, others)
+        merged = merged.model_copy(update=_merge_usage([primary, *others]))
+        if dry_run:
+            results.append(MergeResult(merged, [o.name for o in others]))
+            continue
+        for other in others:
+            library.remove(other.id)
+        kept = library.update(parse_skill(merged.model_dump(mode="json")), op="merge")
+        results.append(MergeResult(kept, [o.name for o in others]))
+    return results
