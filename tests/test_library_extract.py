@@ -21,7 +21,14 @@ from skillkit.extract import (
 )
 from skillkit.library import SkillLibrary
 from skillkit.llm.base import Completion, LLMBackend
-from skillkit.schemas import AtomicSkill, FunctionalSkill, PlanningSkill, Trajectory, TrajectorySkill, validate_skill_name
+from skillkit.schemas import (
+    AtomicSkill,
+    FunctionalSkill,
+    PlanningSkill,
+    Trajectory,
+    TrajectorySkill,
+    validate_skill_name,
+)
 
 
 @pytest.fixture(scope="module")
