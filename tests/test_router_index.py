@@ -144,3 +144,27 @@ def test_bm25_tokenizer_and_search():
     assert bm25.search(["playlist"], k=2, allowed={"w", "s"}) == [[]]
     bm25.remove(["p"])
     assert all(i != "p" for i, _ in bm25.search(["playlist songs"], k=3)[0])
+
+
+@pytest.mark.gpu
+def test_gpu_index_matches_cpu():
+    from retriever.index import gpu_available
+
+    if not gpu_available():
+        pytest.skip("FAISS has no GPU support here (install faiss-gpu)")
+    vecs = clustered(3000)
+    cpu, gpu = VectorIndex(32, kind="flat", use_gpu=False), VectorIndex(32, kind="flat", use_gpu=True)
+    for idx in (cpu, gpu):
+        idx.add(ids_of(3000), vecs)
+    assert cpu.search(vecs[:20], 5)[1] == gpu.search(vecs[:20], 5)[1]
+
+
+def test_use_gpu_without_gpu_is_a_clear_error():
+    from retriever.index import gpu_available
+
+    if gpu_available():
+        pytest.skip("a GPU is available")
+    index = VectorIndex(32, kind="flat", use_gpu=True)
+    index.add(ids_of(10), clustered(10))
+    with pytest.raises(ValueError, match="use_gpu=True"):
+        index.search(clustered(1), 1)

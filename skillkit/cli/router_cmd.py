@@ -177,9 +177,10 @@ def serve_cmd(
 @friendly_errors
 def bench_routing_cmd(
     quick: bool = typer.Option(False, "--quick", help="Tiny sizes, to check that the benchmark runs."),
-    distractors: int = typer.Option(5_000, "--distractors", help="Real-text distractor skills for quality."),
+    distractors: int = typer.Option(3_000, "--distractors", help="Real-text distractor skills for quality."),
     scale_1m: bool = typer.Option(True, "--scale-1m/--no-scale-1m", help="Also measure FAISS vs numpy at 1M."),
-    train_budget: float = typer.Option(180.0, "--train-budget", help="Seconds to train each reranker."),
+    train_steps: int = typer.Option(60, "--train-steps", help="Optimizer steps per trained reranker."),
+    llm_queries: int = typer.Option(32, "--llm-queries", help="Test queries for the LLM judge (0: skip)."),
     out: Path = typer.Option(Path("benchmarks/results/routing.json"), "--out"),
 ) -> None:
     """Routing benchmark: quality of every method, reranker ablations, speed at 1K/10K/100K (and 1M)."""
@@ -192,7 +193,8 @@ def bench_routing_cmd(
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
-    module.run(quick=quick, distractors=distractors, scale_1m=scale_1m, train_budget=train_budget, out=out)
+    module.run(quick=quick, distractors=distractors, scale_1m=scale_1m, train_steps=train_steps, out=out,
+               llm_queries=llm_queries)
 
 
 def _group(app: typer.Typer, name: str, group: typer.Typer) -> typer.Typer:
