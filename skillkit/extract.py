@@ -365,8 +365,10 @@ class Extractor:
 
     def __init__(self, backend: Any | None = None, max_retries: int = 1, max_new_tokens: int = 384,
                  min_support: int = 2, max_functional: int = 10, max_atomic: int = 50,
-                 max_prompt_chars: int = 2400) -> None:
+                 max_prompt_chars: int = 2400, threshold: float = 0.85, merge_threshold: float | None = 0.90) -> None:
         self.backend = backend
+        self.threshold = threshold
+        self.merge_threshold = merge_threshold
         self.max_retries = max_retries
         self.max_new_tokens = max_new_tokens
         self.min_support = min_support
@@ -417,6 +419,23 @@ class Extractor:
                     skills = [s for s in skills if s.id not in {x.id for x in out}]
             out.extend(skills)
         return out
+
+    def update(self, library: Any, trajectories: Sequence[Trajectory], tiers: Sequence[str] = EXTRACT_TIERS,
+               extraction_round: int | None = None, extra: Sequence[SkillBase] = (),
+               save: bool = False) -> ExtractionReport:
+        """One library round: extract candidates (plus ``extra`` ones, e.g. trajectory skills), apply
+        ADD / MODIFY / KEEP, then merge duplicates (when ``merge_threshold`` is set)."""
+        if extraction_round is None:
+            extraction_round = 1 + max((s.extraction_round for s in library), default=0)
+        candidates = [*extra, *self.extract(trajectories, tiers, extraction_round)]
+        for cand in candidates:
+            cand.extraction_round = extraction_round
+        merger = LLMMerger(self.backend) if self.backend is not None else None
+        decisions = apply_candidates(library, candidates, threshold=self.threshold, merger=merger)
+        merges = merge_duplicates(library, self.merge_threshold, merger=merger) if self.merge_threshold else []
+        if save:
+            library.save()
+        return ExtractionReport(extraction_round, decisions, merges, self.stats.as_dict())
 
     def _run_llm(self, jobs: list[tuple[str, list[Trajectory]]], extraction_round: int) -> list[list[SkillBase] | None]:
         from skillkit.llm.base import SamplingParams
@@ -622,8 +641,37 @@ def _task_key(skill: SkillBase) -> str | None:
     return None
 
 
-def nearest(library: Any, candidate: SkillBase, threshold: float) -> tuple[SkillBase | None, float | None]:
-    """The existing skill a candidate should be compared with (see :func:`apply_candidates`)."""
+def _norm_action(text: str) -> str:
+    return re.sub(r"^apis\.", "", re.sub(r"[\s`()]+", "", str(text).lower()))
+
+
+def _subsequence(small: Sequence[str], big: Sequence[str]) -> bool:
+    it = iter(big)
+    return all(any(x == y for y in it) for x in small)
+
+
+def compatible(a: SkillBase, b: SkillBase) -> bool:
+    """Whether two skills of a tier may be the same skill: atomic skills must be about the same action,
+    functional routines must use the same tools (one list in order inside the other), task skills
+    must be about the same task. Skills without that information are compatible."""
+    if a.tier != b.tier:
+        return False
+    if a.tier in TASK_TIERS:
+        return _task_key(a) == _task_key(b)
+    if a.tier == "atomic":
+        x, y = _norm_action(getattr(a, "action", "")), _norm_action(getattr(b, "action", ""))
+        return not x or not y or x == y
+    if a.tier == "functional":
+        x = [_norm_action(t) for t in getattr(a, "tools", [])]
+        y = [_norm_action(t) for t in getattr(b, "tools", [])]
+        return not x or not y or _subsequence(x, y) or _subsequence(y, x)
+    return True
+
+
+def nearest(library: Any, candidate: SkillBase, threshold: float,
+            vector: np.ndarray | None = None) -> tuple[SkillBase | None, float | None]:
+    """The existing skill a candidate should be compared with (see :func:`apply_candidates`);
+    ``vector`` is the candidate's embedding when already computed."""
     if candidate.tier in TASK_TIERS:
         key = _task_key(candidate)
         same_task = [s for s in library.list(tier=candidate.tier) if key is not None and _task_key(s) == key]
@@ -631,16 +679,20 @@ def nearest(library: Any, candidate: SkillBase, threshold: float) -> tuple[Skill
             return None, None
         if len(same_task) == 1:
             return same_task[0], None
-        vec = library.encode([candidate.to_text()])[0]
+        vec = vector if vector is not None else library.encode([candidate.to_text()])[0]
         sims = library.embeddings(same_task) @ vec
         best = int(np.argmax(sims))
         return same_task[best], float(sims[best])
     existing = library.find(candidate.name)
     if existing is not None and existing.tier == candidate.tier:
         return existing, None
-    hits = library.search(candidate.to_text(), k=1, tier=candidate.tier)
-    if hits and hits[0][1] >= threshold:
-        return hits[0]
+    if vector is None:
+        hits = library.search(candidate.to_text(), k=5, tier=candidate.tier, min_score=threshold)
+    else:
+        hits = library.search_vector(vector, k=5, tier=candidate.tier, min_score=threshold)
+    for skill, score in hits:
+        if compatible(skill, candidate):
+            return skill, score
     return None, (hits[0][1] if hits else None)
 
 
@@ -650,15 +702,18 @@ def apply_candidates(library: Any, candidates: Sequence[SkillBase], threshold: f
     """ADD / MODIFY / KEEP every candidate against the library (changes are not saved).
 
     The skill a candidate is compared with: for trajectory and planning skills, the skill of the
-    same tier and task; otherwise the skill with the same name and tier, else the nearest skill of
-    the tier when its cosine similarity is >= ``threshold``. With none: ADD (under a unique name).
+    same tier and task; otherwise the skill with the same name and tier, else the nearest
+    :func:`compatible` skill of the tier (same action / same tools) with cosine >= ``threshold``. With none: ADD (under a unique name).
     With one: the two are merged (``merger``, default :func:`merge_skills` with the newer summary
     winning); an unchanged result is KEEP (provenance still recorded, no new version), a changed
     one is MODIFY (new version, previous one in the history).
     """
     decisions: list[Decision] = []
-    for cand in candidates:
-        target, sim = nearest(library, cand, threshold)
+    candidates = list(candidates)
+    # one batch of embeddings for all candidates instead of one encoder call each
+    vectors = library.encode([c.to_text() for c in candidates]) if candidates else []
+    for cand, vec in zip(candidates, vectors):
+        target, sim = nearest(library, cand, threshold, vector=vec)
         if target is None:
             if dry_run:
                 decisions.append(Decision("ADD", cand, cand, None, sim))
@@ -666,7 +721,7 @@ def apply_candidates(library: Any, candidates: Sequence[SkillBase], threshold: f
             if cand.name in library:
                 cand = cand.model_copy(update={"name": library.unique_name(cand.name)})
                 cand = parse_skill(cand.model_dump(mode="json"))
-            stored = library.add(cand)
+            stored = library.add(cand, embedding=vec)
             decisions.append(Decision("ADD", cand, stored, None, sim))
             continue
         if merger is not None:
@@ -686,6 +741,29 @@ def apply_candidates(library: Any, candidates: Sequence[SkillBase], threshold: f
     return decisions
 
 
+@dataclass
+class ExtractionReport:
+    """What one library round did: the decisions per candidate, the merges, the extractor counters."""
+
+    extraction_round: int
+    decisions: list[Decision]
+    merges: list[MergeResult]
+    stats: dict[str, int]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{tier: {"ADD": n, "MODIFY": n, "KEEP": n}}``."""
+        out: dict[str, dict[str, int]] = {}
+        for d in self.decisions:
+            row = out.setdefault(d.skill.tier, {"ADD": 0, "MODIFY": 0, "KEEP": 0})
+            row[d.op] += 1
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able summary."""
+        return {"extraction_round": self.extraction_round, "candidates": len(self.decisions),
+                "counts": self.counts(), "merged": [m.as_dict() for m in self.merges], "extractor": self.stats}
+
+
 # ---------------------------------------------------------------------------------------------
 # Duplicates
 # ---------------------------------------------------------------------------------------------
@@ -694,7 +772,7 @@ def apply_candidates(library: Any, candidates: Sequence[SkillBase], threshold: f
 def find_duplicate_clusters(library: Any, threshold: float = 0.90, tier: str | None = None,
                             block: int = 2048) -> list[list[SkillBase]]:
     """Groups of skills of the same tier (and task, for task tiers) with cosine >= ``threshold``
-    (single linkage), largest first; singletons are left out."""
+    (single linkage over :func:`compatible` pairs), largest first; singletons are left out."""
     clusters: list[list[SkillBase]] = []
     tiers = [tier] if tier else sorted({s.tier for s in library})
     for t in tiers:
@@ -710,7 +788,7 @@ def find_duplicate_clusters(library: Any, threshold: float = 0.90, tier: str | N
             rows, cols = np.nonzero(sims >= threshold)
             for r, c in zip(rows.tolist(), cols.tolist()):
                 i = start + r
-                if c <= i or keys[i] != keys[c]:
+                if c <= i or keys[i] != keys[c] or not compatible(skills[i], skills[c]):
                     continue
                 ri, rc = find(i), find(c)
                 if ri != rc:

@@ -533,13 +533,7 @@ class SkillLibrary:
         vecs = np.asarray(embeddings, dtype=np.float32)
         if len(vecs) != len(skills):
             raise ValueError(f"{len(skills)} skills but {len(vecs)} embeddings")
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        vecs = vecs / norms
-        added = [self.add(s) for s in skills]
-        for skill, vec in zip(added, vecs):
-            self._vec_cache[skill.content_hash()] = vec
-        return added
+        return [self.add(s, embedding=v) for s, v in zip(skills, vecs)]
 
     # ----- changes ------------------------------------------------------------------------------
 
@@ -552,8 +546,11 @@ class SkillLibrary:
         self._by_name[skill.name] = skill.id
         self._key_to_id[key] = skill.id
 
-    def add(self, skill: SkillBase | dict) -> SkillBase:
-        """Add a new skill (its ``id`` and ``name`` must be unused); returns the stored skill."""
+    def add(self, skill: SkillBase | dict, embedding: np.ndarray | None = None) -> SkillBase:
+        """Add a new skill (its ``id`` and ``name`` must be unused); returns the stored skill.
+
+        ``embedding`` (the vector of ``skill.to_text()``, e.g. computed in a batch) saves encoding it.
+        """
         skill = parse_skill(skill) if isinstance(skill, dict) else skill
         if not isinstance(skill, SkillBase):
             raise TypeError(f"expected a skill, got {type(skill).__name__}")
@@ -569,6 +566,10 @@ class SkillLibrary:
             self._insert(skill)
             self._stale.add(skill.id)
             self._dirty_skills = True
+            if embedding is not None:
+                vec = np.asarray(embedding, dtype=np.float32).reshape(-1)
+                norm = float(np.linalg.norm(vec))
+                self._vec_cache[skill.content_hash()] = vec / norm if norm > 0 else vec
             return skill
 
     def unique_name(self, base: str) -> str:
