@@ -188,13 +188,32 @@ class HashingEmbedder:
         return out / norms
 
 
+class PrecomputedEmbedder:
+    """For libraries whose vectors come from elsewhere (``add_embeddings``, ``search_vector``):
+    named ``precomputed[-DIM]``; asking it to encode text is an error."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        self._dim = dim
+        self.name = f"precomputed-{dim}" if dim else "precomputed"
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            raise LibraryError("a 'precomputed' library learns its dimension from the first add_embeddings")
+        return self._dim
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raise LibraryError("this library uses precomputed embeddings: use add_embeddings() and search_vector(), "
+                           "or load it with embedder='minilm' to re-embed the text")
+
+
 _EMBEDDERS: dict[str, Any] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
 def get_embedder(spec: str | Embedder | None = None) -> Embedder:
-    """Resolve an embedder: ``minilm`` (default), ``hashing[-DIM]``, a sentence-transformers path or id,
-    or an object with ``name``, ``dim`` and ``encode(texts) -> normalised float32 array``.
+    """Resolve an embedder: ``minilm`` (default), ``hashing[-DIM]``, ``precomputed[-DIM]`` (vectors
+    supplied by the caller), a sentence-transformers path or id, or an object with ``name``, ``dim`` and ``encode(texts) -> normalised float32 array``.
 
     Loaded models are shared between libraries of the same process.
     """
@@ -207,8 +226,11 @@ def get_embedder(spec: str | Embedder | None = None) -> Embedder:
     with _EMBEDDERS_LOCK:
         if spec not in _EMBEDDERS:
             match = re.fullmatch(r"hashing(?:-(\d+))?", spec)
+            pre = re.fullmatch(r"precomputed(?:-(\d+))?", spec)
             if match:
                 _EMBEDDERS[spec] = HashingEmbedder(int(match.group(1) or 256))
+            elif pre:
+                _EMBEDDERS[spec] = PrecomputedEmbedder(int(pre.group(1)) if pre.group(1) else None)
             else:
                 _EMBEDDERS[spec] = SentenceEmbedder(spec)
         return _EMBEDDERS[spec]
@@ -269,9 +291,20 @@ class _FlatIndex:
         return keys, vecs
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
         k = max(1, min(k, self.ntotal))
-        scores, keys = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return scores, keys
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if len(queries) >= 20 or self.ntotal >= 50_000:
+            return self.index.search(queries, k)
+        # A few queries over a small index gain nothing from OpenMP, and waking its threads costs
+        # milliseconds on a busy machine (9 ms instead of 0.05 ms for one query over 1K skills).
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            return self.index.search(queries, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     def to_bytes(self) -> bytes:
         import faiss
@@ -499,7 +532,14 @@ class SkillLibrary:
             vecs = self.encode([self._skills[sid].to_text() for sid in need])
             for sid, vec in zip(need, vecs):
                 self._vec_cache[hashes[sid]] = vec
-        self._ensure_index()
+        if stale:
+            dims = {len(self._vec_cache[hashes[sid]]) for sid in stale}
+            if len(dims) != 1 or (self._index is not None and dims != {self._index.dim}):
+                have = self._index.dim if self._index is not None else None
+                raise LibraryError(f"embedding dimensions {sorted(dims)} do not match the index ({have})")
+            self._ensure_index(dims.pop())
+        else:
+            self._ensure_index()
         index = self._index
         assert index is not None
         old = [skill_key(sid) for sid in stale if skill_key(sid) in self._index_hash] + [
@@ -514,18 +554,21 @@ class SkillLibrary:
             index.add(keys, np.stack([self._vec_cache[hashes[sid]] for sid in stale]))
             for sid in stale:
                 self._index_hash[skill_key(sid)] = hashes[sid]
-                self._skills[sid].embedding_model = self.embedding_model
+                skill = self._skills[sid]
+                if skill.embedding_model != self.embedding_model:
+                    skill.embedding_model = self.embedding_model
+                self._vec_cache.pop(hashes[sid], None)  # the index holds it now
         self._stale.clear()
         self._dirty_index = True
         if len(self._vec_cache) > 4 * max(1024, len(self._skills)):
             self._vec_cache.clear()
 
-    def _ensure_index(self) -> None:
+    def _ensure_index(self, dim: int | None = None) -> None:
+        """Create the (empty) index when there is none; the dimension comes from the vectors at hand
+        or, failing that, from the embedder (which is then loaded)."""
         if self._index is None:
-            self._index = _FlatIndex(self.embedder.dim)
+            self._index = _FlatIndex(dim or self.embedder.dim)
             self._index_hash = {}
-        elif self._index.dim != self.embedder.dim:
-            raise LibraryError(f"the index has dimension {self._index.dim}, the embedder {self.embedder.dim}")
 
     def add_embeddings(self, skills: Iterable[SkillBase | dict], embeddings: np.ndarray) -> list[SkillBase]:
         """Add skills with precomputed embeddings (one row per skill, already normalised or not)."""
@@ -567,10 +610,13 @@ class SkillLibrary:
             self._stale.add(skill.id)
             self._dirty_skills = True
             if embedding is not None:
-                vec = np.asarray(embedding, dtype=np.float32).reshape(-1)
-                norm = float(np.linalg.norm(vec))
-                self._vec_cache[skill.content_hash()] = vec / norm if norm > 0 else vec
+                self._cache_vector(skill, embedding)
             return skill
+
+    def _cache_vector(self, skill: SkillBase, embedding: np.ndarray) -> None:
+        vec = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(vec))
+        self._vec_cache[skill.content_hash()] = vec / norm if norm > 0 else vec
 
     def unique_name(self, base: str) -> str:
         """``base`` made a valid name that no skill in the library uses yet (``-2``, ``-3`` ... appended)."""
@@ -613,13 +659,14 @@ class SkillLibrary:
         return name_or_id in self._skills or name_or_id in self._by_name
 
     def update(self, skill: SkillBase | dict, bump_version: bool = True, op: str = "modify",
-               history: bool = True) -> SkillBase:
+               history: bool = True, embedding: np.ndarray | None = None) -> SkillBase:
         """Replace a stored skill (matched by id, else by name) with ``skill``.
 
         The previous version goes to the history file (unless ``history`` is False, for changes of
         provenance only); with ``bump_version`` the new one gets the next version number and a
         fresh ``modified_at``. ``created_at`` is kept. Pass a changed copy (``model_copy``), not the
-        stored object edited in place, or the history gets the edited object.
+        stored object edited in place, or the history gets the edited object. ``embedding`` is the
+        new text's vector when already computed.
         """
         skill = parse_skill(skill) if isinstance(skill, dict) else skill
         with self._lock:
@@ -641,6 +688,8 @@ class SkillLibrary:
             self._insert(new)
             self._stale.add(sid)
             self._dirty_skills = True
+            if embedding is not None:
+                self._cache_vector(new, embedding)
             return new
 
     def remove(self, name_or_id: str | SkillBase) -> SkillBase:
