@@ -109,7 +109,9 @@ def quality(router: Any, queries: list, method: str, k: int = 50) -> dict:
         results += router.route_batch([q.query for q in queries[start:start + 16]], k=k, method=method)
     seconds = time.perf_counter() - t
     metrics = ranking_metrics([[r.id for r in row] for row in results], [q.positive for q in queries])
-    return {**metrics, "ms_per_query": round(1e3 * seconds / len(queries), 2), "method_used": router.last_method}
+    row = {**metrics, "ms_per_query": round(1e3 * seconds / len(queries), 2), "method_used": router.last_method}
+    print(f"  {method} ({router.last_method}): hit@1 {row['hit@1']}, {seconds:.0f} s", flush=True)
+    return row
 
 
 def print_table(title: str, rows: dict[str, dict], cols: list[str]) -> None:
@@ -131,8 +133,8 @@ def print_table(title: str, rows: dict[str, dict], cols: list[str]) -> None:
             print(name, *[row.get(c, "") for c in cols])
 
 
-def run(quick: bool = False, distractors: int = 3_000, scale_1m: bool = True, train_steps: int = 60,
-        out: Path | str = ROOT / "benchmarks" / "results" / "routing.json", llm_queries: int = 32) -> dict:
+def run(quick: bool = False, distractors: int = 3_000, scale_1m: bool = True, train_steps: int = 40,
+        out: Path | str = ROOT / "benchmarks" / "results" / "routing.json", llm_queries: int = 4) -> dict:
     """Run the whole benchmark and write the JSON result."""
     import torch
 
@@ -145,12 +147,12 @@ def run(quick: bool = False, distractors: int = 3_000, scale_1m: bool = True, tr
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     started = time.perf_counter()
     if quick:
-        distractors, scale_1m, train_steps, llm_queries = min(distractors, 300), False, 3, min(llm_queries, 4)
+        distractors, scale_1m, train_steps, llm_queries = min(distractors, 300), False, 3, min(llm_queries, 2)
     sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
     result: dict[str, Any] = {
         "command": "python benchmarks/routing.py" + (" --quick" if quick else "")
         + ("" if distractors == 3_000 or quick else f" --distractors {distractors}")
-        + ("" if train_steps == 60 or quick else f" --train-steps {train_steps}")
+        + ("" if train_steps == 40 or quick else f" --train-steps {train_steps}")
         + ("" if scale_1m or quick else " --no-scale-1m"),
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                     "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
@@ -161,6 +163,8 @@ def run(quick: bool = False, distractors: int = 3_000, scale_1m: bool = True, tr
     queries = labelled_queries()
     train_q = [q for q in queries if q.split == "train"]
     test_q = [q for q in queries if q.split == "test"]
+    if quick:
+        test_q = test_q[:8]
     encoder = Encoder("minilm")
     t = time.perf_counter()
     router = Router.from_docs(docs, encoder=encoder)
@@ -177,7 +181,8 @@ def run(quick: bool = False, distractors: int = 3_000, scale_1m: bool = True, tr
     labelled = [TrainQuery(q.query, q.positive, "full") for q in train_q]
     training = {}
     for loss in ("listwise", "pointwise"):
-        config = TrainConfig(loss=loss, time_budget_s=None, max_steps=train_steps, seed=0)
+        config = TrainConfig(loss=loss, time_budget_s=None, max_steps=train_steps, seed=0, labelled_repeat=4)
+        print(f"training the {loss} reranker ({train_steps} steps)", flush=True)
         reranker, stats = train_reranker(router, labelled, config)
         training[loss] = {k: v for k, v in stats.items() if k != "config"}
         router.reranker = reranker
@@ -212,7 +217,7 @@ def run(quick: bool = False, distractors: int = 3_000, scale_1m: bool = True, tr
         lat.append(time.perf_counter() - t)
     stage["encode_single"] = {"qps": round(1 / float(np.mean(lat)), 1), **percentiles(lat)}
     lat = []
-    for q in test_q[:32]:
+    for q in test_q[:16]:
         router.route(q.query, k=5, method="rerank")
         lat.append(router.last_timings["rerank"])
     stage["rerank_top20"] = {"qps": round(1 / float(np.mean(lat)), 2), **percentiles(lat)}
@@ -275,8 +280,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the benchmark runs")
     parser.add_argument("--distractors", type=int, default=3_000, help="real-text distractor skills for quality")
     parser.add_argument("--no-scale-1m", dest="scale_1m", action="store_false")
-    parser.add_argument("--llm-queries", type=int, default=32, help="test queries for the LLM judge (0: skip)")
-    parser.add_argument("--train-steps", type=int, default=60, help="optimizer steps per trained reranker")
+    parser.add_argument("--llm-queries", type=int, default=4, help="test queries for the LLM judge (0: skip)")
+    parser.add_argument("--train-steps", type=int, default=40, help="optimizer steps per trained reranker")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "routing.json"))
     args = parser.parse_args(argv)
     run(quick=args.quick, distractors=args.distractors, scale_1m=args.scale_1m, train_steps=args.train_steps,

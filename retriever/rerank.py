@@ -92,7 +92,7 @@ class CrossEncoderReranker:
     a trained one with :meth:`load`. ``use_prior`` adds ``prior_weight * cosine`` from the first stage.
     """
 
-    def __init__(self, module: Any, tokenizer: Any, max_length: int = 256, use_prior: bool = True,
+    def __init__(self, module: Any, tokenizer: Any, max_length: int = 128, use_prior: bool = True,
                  device: str = "cpu", meta: dict[str, Any] | None = None) -> None:
         self.module = module.to(device)
         self.module.eval()
@@ -104,7 +104,7 @@ class CrossEncoderReranker:
         self.batch_size = 32
 
     @classmethod
-    def from_base(cls, base: str = "minilm", max_length: int = 256, use_prior: bool = True,
+    def from_base(cls, base: str = "minilm", max_length: int = 128, use_prior: bool = True,
                   prior_weight: float = 20.0, device: str = "cpu", seed: int = 0) -> CrossEncoderReranker:
         """A new (untrained) reranker: the base encoder's transformer plus a randomly initialised head."""
         import torch
@@ -202,7 +202,7 @@ LLM_PROMPT = (
 class LLMReranker:
     """Pointwise LLM judge: score = logit("yes") - logit("no") for the first answer token."""
 
-    def __init__(self, model: Any = "smollm2-135m", tokenizer: Any | None = None, max_doc_chars: int = 1200,
+    def __init__(self, model: Any = "smollm2-135m", tokenizer: Any | None = None, max_doc_chars: int = 600,
                  batch_size: int = 8, device: str = "cpu") -> None:
         if isinstance(model, str):
             from skillkit.models import load_causal_lm

@@ -60,7 +60,8 @@ class NegativeConfig:
 class TrainConfig:
     """Reranker training settings (defaults train in a few minutes on CPU).
 
-    ``train_layers``: fine-tune only the top N transformer layers (plus the head); the embeddings
+    ``labelled_repeat``: how many times each labelled query enters an epoch (they are few and
+    closer to real requests than the synthetic ones). ``train_layers``: fine-tune only the top N transformer layers (plus the head); the embeddings
     and lower layers stay frozen, which halves the cost of a step. None trains everything.
     """
 
@@ -76,6 +77,7 @@ class TrainConfig:
     warmup_frac: float = 0.1
     seed: int = 0
     views: tuple[str, ...] = ("desc", "name")
+    labelled_repeat: int = 1
     negatives: NegativeConfig = field(default_factory=NegativeConfig)
 
     def validate(self) -> None:
@@ -84,8 +86,8 @@ class TrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}: use listwise or pointwise")
         if unknown := set(self.views) - set(VIEWS):
             raise ValueError(f"unknown query views {sorted(unknown)}: use {', '.join(VIEWS)}")
-        if self.batch_queries < 1 or self.epochs < 1:
-            raise ValueError("batch_queries and epochs must be >= 1")
+        if self.batch_queries < 1 or self.epochs < 1 or self.labelled_repeat < 1:
+            raise ValueError("batch_queries, epochs and labelled_repeat must be >= 1")
 
 
 def render(doc: RouterDoc, view: str) -> str:
@@ -199,7 +201,7 @@ def train_reranker(router: Any, labelled: Sequence[TrainQuery] = (), config: Tra
     config = config or TrainConfig()
     config.validate()
     docs = router.docs
-    queries = synthesize_queries(list(docs.values()), config.views) + list(labelled)
+    queries = synthesize_queries(list(docs.values()), config.views) + list(labelled) * config.labelled_repeat
     if not queries:
         raise ValueError("no training queries: skills need descriptions/bodies, or pass labelled queries")
     if len(docs) < 2:

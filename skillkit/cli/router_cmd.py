@@ -179,8 +179,8 @@ def bench_routing_cmd(
     quick: bool = typer.Option(False, "--quick", help="Tiny sizes, to check that the benchmark runs."),
     distractors: int = typer.Option(3_000, "--distractors", help="Real-text distractor skills for quality."),
     scale_1m: bool = typer.Option(True, "--scale-1m/--no-scale-1m", help="Also measure FAISS vs numpy at 1M."),
-    train_steps: int = typer.Option(60, "--train-steps", help="Optimizer steps per trained reranker."),
-    llm_queries: int = typer.Option(32, "--llm-queries", help="Test queries for the LLM judge (0: skip)."),
+    train_steps: int = typer.Option(40, "--train-steps", help="Optimizer steps per trained reranker."),
+    llm_queries: int = typer.Option(4, "--llm-queries", help="Test queries for the LLM judge (0: skip)."),
     out: Path = typer.Option(Path("benchmarks/results/routing.json"), "--out"),
 ) -> None:
     """Routing benchmark: quality of every method, reranker ablations, speed at 1K/10K/100K (and 1M)."""
