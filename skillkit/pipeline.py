@@ -1,0 +1,300 @@
+"""``skillkit run``: the three jobs end to end on one config.
+
+1. collect experience on Sokoban and the app suite (scripted expert episodes + the model's own);
+2. build a skill library from it (summarize, extract tiers, merge) and a router over it;
+3. evaluate the agent with and without routed skills on held-out tasks;
+4. train a student with Skill-SD (teacher = same weights + library skills) and evaluate it;
+5. write ``report.md``, PNG plots and the trajectories into the run folder.
+
+Training lives in the ``trainer`` package, which ``skillkit`` must not import: the caller passes
+the training function, ``train_fn(config: dict, run_dir: Path, log: Callable[[str], None]) -> Path``
+returning the training run folder (the CLI passes ``skillkit.cli.pipeline_cmd.train_from_dict``)::
+
+    from skillkit.pipeline import PipelineConfig, run_pipeline
+    from skillkit.cli.pipeline_cmd import train_from_dict
+    run_pipeline(PipelineConfig(), train_fn=train_from_dict)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from skillkit.agent import AgentConfig, SkillAgent
+from skillkit.config import StrictModel, create_run_dir, read_yaml
+from skillkit.evaluate import EvalResult, evaluate_agent
+from skillkit.schemas import Trajectory, write_jsonl
+
+
+class EnvRunConfig(StrictModel):
+    """One environment of the pipeline: how many tasks to collect on and evaluate."""
+
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+    expert_tasks: int = Field(16, ge=0, description="train tasks played by the scripted expert")
+    agent_tasks: int = Field(8, ge=0, description="train tasks played by the model itself")
+    eval_tasks: int = Field(16, ge=1, description="held-out tasks for evaluation")
+    eval_split: str = "test"
+    max_new_tokens: int = Field(32, ge=1)
+
+
+class LibraryStageConfig(StrictModel):
+    """How experience becomes a library."""
+
+    summarizer: str = Field("llm", pattern="^(llm|heuristic)$")
+    llm_groups: int = Field(4, ge=0, description="task groups summarized by the model (the rest: heuristic)")
+    max_new_tokens: int = Field(192, ge=16)
+    extract_tiers: bool = True
+    merge_threshold: float = Field(0.9, gt=0.0, le=1.0)
+
+
+class TrainStageConfig(StrictModel):
+    """The Skill-SD stage: a trainer config file plus overrides (``key=value``)."""
+
+    enabled: bool = True
+    config: str = "configs/sokoban_skillsd.yaml"
+    overrides: list[str] = Field(default_factory=list)
+
+
+class PipelineConfig(StrictModel):
+    """Everything ``skillkit run`` does; ``configs/demo.yaml`` is the 10-minute CPU default."""
+
+    name: str = "demo"
+    seed: int = 0
+    model: str = "smollm2-135m"
+    output_root: str = "runs"
+    sokoban: EnvRunConfig = Field(default_factory=lambda: EnvRunConfig(options={"variant": "1box", "max_steps": 10}))
+    apps: EnvRunConfig = Field(default_factory=lambda: EnvRunConfig(
+        options={"max_steps": 3}, expert_tasks=12, agent_tasks=4, eval_tasks=6, max_new_tokens=96))
+    library: LibraryStageConfig = Field(default_factory=LibraryStageConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    train: TrainStageConfig = Field(default_factory=TrainStageConfig)
+
+
+class Hooks:
+    """Progress callbacks (the CLI draws rich progress bars; Python callers may ignore them)."""
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        """A new stage starts, with ``total`` units of work when known."""
+
+    def advance(self, n: int = 1) -> None:
+        """``n`` units of the current stage are done."""
+
+    def log(self, message: str) -> None:
+        """A line worth showing."""
+
+
+def load_pipeline_config(path: str | Path | None, overrides: list[str] | None = None) -> PipelineConfig:
+    """Read a pipeline YAML (or defaults) with ``key=value`` overrides."""
+    from skillkit.config import load_config
+
+    return load_config(PipelineConfig, path, overrides)
+
+
+def _envs(cfg: PipelineConfig) -> dict[str, EnvRunConfig]:
+    return {name: c for name, c in (("sokoban", cfg.sokoban), ("apps", cfg.apps)) if c.enabled}
+
+
+def collect_experience(backend: Any, cfg: PipelineConfig, hooks: Hooks) -> list[Trajectory]:
+    """Expert (scripted) and model episodes on the train split of every enabled environment."""
+    import environments
+    from environments.base import run_episode
+
+    trajectories: list[Trajectory] = []
+    for env_name, env_cfg in _envs(cfg).items():
+        env = environments.make(env_name, **env_cfg.options)
+        train_ids = env.task_ids("train")
+        expert_ids = train_ids[:env_cfg.expert_tasks]
+        hooks.stage(f"{env_name}: expert episodes", len(expert_ids))
+        for task_id in expert_ids:
+            actions = iter(env.expert_actions(task_id) or [])
+            trajectory = run_episode(env, lambda _obs, it=actions: next(it, ""), task_id)
+            trajectory.metadata["source"] = "expert"
+            trajectories.append(trajectory)
+            hooks.advance()
+        env.close()
+        agent_ids = train_ids[:env_cfg.agent_tasks]
+        if agent_ids:
+            hooks.stage(f"{env_name}: model episodes (no skills)", len(agent_ids))
+            agent = SkillAgent(backend, None, cfg.agent.model_copy(update={"max_new_tokens": env_cfg.max_new_tokens}))
+            _, model_trajs = evaluate_agent(agent, lambda n=env_name, o=env_cfg.options: environments.make(n, **o),
+                                            agent_ids, label="collect", split="train", on_batch=hooks.advance)
+            for t in model_trajs:
+                t.metadata["source"] = "model"
+            trajectories.extend(model_trajs)
+    return trajectories
+
+
+def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineConfig, path: Path,
+                  hooks: Hooks) -> tuple[Any, dict[str, Any]]:
+    """Summarize trajectories (grouped by task) into a library, extract tiers, merge duplicates."""
+    from skillkit.library import SkillLibrary
+    from skillkit.summarize import Summarizer, group_by_task
+
+    library = SkillLibrary.create(path)
+    groups = list(group_by_task(trajectories).values())
+    n_llm = min(cfg.library.llm_groups, len(groups)) if cfg.library.summarizer == "llm" else 0
+    hooks.stage("summarizing trajectories into skills", len(groups))
+    stats: dict[str, Any] = {}
+    skills = []
+    if n_llm:
+        llm = Summarizer(backend, max_new_tokens=cfg.library.max_new_tokens)
+        skills += llm.summarize_many(groups[:n_llm])
+        hooks.advance(n_llm)
+        stats["llm_summarizer"] = llm.stats.as_dict()
+    skills += Summarizer(None).summarize_many(groups[n_llm:])
+    hooks.advance(len(groups) - n_llm)
+    stats["heuristic_summaries"] = len(groups) - n_llm
+    if cfg.library.extract_tiers:
+        from skillkit.extract import Extractor
+
+        hooks.stage("extracting planning / functional / atomic skills, ADD/MODIFY/KEEP, merging")
+        report = Extractor(None, merge_threshold=cfg.library.merge_threshold).update(library, trajectories,
+                                                                                     extra=skills)
+        stats["extraction"] = report.counts()
+    else:
+        for skill in skills:
+            library.add(skill)
+    library.save()
+    stats["tiers"] = library.stats()["tiers"]
+    return library, stats
+
+
+def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = None, hooks: Hooks | None = None,
+                 run_dir: str | Path | None = None) -> Path:
+    """Run every stage; returns the run folder holding ``report.md``, plots, library and trajectories."""
+    import environments
+    from retriever.router import Router
+    from skillkit.impact import skill_impact
+    from skillkit.llm.hf import HFBackend
+    from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
+
+    hooks = hooks or Hooks()
+    started = time.perf_counter()
+    run = create_run_dir(cfg.name, cfg, seed=cfg.seed, root=cfg.output_root, run_dir=run_dir)
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, t0: float) -> None:
+        timings[stage] = round(time.perf_counter() - t0, 1)
+
+    t0 = time.perf_counter()
+    hooks.stage(f"loading {cfg.model}")
+    backend = HFBackend.from_pretrained(cfg.model)
+    timed("load model", t0)
+
+    t0 = time.perf_counter()
+    experience = collect_experience(backend, cfg, hooks)
+    write_jsonl(run / "experience.jsonl", experience)
+    timed("collect", t0)
+
+    t0 = time.perf_counter()
+    library, library_stats = build_library(experience, backend, cfg, run / "library", hooks)
+    timed("library", t0)
+
+    t0 = time.perf_counter()
+    hooks.stage("building the router")
+    router = Router.from_library(library, reranker=None)
+    timed("router", t0)
+
+    results: list[EvalResult] = []
+    eval_trajs: list[Trajectory] = []
+
+    def evaluate(label: str, agent: SkillAgent, env_name: str, env_cfg: EnvRunConfig) -> None:
+        probe = environments.make(env_name, **env_cfg.options)
+        task_ids = probe.task_ids(env_cfg.eval_split)[:env_cfg.eval_tasks]
+        probe.close()
+        hooks.stage(f"evaluating {label} on {env_name}", len(task_ids))
+        result, trajs = evaluate_agent(agent, lambda: environments.make(env_name, **env_cfg.options), task_ids,
+                                       label=label, split=env_cfg.eval_split, on_batch=hooks.advance)
+        results.append(result)
+        eval_trajs.extend(trajs)
+        hooks.log(f"{label} / {env_name}: success {100 * result.success_rate:.1f}%")
+
+    t0 = time.perf_counter()
+    for env_name, env_cfg in _envs(cfg).items():
+        agent_cfg = cfg.agent.model_copy(update={"max_new_tokens": env_cfg.max_new_tokens})
+        evaluate("no skills", SkillAgent(backend, None, agent_cfg), env_name, env_cfg)
+        evaluate("with skills", SkillAgent(backend, router, agent_cfg), env_name, env_cfg)
+    timed("evaluate", t0)
+
+    train_dir = None
+    if cfg.train.enabled and train_fn is not None:
+        t0 = time.perf_counter()
+        train_dir = _train_student(cfg, run, train_fn, hooks)
+        timed("train", t0)
+        t0 = time.perf_counter()
+        student = HFBackend.from_pretrained(str(train_dir / "final"))
+        train_env = _train_env(train_dir)
+        env_cfg = _envs(cfg).get(train_env)
+        if env_cfg is not None:
+            agent_cfg = cfg.agent.model_copy(update={"max_new_tokens": env_cfg.max_new_tokens})
+            evaluate("Skill-SD student", SkillAgent(student, None, agent_cfg), train_env, env_cfg)
+        timed("evaluate student", t0)
+
+    write_jsonl(run / "eval_trajectories.jsonl", eval_trajs)
+    impacts = skill_impact(eval_trajs)
+    plots = {"success": plot_success(results, run / "success.png"),
+             "tiers": plot_tiers(library_stats["tiers"], run / "skills_per_tier.png")}
+    timings["total"] = round(time.perf_counter() - started, 1)
+    sections = [
+        ("Evaluation (held-out tasks)", eval_table(results) + "\n\n![success](success.png)"),
+        ("Skill library", _library_section(library_stats) + "\n\n![tiers](skills_per_tier.png)"),
+        ("Skill impact (with vs without skills, same tasks)", impact_table(impacts)),
+    ]
+    if train_dir is not None:
+        curves = "training_curves.png"
+        sections.append(("Skill-SD training", f"Run folder: `{train_dir}`\n\n{_final_metrics(train_dir)}\n\n"
+                         + (f"![curves]({Path(train_dir).resolve() / curves})" if (train_dir / curves).exists() else "")))
+    sections.append(("Timings (s)", "\n".join(f"- {k}: {v}" for k, v in timings.items())))
+    write_report(run / "report.md", f"skillkit run: {cfg.name}", sections)
+    (run / "summary.json").write_text(json.dumps({
+        "results": [r.model_dump() for r in results], "library": library_stats, "timings": timings,
+        "train_dir": str(train_dir) if train_dir else None, "plots": {k: str(v) for k, v in plots.items()},
+        "impact": [i.model_dump() for i in impacts],
+    }, indent=2, default=str))
+    return run
+
+
+def _train_student(cfg: PipelineConfig, run: Path, train_fn: Callable[..., Path], hooks: Hooks) -> Path:
+    from skillkit.config import apply_overrides
+
+    data = apply_overrides(read_yaml(cfg.train.config), [
+        f"model.name={cfg.model}", f"seed={cfg.seed}", f"output_root={run}",
+        "teacher.skills=library", f"teacher.library_path={run / 'library'}", *cfg.train.overrides,
+    ])
+    hooks.stage("training a student with Skill-SD")
+    return Path(train_fn(data, run_dir=run / "train", log=hooks.log))
+
+
+def _train_env(train_dir: Path) -> str:
+    return str(read_yaml(train_dir / "config.yaml").get("env", {}).get("name", "sokoban"))
+
+
+def _final_metrics(train_dir: Path) -> str:
+    path = train_dir / "metrics.jsonl"
+    if not path.exists():
+        return "(no metrics)"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    keys = ("iteration", "loss", "loss_grpo", "loss_sdl", "kl_student_teacher", "reward_mean", "success_rate",
+            "eval_success_rate")
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        lines.append("| " + " | ".join("-" if row.get(k) is None else
+                                       (f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]))
+                                       for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def _library_section(stats: dict[str, Any]) -> str:
+    lines = [f"- skills per tier: {stats.get('tiers')}"]
+    if "llm_summarizer" in stats:
+        lines.append(f"- LLM summarizer: {stats['llm_summarizer']}")
+    lines.append(f"- heuristic summaries: {stats.get('heuristic_summaries', 0)}")
+    if "extraction" in stats:
+        lines.append(f"- extraction: {stats['extraction']}")
+    return "\n".join(lines)
