@@ -66,16 +66,12 @@ def load_library_docs(library: Any) -> list[RouterDoc]:
     try:
         from skillkit.library import SkillLibrary
     except ImportError:
-        return load_docs_file(path)
-    try:
+        SkillLibrary = None  # noqa: N806 - the library stage is optional for the router
+    if SkillLibrary is not None and SkillLibrary.exists(path):
         return to_docs(SkillLibrary.load(path).list())
-    except (ValueError, KeyError, TypeError, FileNotFoundError) as exc:
-        if path.is_file() and path.suffix in (".json", ".jsonl"):
-            try:
-                return load_docs_file(path)
-            except ValueError:
-                pass
-        raise ValueError(f"could not read the skill library at {path}: {exc}") from exc
+    if path.is_file():
+        return load_docs_file(path)
+    raise FileNotFoundError(f"{path} is neither a skill library folder nor a JSON/JSONL file of skills")
 
 
 class Router:

@@ -103,3 +103,23 @@ def test_docs_from_objects_dicts_and_files(tmp_path):
         load_docs_file(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="without a 'name'"):
         RouterDoc.from_dict({"description": "x"})
+
+
+@pytest.mark.integration
+def test_routes_a_skill_library_folder(minilm, tmp_path):
+    from skillkit.library import SkillLibrary
+
+    lib = SkillLibrary.create(tmp_path / "lib", embedder="hashing")
+    lib.add({"name": "wallet-send-money", "tier": "atomic", "description": "Transfer money to a contact.",
+             "action": "wallet.send_money(receiver_email, amount)", "env": "wallet"})
+    lib.add({"name": "music-play-playlist", "tier": "functional", "description": "Play one of the user's playlists.",
+             "body": "Find the playlist with music.show_playlist_library(), then music.play_music(playlist_id).",
+             "tags": ["music"]})
+    lib.save()
+    router = Router.from_library(tmp_path / "lib", encoder=Encoder(minilm))
+    assert router.reranker is None  # nothing trained next to the library: dense routing
+    top = router.route("pay my friend ten dollars", k=2)
+    assert top[0].name == "wallet-send-money" and top[0].tier == "atomic"
+    assert top[0].skill.__class__.__name__ == "AtomicSkill" and top[0].doc.category == "wallet"
+    assert "wallet.send_money" in top[0].doc.body
+    assert router.route("play music", k=1, tier="functional")[0].name == "music-play-playlist"
