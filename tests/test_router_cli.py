@@ -31,7 +31,8 @@ def library(tmp_path):
 
 
 @pytest.mark.integration
-def test_route_json_batch_and_trained_reranker(library, tmp_path):
+def test_route_json_batch_and_trained_reranker(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
     runner = CliRunner()
     res = runner.invoke(app, ["route", "--library", str(library), "--query", "pay Bob 5 dollars", "--k", "2",
                               "--method", "hybrid", "--json"])
@@ -54,6 +55,7 @@ def test_route_json_batch_and_trained_reranker(library, tmp_path):
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout.strip().splitlines()[-1])
     assert "rerank" in data[0]["stage_scores"] and "dense" in data[0]["stage_scores"]
+    assert (tmp_path / "cache" / "router-embeddings" / "embeddings.sqlite").exists()
 
 
 def test_route_errors(library, tmp_path):

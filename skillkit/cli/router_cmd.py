@@ -26,10 +26,12 @@ def _reranker_spec(value: str) -> Any:
 def _load_router(library: Path, reranker: str, index_kind: str, encoder: str) -> Any:
     quiet_libraries()
     from retriever.router import Router
+    from skillkit.models import cache_root
 
+    # skill vectors are cached by content hash, so routing the same library again skips the encoding
     with console.status(f"loading {library} and embedding its skills"):
         return Router.from_library(library, encoder=encoder, reranker=_reranker_spec(reranker),
-                                   index_kind=index_kind)
+                                   index_kind=index_kind, cache_dir=cache_root() / "router-embeddings")
 
 
 def _read_query_file(path: Path) -> list[tuple[str, str]]:
