@@ -116,6 +116,9 @@ def _lat(fn, queries: np.ndarray) -> dict[str, float]:
 
 def build_phase(n: int, folder: Path) -> dict:
     """Build, save and modify a library of ``n`` skills in ``folder`` (a fresh process)."""
+    import faiss  # noqa: F401 - imported up front so that no timing includes the import
+    import filelock  # noqa: F401
+
     from skillkit.library import SkillLibrary
 
     base_rss = rss_mb()
@@ -146,6 +149,9 @@ def build_phase(n: int, folder: Path) -> dict:
 
 def load_phase(n: int, folder: Path, queries: int) -> dict:
     """Open the library in a fresh process, then search it."""
+    import faiss  # noqa: F401 - imported up front so that no timing includes the import
+    import filelock  # noqa: F401
+
     from skillkit.library import SkillLibrary
 
     base_rss = rss_mb()

@@ -83,6 +83,7 @@ TIERS: tuple[str, ...] = ("trajectory", "planning", "functional", "atomic")
 NAME_MAX = 64
 DESCRIPTION_MAX = 1024
 _NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_SPACE_RE = re.compile(r"\s")
 
 
 def validate_skill_name(name: str) -> str:
@@ -181,7 +182,7 @@ class SkillBase(BaseModel):
     @classmethod
     def _check_id(cls, value: str) -> str:
         value = str(value).strip()
-        if not value or len(value) > 128 or any(c.isspace() for c in value):
+        if not value or len(value) > 128 or _SPACE_RE.search(value):
             raise ValueError(f"skill id {value!r} must be 1-128 characters without whitespace")
         return value
 
