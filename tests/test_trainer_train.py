@@ -18,7 +18,8 @@ REQUIRED = ["iteration", "loss", "loss_grpo", "loss_sdl", "kl_student_teacher", 
 
 #: Keep smoke runs tiny: 1 task x G=2 episodes of 1 turn of 4 tokens, 1 eval task.
 TINY = ["rollout.tasks_per_iteration=1", "rollout.group_size=2", "rollout.max_new_tokens=4", "rollout.max_turns=1",
-        "env.max_train_tasks=4", "env.max_eval_tasks=1", "sft.tasks_per_iteration=1", "optim.micro_batch_size=4"]
+        "env.max_train_tasks=4", "env.max_eval_tasks=1", "sft.tasks_per_iteration=1", "optim.micro_batch_size=4",
+        "teacher.library_embedder=hashing"]
 
 
 def run_cli(*args: str) -> None:

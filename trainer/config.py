@@ -104,8 +104,10 @@ class TeacherConfig(StrictModel):
 
     mode: Literal["dynamic", "frozen"] = "dynamic"    # the method can override (skillsd_frozen)
     skill_position: Literal["user", "system"] = "user"
-    skills: Literal["library", "expert", "none"] = "expert"
+    skills: Literal["library", "expert", "none"] = "library"
     library_path: str | None = None                   # default: <run>/library
+    library_embedder: str = "minilm"                  # "hashing" needs no model (fast smoke tests)
+    bank_size: int = Field(4, ge=1)                   # skills per task that UCB chooses from
     seed_from_expert: bool = True
     summarize: bool = True                            # summarise new successful episodes into the library
     ucb_c: float = Field(1.0, ge=0.0)

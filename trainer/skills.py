@@ -87,4 +87,4 @@ def make_skill_source(cfg: TrainConfig, run_dir: str | Path, make_env: Callable[
 
     path = Path(cfg.teacher.library_path) if cfg.teacher.library_path else Path(run_dir) / "library"
     return LibrarySkillSource.build(path, experts, c=cfg.teacher.ucb_c, summarize=cfg.teacher.summarize,
-                                    env_name=cfg.env.name)
+                                    embedder=cfg.teacher.library_embedder, bank_size=cfg.teacher.bank_size)
