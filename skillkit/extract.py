@@ -450,6 +450,7 @@ class Extractor:
         while pending:
             try:
                 texts: list[str | None] = [c.text for c in self.backend.generate([convs[i] for i in pending], sampling)]
+                texts = texts[:len(pending)] + [None] * (len(pending) - len(texts))
             except Exception as exc:  # noqa: BLE001 - never stop a long run on the model
                 logger.warning("extractor backend failed (%s); using the deterministic extractor", exc)
                 self.stats.errors += 1

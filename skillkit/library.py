@@ -513,9 +513,7 @@ class SkillLibrary:
     def _sync_index(self, full_check: bool = False) -> None:
         """Bring the index in line with the skills, encoding only what changed."""
         if full_check:
-            for sid, skill in self._skills.items():
-                if self._index_hash.get(skill_key(sid)) != skill.content_hash():
-                    self._stale.add(sid)
+            self._mark_changed()
             extra = set(self._index_hash) - set(self._key_to_id)
             if extra:
                 self._ensure_index()
@@ -564,6 +562,12 @@ class SkillLibrary:
         self._dirty_index = True
         if len(self._vec_cache) > 4 * max(1024, len(self._skills)):
             self._vec_cache.clear()
+
+    def _mark_changed(self) -> None:
+        """Mark stale every skill whose stored vector does not match its current text."""
+        for sid, skill in self._skills.items():
+            if self._index_hash.get(skill_key(sid)) != skill.content_hash():
+                self._stale.add(sid)
 
     def _ensure_index(self, dim: int | None = None) -> None:
         """Create the (empty) index when there is none; the dimension comes from the vectors at hand
@@ -808,6 +812,22 @@ class SkillLibrary:
                 return np.zeros((0, self.embedder.dim), dtype=np.float32)
             assert self._index is not None
             return self._index.vectors(np.array([skill_key(s.id) for s in chosen], dtype=np.int64))
+
+    def reindex(self, full: bool = False, save: bool = True) -> int:
+        """Re-embed what is stale now (``full``: every skill) instead of at the next search or save;
+        returns how many skills were embedded."""
+        with self._lock:
+            if full:
+                self._stale = set(self._skills)
+                self._vec_cache.clear()
+            else:
+                self._mark_changed()
+            n = len([sid for sid in self._stale if sid in self._skills])
+            self._sync_index(full_check=True)
+            self._dirty_index = True
+        if save:
+            self.save()
+        return n
 
     # ----- history and rollback -----------------------------------------------------------------
 

@@ -575,7 +575,8 @@ class Summarizer:
                                       seed=self.seed)
             try:
                 completions = self._generate([conversations[i] for i in pending], sampling)
-                texts = [c.text for c in completions]
+                texts = [c.text for c in completions][:len(pending)]
+                texts += [None] * (len(pending) - len(texts))  # type: ignore[list-item] - a short answer list
             except Exception as exc:  # noqa: BLE001 - a backend failure must not end a long run
                 logger.warning("summarizer backend failed (%s: %s); using the deterministic summary",
                                type(exc).__name__, exc)

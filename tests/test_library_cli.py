@@ -72,6 +72,8 @@ def test_build_inspect_export_import(traj_file: Path, tmp_path: Path) -> None:
     stats = json.loads(_ok(["library", "stats", str(lib), "--json"]).output)
     assert stats["count"] == report["size"] and stats["embedding_model"] == "hashing"
     assert "skills" in _ok(["library", "stats", str(lib)]).output
+    assert "embedded 0 skill(s)" in _ok(["library", "reindex", str(lib)]).output
+    assert f"embedded {report['size']} skill(s)" in _ok(["library", "reindex", str(lib), "--full"]).output
 
     md = tmp_path / "md"
     _ok(["library", "export", str(lib), "--out", str(md)])

@@ -167,6 +167,7 @@ def test_corrupt_or_mismatched_index_is_rebuilt(tmp_path: Path) -> None:
     with pytest.warns(LibraryRepairWarning):
         lib = SkillLibrary.load(path)
     assert lib._stale == {rec["id"]}
+    assert lib.reindex(save=False) == 1 and not lib._stale
     assert lib.search("music playlists", k=1)[0][0].id == rec["id"]
     lib.save()
 

@@ -161,6 +161,14 @@ def test_backend_exception_falls_back() -> None:
     skills = summarizer.summarize_many([[sokoban_win()], apps_trajs()])
     assert len(skills) == 2 and summarizer.stats.fallback == 2 and summarizer.stats.errors == 1
 
+    class Silent(LLMBackend):  # answers fewer completions than asked
+        def generate(self, requests, sampling=None):
+            return []
+
+    summarizer = Summarizer(Silent())
+    skills = summarizer.summarize_many([[sokoban_win()], apps_trajs()])
+    assert [s.task_id for s in skills] == ["level-7", "send-text-1"] and summarizer.stats.fallback == 2
+
 
 def test_batched_groups_keep_their_order() -> None:
     other = GOOD | {"success_analysis": "second"}

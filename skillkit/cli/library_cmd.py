@@ -326,6 +326,20 @@ def history(
     console.print(table)
 
 
+@library_app.command("reindex")
+@friendly_errors
+def reindex(
+    path: Path = typer.Argument(..., help="Library folder."),
+    full: bool = typer.Option(False, "--full", help="Re-embed every skill, not only changed ones."),
+    embedder: Optional[str] = typer.Option(None, "--embedder", help="Switch to this embedder (re-embeds all)."),  # noqa: UP045
+) -> None:
+    """Rebuild the index now (after a repair warning, a hand edit, or to change the embedder)."""
+    quiet_libraries()
+    lib = _open(path, embedder)
+    n = lib.reindex(full=full or embedder is not None)
+    console.print(f"embedded {n} skill(s); index of {len(lib)} skills with {lib.embedding_model} saved")
+
+
 @library_app.command("search")
 @friendly_errors
 def search(
