@@ -23,7 +23,7 @@ from pydantic import Field
 
 from skillkit.config import StrictModel
 from skillkit.llm.base import LLMBackend, SamplingParams
-from skillkit.prompts import SkillPosition, build_messages, format_skills
+from skillkit.prompts import SkillPosition, build_messages, format_skills, insert_skill
 from skillkit.schemas import Trajectory, Turn
 
 if TYPE_CHECKING:
@@ -114,17 +114,23 @@ class SkillAgent:
         return names, format_skills(texts)
 
     # ----- one step, usable on its own ---------------------------------------------------------
-    def act(self, instructions: str, observations: Sequence[str], histories: Sequence[Sequence[tuple[str, str]]],
-            skill_blocks: Sequence[str], notes: Sequence[str] | None = None) -> list[str]:
-        """Generate one action per episode, all in one batch."""
+    def act(self, instructions: str, tasks: Sequence[str], observations: Sequence[str],
+            histories: Sequence[Sequence[tuple[str, str]]], skill_blocks: Sequence[str],
+            notes: Sequence[str] | None = None) -> list[str]:
+        """Generate one action per episode, all in one batch.
+
+        ``histories`` hold (observation, action) pairs of earlier turns; the prompt is the one the
+        trainer's student sees (``skillkit.prompts``), with the skills inserted.
+        """
         cfg = self.config
         requests = []
         for i, observation in enumerate(observations):
             skills = skill_blocks[i]
             if notes and notes[i]:
                 skills = (skills + "\n\nLessons so far: " + notes[i]).strip()
-            requests.append(build_messages(instructions, observation, histories[i], window=cfg.history_window,
-                                           skills=skills, skill_position=cfg.skill_position))
+            messages = build_messages(instructions, tasks[i], histories[i], observation, cfg.history_window)
+            requests.append(insert_skill(messages, skills, cfg.skill_position,
+                                         header="Skills that may help:" if skills else ""))
         sampling = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
         return [c.text.strip() for c in self.backend.generate(requests, sampling)]
 
@@ -146,7 +152,7 @@ class SkillAgent:
 
         def act(state: AgentState) -> dict[str, Any]:
             live = [i for i, d in enumerate(state["done"]) if not d]
-            generated = self.act(instructions, [state["observations"][i] for i in live],
+            generated = self.act(instructions, [queries[i] for i in live], [state["observations"][i] for i in live],
                                  [state["histories"][i] for i in live], [state["skill_blocks"][i] for i in live],
                                  [state["notes"][i] for i in live])
             actions = list(state["actions"])
@@ -164,7 +170,7 @@ class SkillAgent:
                 turns[i].append(Turn(action=state["actions"][i], observation=result.observation,
                                      reward=result.reward, done=result.done, info=result.info,
                                      skills_shown=state["skill_names"][i]).model_dump())
-                histories[i].append((state["actions"][i], result.observation))
+                histories[i].append((state["observations"][i], state["actions"][i]))
                 observations[i], done[i] = result.observation, result.done
             return {"observations": observations, "histories": histories, "done": done, "turns": turns,
                     "step": state["step"] + 1}
@@ -247,12 +253,13 @@ def _truncate_to_tokens(text: str, budget: int, count: Callable[[str], int]) -> 
 
 
 def make_skill_node(agent: SkillAgent, instructions: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A node for your own langgraph graph: reads ``task``, ``observation`` (and optional ``history``),
-    writes ``action`` and ``skills_shown``."""
+    """A node for your own langgraph graph: reads ``task``, ``observation`` (and optional ``history`` of
+    (observation, action) pairs), writes ``action`` and ``skills_shown``."""
 
     def node(state: dict[str, Any]) -> dict[str, Any]:
         names, block = agent.select_skills(f"{state.get('task', '')}\n{state['observation']}")
-        action = agent.act(instructions, [state["observation"]], [state.get("history", [])], [block])[0]
+        action = agent.act(instructions, [state.get("task", "")], [state["observation"]], [state.get("history", [])],
+                           [block])[0]
         return {"action": action, "skills_shown": names}
 
     return node

@@ -8,7 +8,7 @@ import environments
 from retriever.router import Router
 from skillkit.agent import AgentConfig, SkillAgent, make_skill_node
 from skillkit.evaluate import summarize_trajectories
-from skillkit.prompts import build_messages
+from skillkit.prompts import build_messages, insert_skill
 
 DOCS = [
     {"name": "push-box-up", "description": "Push a box upward onto a target in Sokoban",
@@ -59,13 +59,15 @@ def test_always_shown_skill_and_threshold(tiny_backend, router):
 
 
 def test_skills_reach_the_prompt():
-    messages = build_messages("rules", "grid", history=[("Up", "moved"), ("Left", "moved"), ("Down", "x")],
-                              window=2, skills="Skills that may help:\n[1] push")
-    assert messages[0]["content"] == "rules"
-    assert messages[1]["content"].startswith("Skills that may help")
-    assert "Up" not in messages[1]["content"] and "Left" in messages[1]["content"]
-    in_system = build_messages("rules", "grid", skills="SKILL", skill_position="system")
+    history = [("s0", "Up"), ("s1", "Left"), ("s2", "Down")]
+    messages = insert_skill(build_messages("rules", "push the box", history, "grid", window=2), "[1] push")
+    assert messages[0]["content"] == "rules\n\nTask: push the box"
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert "Up" not in [m["content"] for m in messages] and messages[2]["content"] == "Left"
+    assert messages[-1]["content"].endswith("grid") and "[1] push" in messages[-1]["content"]
+    in_system = insert_skill(build_messages("rules", "", [], "grid", 2), "SKILL", position="system")
     assert "SKILL" in in_system[0]["content"] and "SKILL" not in in_system[1]["content"]
+    assert insert_skill(in_system, "") == in_system
 
 
 def test_node_in_a_user_graph(tiny_backend, router):
