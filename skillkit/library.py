@@ -389,9 +389,18 @@ class SkillLibrary:
         if not cls.exists(path):
             raise FileNotFoundError(f"{path} is not a skill library (no {MANIFEST_FILE} or {SKILLS_FILE})")
         lib = cls(path, DEFAULT_EMBEDDER)
-        with lib._locked():
+        try:
+            lock = lib._locked()
+            lock.acquire()
+        except OSError:  # a read-only folder: read it as it is (atomic renames keep each file whole)
+            lib._file_lock = None
+            lib._load(embedder)
+            return lib
+        try:
             lib._clean_temp_files()
             lib._load(embedder)
+        finally:
+            lock.release()
         return lib
 
     @classmethod
