@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from skillkit.fileio import atomic_write_text
 
 TRACKED_PACKAGES = (
     "skillkit", "torch", "transformers", "accelerate", "sentence-transformers", "faiss-cpu", "faiss-gpu-cu12",
@@ -133,18 +134,6 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a text file atomically: temp file in the same folder, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def create_run_dir(name: str, config: BaseModel, seed: int | None = None, root: str | Path = "runs",

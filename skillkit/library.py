@@ -27,7 +27,6 @@ import json
 import os
 import re
 import threading
-import uuid
 import warnings
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
@@ -36,6 +35,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from skillkit.fileio import atomic_write_bytes, atomic_write_text
 from skillkit.schemas import TIERS, SkillBase, parse_skill, slugify
 
 SCHEMA_VERSION = 1
@@ -60,45 +60,6 @@ class LibraryCorruptError(LibraryError):
 
 class LibraryRepairWarning(UserWarning):
     """The library was repaired on load (stale or corrupt index, out-of-date manifest)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Atomic file writes
-# ---------------------------------------------------------------------------------------------
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(str(folder), os.O_RDONLY)
-    except OSError:  # pragma: no cover - not possible on some platforms
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new content, never a part."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """UTF-8 version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _sha256(data: bytes) -> str:

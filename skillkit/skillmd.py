@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from skillkit.library import atomic_write_text
+from skillkit.fileio import atomic_write_text
 from skillkit.schemas import SKILL_CLASSES, SkillBase, parse_skill, slugify, validate_skill_name
 
 PREFIX = "skillkit-"
