@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from environments.base import Environment, StepResult
@@ -157,3 +158,27 @@ def test_expert_trajectories_and_supervised_samples(tiny_lm):
     assert [m["content"] for m in s.messages[1:]] == ["Your letter?", "z", "Turn 1 done."]
     assert s.response_ids[-1] == tok.eos_token_id
     assert tok.decode(s.response_ids[:-1]) == "a"
+
+
+def test_ray_env_pool_matches_local_pool(tiny_backend):
+    """Environments in Ray actors (a local cluster: this Ray has no ``local_mode``) play the same episodes."""
+    ray = pytest.importorskip("ray")
+    import functools
+
+    import environments
+    from trainer.ray_rollout import RayEnvPool
+
+    options = {"variant": "1box", "max_steps": 3}
+    tasks = environments.make("sokoban", **options).task_ids("train")[:2]
+    sampling = SamplingParams(max_new_tokens=3)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        pool = RayEnvPool("sokoban", options, num_workers=2)
+        remote = collect_rollouts(tiny_backend, pool, tasks, 2, sampling, window=1, seed=3)
+        pool.close()
+    finally:
+        ray.shutdown()
+    local = collect_rollouts(tiny_backend, LocalEnvPool(functools.partial(environments.make, "sokoban", **options)),
+                             tasks, 2, sampling, window=1, seed=3)
+    assert [t.model_dump() for t in remote.trajectories] == [t.model_dump() for t in local.trajectories]
+    assert [s.response_ids for s in remote.samples] == [s.response_ids for s in local.samples]

@@ -157,6 +157,7 @@ class TrainConfig(StrictModel):
     seed: int = 0
     iterations: int = Field(100, ge=1)
     checkpoint_every: int = Field(10, ge=0)           # 0: only at the end
+    time_limit_s: float | None = Field(None, gt=0)    # stop after the iteration that passes this wall time
     output_root: str = "runs"
     model: ModelConfig = Field(default_factory=ModelConfig)
     env: EnvConfig = Field(default_factory=EnvConfig)

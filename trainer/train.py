@@ -324,6 +324,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
                               max_new_tokens=cfg.rollout.max_new_tokens, stop=cfg.rollout.stop)
     log(f"run folder: {run_dir} | method {cfg.method} | {len(train_tasks)} train / {len(eval_tasks)} eval tasks")
 
+    t_start = time.perf_counter()
     for iteration in range(start + 1, cfg.iterations + 1):
         t_iter = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, iteration])
@@ -394,7 +395,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
                 write_jsonl(trajectory_dir / f"iter-{iteration:06d}.jsonl", batch.trajectories)
         log(_summary(record))
 
-        last = iteration == cfg.iterations
+        out_of_time = bool(dist.mean(float(cfg.time_limit_s is not None
+                                           and time.perf_counter() - t_start > cfg.time_limit_s)))  # any rank
+        last = iteration == cfg.iterations or out_of_time
         if last or (cfg.eval.every and iteration % cfg.eval.every == 0):
             eval_skills = ({t: s[1] for t in eval_tasks if (s := skills.skill_for(t)) is not None}
                            if spec.skill_in_student else None)
@@ -408,6 +411,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
             save_checkpoint(checkpoint_dir(run_dir, iteration), model=model, optimizer=optimizer,
                             iteration=iteration, config=cfg.model_dump(mode="json"), skills=skills.state_dict(),
                             teacher=teacher.state_dict() if teacher is not None else None)
+        if last:
+            break
 
     # -- the end: final model folder (loadable by model.name), curves ------------------------------
     if dist.is_main:
