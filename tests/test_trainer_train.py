@@ -74,3 +74,24 @@ def test_resume_reproduces_iteration_two_exactly(tmp_path):
     traj_a = (full / "trajectories" / "iter-000002.jsonl").read_text().splitlines()
     traj_b = (resumed / "trajectories" / "iter-000002.jsonl").read_text().splitlines()
     assert [json.loads(x)["turns"] for x in traj_a] == [json.loads(x)["turns"] for x in traj_b]
+
+
+def test_data_parallel_launch_on_two_cpu_processes(tmp_path):
+    """The multi-GPU path (accelerate DDP) on CPU: two processes, rollouts split by rank, one run folder."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists():
+        pytest.skip("torchrun not installed")
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    cmd = [torchrun, "--nproc_per_node", "2", "-m", "trainer.train", "--config",
+           str(ROOT / "configs" / "sokoban_skillsd.yaml"), "--model", "tiny-random", "--max-iterations", "2",
+           *TINY, "rollout.tasks_per_iteration=2", f"output_root={tmp_path}"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    rows = read_metrics(run_dir)
+    assert [r["iteration"] for r in rows if "loss" in r] == [1, 2]
+    assert (run_dir / "rank1" / "library").exists()  # rank 1 keeps its own skill library
+    assert out.stdout.count("iter 1:") == 1          # only rank 0 logs

@@ -74,7 +74,7 @@ def expert_skill_source(trajectories: Sequence[Trajectory]) -> StaticSkillSource
 
 
 def make_skill_source(cfg: TrainConfig, run_dir: str | Path, make_env: Callable[[], Any],
-                      train_tasks: Sequence[str], tokenizer: Any = None) -> SkillSource:
+                      train_tasks: Sequence[str]) -> SkillSource:
     """The skill source a config asks for (``teacher.skills``); no skills for methods without any."""
     from trainer.rollout import expert_trajectories
 

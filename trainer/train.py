@@ -76,7 +76,11 @@ class Dist:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             from accelerate import Accelerator
 
-            self.accelerator = Accelerator(mixed_precision="bf16" if use_bf16(cfg, device) else "no")
+            self.accelerator = Accelerator(mixed_precision="bf16" if use_bf16(cfg, device) else "no",
+                                           cpu=device == "cpu")
+            if self.accelerator.num_processes == 1:
+                raise RuntimeError("WORLD_SIZE > 1 but accelerate sees one process; launch with "
+                                   "`accelerate launch` or `torchrun`")
         self.rank = self.accelerator.process_index if self.accelerator else 0
         self.world = self.accelerator.num_processes if self.accelerator else 1
         self.is_main = self.rank == 0
@@ -92,6 +96,25 @@ class Dist:
             loss.backward()
         else:
             self.accelerator.backward(loss)
+
+    def no_sync(self, policy: torch.nn.Module, sync: bool) -> Any:
+        """Skip the gradient all-reduce on accumulation micro-batches (one sync per optimiser step)."""
+        if self.accelerator is None or sync:
+            return contextlib.nullcontext()
+        return self.accelerator.no_sync(policy)
+
+    def clip_grad_norm(self, params: list[torch.nn.Parameter], max_norm: float) -> float:
+        if self.accelerator is None:
+            return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        return float(self.accelerator.clip_grad_norm_(params, max_norm))
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's value of a picklable object, on every rank."""
+        if self.accelerator is None:
+            return obj
+        box = [obj]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
 
     def shard(self, items: Sequence[Any]) -> list[Any]:
         """This rank's share of a list (every rank sees the same list)."""
@@ -184,9 +207,10 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
             n_tokens = sum(len(s.response_ids) for s in mb)                                  # L_GRPO, L_SFT
             n_teacher_tokens = sum(len(s.response_ids) for s in mb if s.teacher_logprobs is not None)  # L_SDL
             optimizer.zero_grad(set_to_none=True)
-            for start in range(0, len(mb), cfg.optim.micro_batch_size):
+            starts = range(0, len(mb), cfg.optim.micro_batch_size)
+            for start in starts:
                 b = collate(mb[start:start + cfg.optim.micro_batch_size], pad_id, device=dist.device)
-                with autocast():
+                with dist.no_sync(policy, sync=start == starts[-1]), autocast():
                     logp = policy(b["input_ids"], b["attention_mask"], b["mask"])           # [B, T] fp32
                 zero = logp.sum() * 0.0
                 if spec.sft:
@@ -200,7 +224,8 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
                                 if spec.distill and n_teacher_tokens else zero)
                     lam = cfg.loss.lambda_sdl if spec.rl else 1.0                             # OPD: L_SDL alone
                     loss = loss_grpo + lam * loss_sdl                                          # L_GRPO + lambda L_SDL
-                dist.backward(loss)
+                with dist.no_sync(policy, sync=start == starts[-1]):
+                    dist.backward(loss)
 
                 for key, value in (("loss", loss), ("loss_grpo", loss_grpo), ("loss_sdl", loss_sdl)):
                     loss_sums[key] += float(value.detach())
@@ -215,7 +240,7 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
                     for key, value in stats.items():
                         stat_sums[key] += value * float(mask.sum())
                         stat_tokens[key] += float(mask.sum())
-            grad_norms.append(float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.max_grad_norm)))
+            grad_norms.append(dist.clip_grad_norm(params, cfg.optim.max_grad_norm))
             optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     out = {k: v / len(grad_norms) for k, v in loss_sums.items()}          # mean over optimiser steps
@@ -275,11 +300,12 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
     from skillkit.models import resolve_device
 
     dist = Dist(cfg, resolve_device(cfg.model.device))
+    log = log if dist.is_main else (lambda message: None)
     device = dist.device
     autocast = autocast_for(cfg, device)
     if dist.is_main:
         run_dir = create_run_dir(cfg.name, cfg, seed=cfg.seed, root=cfg.output_root, run_dir=run_dir)
-    run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output_root) / f"{cfg.name}-rank{dist.rank}"
+    run_dir = Path(dist.broadcast(str(run_dir)))
 
     # -- model, optimiser, rollout backend, environments, skills, teacher -------------------------
     model, tokenizer = load_policy(cfg, device, seed=cfg.seed)
@@ -296,7 +322,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
     eval_tasks = probe.task_ids(cfg.env.eval_split)[:cfg.env.max_eval_tasks]
     probe.close()
     pool = make_pool(cfg, make_env)
-    skills = make_skill_source(cfg, run_dir, make_env, train_tasks, tokenizer)
+    skills = make_skill_source(cfg, run_dir if dist.is_main else run_dir / f"rank{dist.rank}", make_env, train_tasks)
     teacher = (Teacher(model, tokenizer, cfg.teacher_mode, cfg.teacher.skill_position,
                        cfg.model.logprob_chunk_size, cfg.teacher.batch_size) if cfg.teacher_mode else None)
     sft_data: dict[str, list[TurnSample]] = defaultdict(list)
