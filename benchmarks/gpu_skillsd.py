@@ -52,7 +52,7 @@ def common_overrides(args: argparse.Namespace) -> list[str]:
         "rollout.max_new_tokens=8", f"rollout.max_turns={args.max_turns}", "rollout.history_window=1",
         "rollout.generation_batch_size=256", "rollout.save_trajectories=false",
         "env.max_eval_tasks=64", "eval.every=0", "checkpoint_every=0",
-        "optim.micro_batch_size=64", "optim.num_minibatches=2", f"optim.lr={args.lr}",
+        "optim.micro_batch_size=32", "optim.num_minibatches=2", f"optim.lr={args.lr}",
         "teacher.library_embedder=hashing", "teacher.batch_size=64", f"loss.lambda_sdl={args.lambda_sdl}",
         f"seed={args.seed}",
     ]

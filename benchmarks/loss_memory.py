@@ -75,12 +75,13 @@ def worker(args: argparse.Namespace) -> dict:
     from skillkit.models import load_causal_lm
     from trainer.logprobs import token_logprobs
     from trainer.losses import grpo_loss
+    from trainer.train import enable_activation_checkpointing
 
     torch.manual_seed(0)
     device = args.device
     model, _ = load_causal_lm(args.model, dtype="float32", device=device)
     if args.grad_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
     model.train()
     vocab = model.config.vocab_size
     g = torch.Generator().manual_seed(1)

@@ -95,3 +95,14 @@ def test_data_parallel_launch_on_two_cpu_processes(tmp_path):
     assert [r["iteration"] for r in rows if "loss" in r] == [1, 2]
     assert (run_dir / "rank1" / "library").exists()  # rank 1 keeps its own skill library
     assert out.stdout.count("iter 1:") == 1          # only rank 0 logs
+
+
+def test_lora_with_gradient_checkpointing_trains_and_merges(tmp_path):
+    run_dir = tmp_path / "lora"
+    run_cli("--config", str(ROOT / "configs" / "sokoban_skillsd_frozen.yaml"), "--model", "tiny-random",
+            "--max-iterations", "1", "--run-dir", str(run_dir), *TINY, "model.lora.r=4",
+            "model.gradient_checkpointing=true", "optim.lr=1e-2")
+    rows = [r for r in read_metrics(run_dir) if "loss" in r]
+    assert len(rows) == 1 and rows[0]["kl_student_teacher"] is not None
+    config = json.loads((run_dir / "final" / "config.json").read_text())
+    assert config["model_type"] == "llama" and not (run_dir / "final" / "adapter_config.json").exists()

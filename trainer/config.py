@@ -80,7 +80,7 @@ class EnvConfig(StrictModel):
 class RolloutConfig(StrictModel):
     """How episodes are collected each iteration."""
 
-    backend: Literal["hf", "vllm"] = "hf"
+    backend: Literal["hf"] = "hf"                     # the live weights; see docs/readme/trainer.md for vLLM
     tasks_per_iteration: int = Field(8, ge=1)
     group_size: int = Field(8, ge=1)                  # G rollouts per task
     history_window: int = Field(2, ge=0)              # last k turns in the prompt

@@ -149,6 +149,15 @@ def autocast_for(cfg: TrainConfig, device: str) -> Callable[[], Any]:
     return functools.partial(torch.autocast, device_type=device.split(":")[0], dtype=torch.bfloat16)
 
 
+def enable_activation_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute each decoder layer in the backward (transformers renamed the method in v5)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:  # pragma: no cover - older transformers
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def load_policy(cfg: TrainConfig, device: str, seed: int) -> tuple[torch.nn.Module, Any]:
     """The student (fp32 master weights), optionally with LoRA adapters and gradient checkpointing."""
     from skillkit.models import load_causal_lm
@@ -161,7 +170,7 @@ def load_policy(cfg: TrainConfig, device: str, seed: int) -> tuple[torch.nn.Modu
         model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                                  target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
     if cfg.model.gradient_checkpointing:
-        unwrap_causal_lm(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(unwrap_causal_lm(model))
     model.eval()
     return model, tokenizer
 
@@ -243,7 +252,7 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
             grad_norms.append(dist.clip_grad_norm(params, cfg.optim.max_grad_norm))
             optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    out = {k: v / len(grad_norms) for k, v in loss_sums.items()}          # mean over optimiser steps
+    out = {k: v / max(len(grad_norms), 1) for k, v in loss_sums.items()}  # mean over optimiser steps
     out.update({k: stat_sums[k] / stat_tokens[k] for k in stat_sums if stat_tokens[k] > 0})
     out["rho_max"] = rho_max
     out["grad_norm"] = float(np.mean(grad_norms)) if grad_norms else 0.0
