@@ -62,6 +62,13 @@ def insert_skill(messages: list[dict[str, str]], skill_text: str, position: str 
     return out
 
 
+def chat_token_ids(tokenizer: Any, chat: list[dict[str, str]]) -> list[int]:
+    """Token ids of a chat exactly as :class:`skillkit.llm.hf.HFBackend` feeds it to the model."""
+    from skillkit.llm.hf import render_prompt
+
+    return tokenizer(render_prompt(tokenizer, chat), add_special_tokens=False)["input_ids"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Environment pools
 # ---------------------------------------------------------------------------------------------
@@ -303,14 +310,12 @@ def supervised_samples(trajectories: Sequence[Trajectory], tokenizer: Any, windo
     trajectory's ``metadata["instructions"]``); the response is the action text tokenized after the
     generation prompt, followed by the end-of-turn (EOS) token the policy must learn to emit.
     """
-    from skillkit.llm.hf import render_prompt
-
     samples = []
     for e, traj in enumerate(trajectories):
         obs, history = traj.initial_observation, []
         for turn, step in enumerate(traj.turns):
             chat = build_messages(traj.metadata.get("instructions", ""), traj.instruction, history, obs, window)
-            prompt_ids = tokenizer(render_prompt(tokenizer, chat), add_special_tokens=False)["input_ids"]
+            prompt_ids = chat_token_ids(tokenizer, chat)
             response_ids = tokenizer(step.action, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
             samples.append(TurnSample(prompt_ids, response_ids, [0.0] * len(response_ids), chat, traj.task_id,
                                       episode=e, group=e, turn=turn, episode_return=traj.total_reward))

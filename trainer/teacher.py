@@ -20,9 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from skillkit.llm.hf import render_prompt
 from trainer.logprobs import token_logprobs
-from trainer.rollout import TurnSample, collate, insert_skill, response_logprobs
+from trainer.rollout import TurnSample, chat_token_ids, collate, insert_skill, response_logprobs
 
 
 class Teacher:
@@ -41,8 +40,7 @@ class Teacher:
 
     def prompt_ids(self, sample: TurnSample, skill_text: str) -> list[int]:
         """Token ids of the teacher's prompt: the student's chat with the skill inserted."""
-        chat = insert_skill(sample.messages, skill_text, self.skill_position)
-        return self.tokenizer(render_prompt(self.tokenizer, chat), add_special_tokens=False)["input_ids"]
+        return chat_token_ids(self.tokenizer, insert_skill(sample.messages, skill_text, self.skill_position))
 
     @torch.no_grad()
     def score(self, samples: Sequence[TurnSample], skills: dict[str, tuple[str, str]]) -> int:
