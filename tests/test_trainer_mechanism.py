@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from skillkit.llm.hf import render_prompt
+from skillkit.prompts import insert_skill
 from trainer.losses import skill_sd_loss
-from trainer.rollout import insert_skill
 
 pytestmark = pytest.mark.integration
 

@@ -8,15 +8,14 @@ import torch
 from environments.base import Environment, StepResult
 from skillkit.llm.base import SamplingParams
 from skillkit.llm.hf import render_prompt
+from skillkit.prompts import build_messages, insert_skill
 from trainer.logprobs import token_logprobs
 from trainer.rollout import (
     LocalEnvPool,
     assign_group_advantages,
-    build_messages,
     collate,
     collect_rollouts,
     expert_trajectories,
-    insert_skill,
     response_logprobs,
     supervised_samples,
 )

@@ -8,7 +8,8 @@ episode group is complete, the episode's group-normalised return as its advantag
 
 All live episodes of a batch are generated together, one ``backend.generate`` call per turn, so
 the backend (HF batched decoding, or vLLM) sees one large batch. Environments are stepped through
-an :class:`EnvPool` (local objects, or Ray actors from :mod:`trainer.ray_rollout`).
+an :class:`EnvPool` (local objects, or Ray actors from :mod:`trainer.ray_rollout`). The prompt
+layout is :mod:`skillkit.prompts`, shared with the inference agent.
 """
 
 from __future__ import annotations
@@ -21,45 +22,8 @@ from typing import Any, Protocol
 import torch
 
 from skillkit.llm.base import LLMBackend, SamplingParams
+from skillkit.prompts import build_messages, insert_skill
 from skillkit.schemas import Trajectory, Turn
-
-SKILL_HEADER = "A skill from past experience that may help with this task:"
-
-
-# ---------------------------------------------------------------------------------------------
-# Prompts
-# ---------------------------------------------------------------------------------------------
-
-def build_messages(instructions: str, task_instruction: str, history: Sequence[tuple[str, str]],
-                   observation: str, window: int) -> list[dict[str, str]]:
-    """The chat for one turn: system (instructions + task), the last ``window`` turns, the observation.
-
-    ``history`` holds ``(observation, action)`` pairs of the earlier turns, oldest first.
-    """
-    system = instructions.strip()
-    if task_instruction.strip():
-        system += f"\n\nTask: {task_instruction.strip()}"
-    messages = [{"role": "system", "content": system}]
-    for obs, action in (history[-window:] if window > 0 else []):
-        messages.append({"role": "user", "content": obs})
-        messages.append({"role": "assistant", "content": action})
-    messages.append({"role": "user", "content": observation})
-    return messages
-
-
-def insert_skill(messages: list[dict[str, str]], skill_text: str, position: str = "user") -> list[dict[str, str]]:
-    """A copy of ``messages`` with the skill inserted: before the current observation (``user``,
-    default: the small embedded model copies from there more reliably, DESIGN.md section 6) or at
-    the end of the system message (``system``)."""
-    if position not in ("user", "system"):
-        raise ValueError(f"skill position must be 'user' or 'system', got {position!r}")
-    out = [dict(m) for m in messages]
-    block = f"{SKILL_HEADER}\n{skill_text.strip()}"
-    if position == "system":
-        out[0]["content"] = f"{out[0]['content']}\n\n{block}"
-    else:
-        out[-1]["content"] = f"{block}\n\n{out[-1]['content']}"
-    return out
 
 
 def chat_token_ids(tokenizer: Any, chat: list[dict[str, str]]) -> list[int]:
