@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from skillkit.fileio import atomic_directory, atomic_write_text
 
 KINDS = ("auto", "flat", "hnsw", "ivf", "ivfpq")
 #: Below this many vectors ``kind="auto"`` uses exact search; above it, IVF (builds far faster than HNSW).
@@ -342,10 +341,7 @@ class VectorIndex:
         """Write the index to a folder atomically (vectors, ids, config and each built FAISS index)."""
         import faiss
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-        try:
+        with atomic_directory(path) as tmp:
             meta = {"format": 1, "config": asdict(self.config), "shards": []}
             for n, shard in enumerate(self._shards):
                 labels, vecs = shard.vectors()
@@ -360,16 +356,7 @@ class VectorIndex:
                     entry["kind"] = shard.built_kind
                     entry["labels"] = labels.tolist()
                 meta["shards"].append(entry)
-            with open(tmp / "meta.json", "w") as fh:
-                json.dump(meta, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            atomic_write_text(tmp / "meta.json", json.dumps(meta))
 
     @classmethod
     def load(cls, path: str | Path, use_gpu: bool | str | None = None) -> VectorIndex:

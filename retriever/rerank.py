@@ -12,9 +12,6 @@ query and scores ``logit("yes") - logit("no")`` for the first answer token.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from retriever.docs import RouterDoc
+from skillkit.fileio import atomic_directory, atomic_write_text
 
 RERANKER_MARKER = "reranker.json"
 
@@ -155,25 +153,13 @@ class CrossEncoderReranker:
         """Write the reranker to a folder atomically (transformer, tokenizer, head, config)."""
         import torch
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-        try:
+        with atomic_directory(path) as tmp:
             self.module.bert.save_pretrained(str(tmp / "encoder"))
             self.tokenizer.save_pretrained(str(tmp / "encoder"))
             torch.save({"head": self.module.head.state_dict(), "prior_weight": self.module.prior_weight.detach().cpu()},
                        tmp / "head.pt")
             meta = {**self.meta, "format": 1, "max_length": self.max_length, "use_prior": self.use_prior}
-            with open(tmp / RERANKER_MARKER, "w") as fh:
-                json.dump(meta, fh, indent=2)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            atomic_write_text(tmp / RERANKER_MARKER, json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> CrossEncoderReranker:

@@ -27,7 +27,7 @@ import logging
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,7 @@ from skillkit.schemas import (
     slugify,
 )
 from skillkit.summarize import (
+    SummarizerStats,
     _best,
     _code_of,
     _condense,
@@ -344,20 +345,8 @@ def _validate_llm(tier: str, text: str, group: Sequence[Trajectory], extraction_
     return out, parsed.repairs + repairs
 
 
-@dataclass
-class ExtractorStats:
+class ExtractorStats(SummarizerStats):
     """``llm_ok``/``fallback`` count (task, tier) pairs answered by the model / by the heuristic."""
-
-    requests: int = 0
-    llm_ok: int = 0
-    repaired: int = 0
-    retried: int = 0
-    fallback: int = 0
-    errors: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters as a dict."""
-        return asdict(self)
 
 
 class Extractor:

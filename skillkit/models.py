@@ -18,11 +18,11 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from skillkit.fileio import atomic_directory, atomic_write_text
 
 if TYPE_CHECKING:
     import torch
@@ -168,9 +168,7 @@ def _cache_is_valid(folder: Path, source: Path) -> bool:
 
 def _write_cache_atomically(target: Path, build: Any) -> None:
     """Build a cache folder in a temp dir next to ``target``, add a checksummed marker, then rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with atomic_directory(target) as tmp:
         build(tmp)
         files = {}
         for fpath in sorted(tmp.iterdir()):
@@ -179,16 +177,7 @@ def _write_cache_atomically(target: Path, build: Any) -> None:
         source = _gguf_path()
         marker = {"format": CACHE_FORMAT, "source": str(source), "source_size": source.stat().st_size,
                   "files": files}
-        with open(tmp / CACHE_MARKER, "w") as fh:
-            json.dump(marker, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        atomic_write_text(tmp / CACHE_MARKER, json.dumps(marker, indent=2))
 
 
 def smollm2_tokenizer_dir() -> Path:
