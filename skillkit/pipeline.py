@@ -237,7 +237,7 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
         timed("evaluate student", t0)
 
     write_jsonl(run / "eval_trajectories.jsonl", eval_trajs)
-    impacts = skill_impact(eval_trajs)
+    impacts = skill_impact([t for t in eval_trajs if t.metadata.get("eval_label") in ("no skills", "with skills")])
     plots = {"success": plot_success(results, run / "success.png"),
              "tiers": plot_tiers(library_stats["tiers"], run / "skills_per_tier.png")}
     timings["total"] = round(time.perf_counter() - started, 1)
@@ -247,7 +247,7 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
         ("Skill impact (with vs without skills, same tasks)", impact_table(impacts)),
     ]
     if train_dir is not None:
-        curves = "training_curves.png"
+        curves = "curves.png"
         sections.append(("Skill-SD training", f"Run folder: `{train_dir}`\n\n{_final_metrics(train_dir)}\n\n"
                          + (f"![curves]({Path(train_dir).resolve() / curves})" if (train_dir / curves).exists() else "")))
     sections.append(("Timings (s)", "\n".join(f"- {k}: {v}" for k, v in timings.items())))

@@ -363,6 +363,45 @@ def search(
     console.print(table)
 
 
+@library_app.command("impact")
+@friendly_errors
+def impact(
+    path: Path = typer.Argument(..., help="Library folder."),
+    runs: list[Path] = typer.Option(..., "--runs", help="Run folders or trajectory JSONL files (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """For every skill: how often it was shown and success/return with it vs without skills on the
+    same tasks, plus the skills never shown, so you can prune what does not help."""
+    from skillkit.impact import load_run_trajectories, skill_impact
+
+    lib = _open(path)
+    trajectories = load_run_trajectories(runs)
+    if not trajectories:
+        fail(f"no trajectories found in {', '.join(str(r) for r in runs)}")
+    impacts = [i for i in skill_impact(trajectories) if i.name in lib]
+    never = sorted(set(lib.names()) - {i.name for i in impacts})
+    if as_json:
+        console.print_json(json.dumps({"impact": [i.model_dump() | {"success_delta": i.success_delta}
+                                                  for i in impacts], "never_shown": never}))
+        return
+    table = Table(title=f"skill impact over {len(trajectories)} episodes")
+    for col in ("skill", "episodes", "tasks", "success with", "success without", "delta", "return with",
+                "return without"):
+        table.add_column(col, justify="left" if col == "skill" else "right", overflow="fold")
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    for i in impacts:
+        delta = i.success_delta
+        colour = "green" if delta and delta > 0 else "red" if delta and delta < 0 else "white"
+        table.add_row(i.name, str(i.episodes), str(i.tasks), pct(i.success_with), pct(i.success_without),
+                      f"[{colour}]{'-' if delta is None else f'{100 * delta:+.1f}'}[/]", f"{i.return_with:.2f}",
+                      "-" if i.return_without is None else f"{i.return_without:.2f}")
+    console.print(table)
+    console.print(f"{len(never)} of {len(lib)} skills were never shown in these runs")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``skillkit library`` to the main app."""
     app.add_typer(library_app, name="library")

@@ -1,0 +1,42 @@
+"""`skillkit run` end to end on the tiny model: every stage runs and the report is written."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from skillkit.cli.main import app
+
+TINY = [
+    "model=tiny-random", "sokoban.expert_tasks=3", "sokoban.agent_tasks=2", "sokoban.eval_tasks=2",
+    "sokoban.options.max_steps=3", "apps.expert_tasks=3", "apps.agent_tasks=1", "apps.eval_tasks=2",
+    "apps.options.max_steps=1", "apps.max_new_tokens=16", "library.llm_groups=1", "library.max_new_tokens=16",
+    "train.overrides=[iterations=1,env.options.max_steps=3,env.max_eval_tasks=2,rollout.tasks_per_iteration=2,"
+    "rollout.group_size=2,rollout.max_turns=2,rollout.max_new_tokens=4,eval.every=0,checkpoint_every=0]",
+]
+
+
+def test_run_writes_report_and_plots(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--config", "configs/demo.yaml", *TINY, f"output_root={tmp_path}"])
+    assert result.exit_code == 0, result.output
+    (run,) = [p for p in tmp_path.iterdir() if p.name.startswith("demo-")]
+    summary = json.loads((run / "summary.json").read_text())
+    labels = {(r["label"], r["env"]) for r in summary["results"]}
+    assert labels == {("no skills", "sokoban"), ("with skills", "sokoban"), ("no skills", "apps"),
+                      ("with skills", "apps"), ("Skill-SD student", "sokoban")}
+    assert sum(summary["library"]["tiers"].values()) > 0
+    report = (run / "report.md").read_text()
+    for heading in ("Evaluation", "Skill library", "Skill impact", "Skill-SD training", "Timings"):
+        assert f"## {heading}" in report
+    for name in ("success.png", "skills_per_tier.png", "experience.jsonl", "eval_trajectories.jsonl",
+                 "config.yaml", "run.json"):
+        assert (run / name).exists(), name
+    assert (run / "train" / "metrics.jsonl").exists() and (run / "train" / "final").is_dir()
+    shown = [json.loads(line) for line in (run / "eval_trajectories.jsonl").read_text().splitlines()]
+    assert any(t["turns"][0]["skills_shown"] for t in shown)
+
+
+def test_run_rejects_unknown_keys(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--config", "configs/demo.yaml", "sokoban.bogus=1"])
+    assert result.exit_code == 2 and "sokoban.bogus" in result.output
