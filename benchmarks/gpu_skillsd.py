@@ -87,6 +87,36 @@ def run_phase(config: str, overrides: list[str], run_dir: Path) -> dict:
     }
 
 
+def plot(result: dict, path: Path) -> Path:
+    """Two panels: training success per iteration of each arm, and held-out success of every model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for method, arm in result["arms"].items():
+        xs = [row["iteration"] for row in arm["curve"] if row.get("success_rate") is not None]
+        ys = [100 * row["success_rate"] for row in arm["curve"] if row.get("success_rate") is not None]
+        left.plot(xs, ys, marker="o", markersize=3, label=method)
+    left.set_xlabel("RL iteration (from the SFT weights)")
+    left.set_ylabel("training success (%)")
+    left.set_title("Rollout success during training")
+    left.legend(fontsize=8)
+    names = list(result["held_out_success"])
+    bars = right.bar(names, [100 * result["held_out_success"][n] for n in names],
+                     color=["#999999", "#4c72b0", "#55a868", "#c44e52"][: len(names)])
+    right.bar_label(bars, fmt="%.1f", fontsize=8)
+    right.set_ylim(0, 100)
+    right.set_ylabel("held-out success (%)")
+    right.set_title("Held-out success (64 test levels)")
+    fig.suptitle(f"{result['model']} on {result['device']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gpu_skillsd.json")
@@ -102,7 +132,11 @@ def main() -> None:
     parser.add_argument("--lambda-sdl", type=float, default=0.001, help="the paper's best lambda is 0.001")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--replot", action="store_true", help="only redraw the PNG of an existing --out JSON")
     args = parser.parse_args()
+    if args.replot:
+        print(plot(json.loads(args.out.read_text()), args.out.with_suffix(".png")))
+        return
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     import torch
@@ -153,6 +187,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, args.out.with_suffix(".png"))
     print(json.dumps(result["held_out_success"]), f"skillsd - grpo = {result['skillsd_minus_grpo_points']} points",
           f"total {result['total_seconds']} s", f"-> {args.out}")
 
