@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from skillkit.jsonrepair import JSONRepairError, as_list, as_text, normalize_keys, parse_json
+from skillkit.llm_json import ModelCallStats, ask_for_json
 from skillkit.schemas import (
     DESCRIPTION_MAX,
     AtomicSkill,
@@ -45,7 +46,6 @@ from skillkit.schemas import (
     slugify,
 )
 from skillkit.summarize import (
-    SummarizerStats,
     _best,
     _code_of,
     _condense,
@@ -345,7 +345,7 @@ def _validate_llm(tier: str, text: str, group: Sequence[Trajectory], extraction_
     return out, parsed.repairs + repairs
 
 
-class ExtractorStats(SummarizerStats):
+class ExtractorStats(ModelCallStats):
     """``llm_ok``/``fallback`` count (task, tier) pairs answered by the model / by the heuristic."""
 
 
@@ -432,40 +432,13 @@ class Extractor:
         convs = [[{"role": "system", "content": "You extract reusable skills from agent episodes. " + _TIER_PROMPTS[tier]},
                   {"role": "user", "content": render_episodes(group, self.max_prompt_chars) + "\n\nThe JSON:"}]
                  for tier, group in jobs]
-        results: list[list[SkillBase] | None] = [None] * len(jobs)
-        attempts = [0] * len(jobs)
-        pending = list(range(len(jobs)))
         sampling = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=0.0)
-        while pending:
-            try:
-                texts: list[str | None] = [c.text for c in self.backend.generate([convs[i] for i in pending], sampling)]
-                texts = texts[:len(pending)] + [None] * (len(pending) - len(texts))
-            except Exception as exc:  # noqa: BLE001 - never stop a long run on the model
-                logger.warning("extractor backend failed (%s); using the deterministic extractor", exc)
-                self.stats.errors += 1
-                texts = [None] * len(pending)
-            self.stats.requests += len(pending)
-            retry = []
-            for i, text in zip(pending, texts):
-                attempts[i] += 1
-                if text is None:
-                    continue
-                tier, group = jobs[i]
-                try:
-                    skills, repairs = _validate_llm(tier, text, group, extraction_round)
-                except ValueError as exc:
-                    if attempts[i] <= self.max_retries:
-                        self.stats.retried += 1
-                        convs[i] = [*convs[i], {"role": "assistant", "content": text[:2000]},
-                                    {"role": "user", "content": f"That answer was not valid: {str(exc)[:400]}. "
-                                                                 "Reply again with only the JSON object."}]
-                        retry.append(i)
-                    continue
-                self.stats.llm_ok += 1
-                self.stats.repaired += int(bool(repairs))
-                results[i] = skills
-            pending = retry
-        return results
+        answers = ask_for_json(
+            lambda batch: self.backend.generate(batch, sampling), convs,
+            lambda i, text: _validate_llm(jobs[i][0], text, jobs[i][1], extraction_round),
+            lambda error: f"That answer was not valid: {error[:400]}. Reply again with only the JSON object.",
+            self.max_retries, self.stats)
+        return [answer.value for answer in answers]
 
 
 # ---------------------------------------------------------------------------------------------

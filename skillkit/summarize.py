@@ -21,12 +21,12 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from skillkit.jsonrepair import JSONRepairError, as_list, as_text, normalize_keys, parse_json
+from skillkit.llm_json import ModelCallStats, ask_for_json
 from skillkit.schemas import DESCRIPTION_MAX, Trajectory, TrajectorySkill, slugify
 
 logger = logging.getLogger(__name__)
@@ -442,22 +442,10 @@ class LLMSummary(BaseModel):
             raise ValueError("the analyses repeat the instructions instead of describing the episodes")
 
 
-@dataclass
-class SummarizerStats:
+class SummarizerStats(ModelCallStats):
     """Counters of one summarizer: ``llm_ok`` skills came from the model (``repaired`` of them needed
     JSON or key repair, ``retried`` retry requests were sent in all); ``fallback`` skills came from
     the deterministic summary."""
-
-    requests: int = 0
-    llm_ok: int = 0
-    repaired: int = 0
-    retried: int = 0
-    fallback: int = 0
-    errors: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters as a dict."""
-        return asdict(self)
 
 
 def render_episodes(trajs: Sequence[Trajectory], max_chars: int = 2400) -> str:
@@ -567,44 +555,14 @@ class Summarizer:
 
         from skillkit.llm.base import SamplingParams
 
-        conversations = {i: self._messages(g) for i, g in enumerate(groups)}
-        attempts = dict.fromkeys(conversations, 0)
-        pending = list(conversations)
-        while pending:
-            sampling = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                                      seed=self.seed)
-            try:
-                completions = self._generate([conversations[i] for i in pending], sampling)
-                texts = [c.text for c in completions][:len(pending)]
-                texts += [None] * (len(pending) - len(texts))  # type: ignore[list-item] - a short answer list
-            except Exception as exc:  # noqa: BLE001 - a backend failure must not end a long run
-                logger.warning("summarizer backend failed (%s: %s); using the deterministic summary",
-                               type(exc).__name__, exc)
-                self.stats.errors += 1
-                texts = [None] * len(pending)  # type: ignore[list-item]
-            self.stats.requests += len(pending)
-            retry: list[int] = []
-            for i, text in zip(pending, texts):
-                attempts[i] += 1
-                if text is None:
-                    results[i] = self._fallback(groups[i], extraction_round, "backend error")
-                    continue
-                try:
-                    summary, repairs = self.parse(text)
-                except ValueError as exc:
-                    if attempts[i] <= self.max_retries:
-                        self.stats.retried += 1
-                        conversations[i] = [*conversations[i], {"role": "assistant", "content": text[:2000]},
-                                            {"role": "user", "content": self._feedback(str(exc))}]
-                        retry.append(i)
-                    else:
-                        results[i] = self._fallback(groups[i], extraction_round, str(exc))
-                    continue
-                self.stats.llm_ok += 1
-                if repairs:
-                    self.stats.repaired += 1
-                results[i] = self._build(groups[i], summary, repairs, attempts[i], extraction_round)
-            pending = retry
+        sampling = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed)
+        answers = ask_for_json(lambda convs: self._generate(convs, sampling), [self._messages(g) for g in groups],
+                               lambda _, text: self.parse(text), self._feedback, self.max_retries, self.stats)
+        for i, answer in enumerate(answers):
+            if answer.value is None:
+                results[i] = self._fallback(groups[i], extraction_round, answer.error)
+            else:
+                results[i] = self._build(groups[i], answer.value, answer.repairs, answer.attempts, extraction_round)
         return [r for r in results if r is not None]
 
     def _generate(self, requests: list[list[dict[str, str]]], sampling: Any) -> list[Any]:
