@@ -158,8 +158,9 @@ class HFBackend(LLMBackend):
         logprobs: list[list[float]] = [[] for _ in range(n_rows)]
         finish: list[str | None] = [None] * n_rows
         texts: list[str | None] = [None] * n_rows
-        alive = torch.ones(n_rows, dtype=torch.bool, device=device)
-        eos = torch.tensor(sorted(self.eos_ids), device=device) if self.eos_ids else None
+        alive = [True] * n_rows  # kept on the host: one device->host copy per step, none host->device
+        alive_mask = torch.ones((n_rows, 1), dtype=torch.long, device=device)
+        pad = torch.full((n_rows,), pad_id, dtype=torch.long, device=device)
         stop_tail = max((len(s) for s in sampling.stop), default=0)
 
         for _ in range(sampling.max_new_tokens):
@@ -169,26 +170,30 @@ class HFBackend(LLMBackend):
             else:
                 scaled = top_p_filter(logits / sampling.temperature, sampling.top_p)
                 chosen = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator).squeeze(-1)
+            chosen = torch.where(alive_mask[:, 0].bool(), chosen, pad)
             chosen_lp = logits.gather(-1, chosen[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-            chosen = torch.where(alive, chosen, torch.full_like(chosen, pad_id))
-            chosen_cpu, lp_cpu, alive_cpu = chosen.tolist(), chosen_lp.tolist(), alive.tolist()
+            # token ids are < 2**24, exact in float64: one transfer brings ids and log-probs together
+            host = torch.stack([chosen.double(), chosen_lp.double()]).tolist()
+            changed = False
             for row in range(n_rows):
-                if not alive_cpu[row]:
+                if not alive[row]:
                     continue
-                tokens[row].append(chosen_cpu[row])
-                logprobs[row].append(lp_cpu[row])
-                if chosen_cpu[row] in self.eos_ids:
+                token = int(host[0][row])
+                tokens[row].append(token)
+                logprobs[row].append(host[1][row])
+                if token in self.eos_ids:
                     finish[row] = "stop"
                 elif stop_tail:
                     text = self._stop_text(tokens[row], sampling.stop, stop_tail)
                     if text is not None:
                         texts[row], finish[row] = text, "stop"
-            hit_eos = torch.isin(chosen, eos) if eos is not None else torch.zeros_like(alive)
-            stopped = torch.tensor([f is not None for f in finish], device=device)
-            alive = alive & ~hit_eos & ~stopped
-            if not bool(alive.any()):
+                if finish[row] is not None:
+                    alive[row], changed = False, True
+            if not any(alive):
                 break
-            attention = torch.cat([attention, alive[:, None].long()], dim=-1)
+            if changed:
+                alive_mask = torch.tensor(alive, dtype=torch.long, device=device)[:, None]
+            attention = torch.cat([attention, alive_mask], dim=-1)
             position = position + 1
             out = self._forward(chosen[:, None], attention, position, past)
             past = _cache_of(out)
