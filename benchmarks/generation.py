@@ -59,9 +59,24 @@ def plain_generate(model, tokenizer, prompts: list[str], max_new_tokens: int, de
     return real, seconds
 
 
+def random_init_model(folder: str, dtype: str, device: str):
+    """The architecture in ``folder`` (config.json + tokenizer) with random weights: the same speed
+    as the trained model, without shipping its weights (used on machines that lack them)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from skillkit.models import _resolve_dtype, load_tokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder))
+    return model.to(device=device, dtype=_resolve_dtype(dtype)).eval(), load_tokenizer(folder)
+
+
 def run(args: argparse.Namespace) -> dict:
     """Measure every method and return the result record."""
-    model, tokenizer = load_causal_lm(args.model, dtype=args.dtype, device=args.device)
+    if args.random_init:
+        model, tokenizer = random_init_model(args.model, args.dtype, args.device)
+    else:
+        model, tokenizer = load_causal_lm(args.model, dtype=args.dtype, device=args.device)
     backend = HFBackend(model, tokenizer, batch_size=args.batch)
     chats = make_prompts(args.batch)
     prompts = [backend.render(c) for c in chats]
@@ -98,7 +113,7 @@ def run(args: argparse.Namespace) -> dict:
         row["vs_first"] = row["tokens_per_s"] / base
         row["vs_plain_batched"] = row["tokens_per_s"] / plain
     return {
-        "benchmark": "generation", "model": args.model, "device": args.device, "dtype": args.dtype,
+        "benchmark": "generation", "model": args.model, "random_init": args.random_init, "device": args.device, "dtype": args.dtype,
         "batch": args.batch, "repeats": args.repeats, "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None, "rows": rows,
@@ -123,6 +138,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--random-init", action="store_true",
+                        help="--model is a folder with config.json + tokenizer: random weights, same speed")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the batched methods (best kept)")
     parser.add_argument("--skip-naive", action="store_true", help="skip one-at-a-time (slow at large batches)")
     parser.add_argument("--out", default="benchmarks/results/generation.json")
