@@ -294,6 +294,15 @@ class VectorIndex:
         for shard in self._shards:
             shard.build()
 
+    def set_nprobe(self, nprobe: int) -> None:
+        """Lists probed per query by IVF shards (recall vs speed); applies to built and future indexes."""
+        if nprobe < 1:
+            raise ValueError(f"nprobe must be >= 1, got {nprobe}")
+        self.config.nprobe = nprobe
+        for shard in self._shards:
+            if shard.index is not None and hasattr(shard.index, "nprobe"):
+                shard.index.nprobe = nprobe
+
     def search(self, queries: np.ndarray, k: int = 10,
                allowed: set[str] | None = None) -> tuple[np.ndarray, list[list[str]]]:
         """Top-k per query: ``(scores (nq, k'), ids)``, best first; ``allowed`` restricts to those ids (exactly)."""

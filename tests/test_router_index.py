@@ -122,6 +122,25 @@ def test_ivf_recall_on_clustered_vectors():
     assert recall >= 0.95
 
 
+def test_set_nprobe_trades_recall_and_probing_every_list_is_exact():
+    vecs = clustered(4000, dim=32, centers=100)
+    q = clustered(50, dim=32, centers=100, seed=3)
+    index = VectorIndex(32, kind="ivf", nlist=64)
+    index.add(ids_of(4000), vecs)
+    _, truth = exact_search(vecs, q, 10)
+
+    def recall() -> float:
+        _, ids = index.search(q, 10)
+        return float(np.mean([len(set(r) & {f"s{j}" for j in t}) / 10 for r, t in zip(ids, truth)]))
+
+    index.set_nprobe(1)
+    low = recall()
+    index.set_nprobe(64)
+    assert recall() == 1.0 and low < 1.0
+    with pytest.raises(ValueError, match="nprobe"):
+        index.set_nprobe(0)
+
+
 def test_rrf_math():
     fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a"]], k=60)
     scores = dict(fused)
