@@ -59,8 +59,10 @@ def run(
     model: str | None = typer.Option(None, "--model", "-m", help="Override the model (name, path or HF id)."),
     no_train: bool = typer.Option(False, "--no-train", help="Skip the Skill-SD training stage."),
 ) -> None:
-    """Run the whole pipeline: collect experience, build a skill library and router, evaluate the
-    agent with and without skills, train a Skill-SD student, and write report.md with plots."""
+    """Run the whole pipeline: experience -> skill library -> router -> agent with/without skills -> Skill-SD student -> report.md.
+
+    Every stage shows a progress bar. The run folder (runs/<name>-<time>/) gets the resolved config, seed, versions, trajectories, the library, the training run, plots and report.md.
+    """  # noqa: E501 - typer keeps line breaks
     import json
 
     from skillkit.evaluate import EvalResult
