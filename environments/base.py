@@ -144,3 +144,18 @@ def run_episode(env: Environment, policy: Callable[[str], str], task_id: str | N
             trajectory.success = bool(result.info.get("success", False))
     trajectory.metadata = {"max_steps": env.max_steps, **env.episode_metadata()}
     return trajectory
+
+
+def run_expert_episode(env: Environment, task_id: str, response_template: str = "{action}") -> Trajectory | None:
+    """Replay the task's scripted reference solution (``expert_actions``: the Sokoban solver's moves,
+    the app suite's reference code) as a recorded episode; None when the task has none.
+
+    Each action is sent as ``response_template.format(action=...)``.
+    """
+    actions = env.expert_actions(task_id)
+    if not actions:
+        return None
+    remaining = iter([response_template.format(action=a) for a in actions])
+    trajectory = run_episode(env, lambda _obs: next(remaining, ""), task_id, episode_id=f"expert-{task_id}")
+    trajectory.metadata.update(source="expert", instructions=env.instructions)
+    return trajectory

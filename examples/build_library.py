@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 import environments
-from environments.base import run_episode
+from environments.base import run_expert_episode
 from skillkit.extract import Extractor
 from skillkit.library import SkillLibrary
 from skillkit.skillmd import export_skills
@@ -22,12 +22,10 @@ def main() -> None:
     parser.add_argument("--embedder", default="minilm", help="minilm (default) or hashing (no model)")
     args = parser.parse_args()
 
-    # 1. Experience: here the solver plays (use your own agent's episodes the same way).
+    # 1. Experience: here the solver plays (`environments.base.run_episode(env, policy, task_id)` records
+    #    your own agent's episodes the same way).
     env = environments.make("sokoban", variant="1box")
-    episodes = []
-    for task_id in env.task_ids("train")[: args.tasks]:
-        moves = iter(env.expert_actions(task_id) or [])
-        episodes.append(run_episode(env, lambda _obs, m=moves: next(m, ""), task_id))
+    episodes = [run_expert_episode(env, task_id) for task_id in env.task_ids("train")[: args.tasks]]
 
     # 2. Trajectory skills (Summarizer(backend) uses an LLM; None = the deterministic summarizer),
     #    then planning / functional / atomic skills with ADD / MODIFY / KEEP and duplicate merging.

@@ -103,7 +103,7 @@ def _envs(cfg: PipelineConfig) -> dict[str, EnvRunConfig]:
 def collect_experience(backend: Any, cfg: PipelineConfig, hooks: Hooks) -> list[Trajectory]:
     """Expert (scripted) and model episodes on the train split of every enabled environment."""
     import environments
-    from environments.base import run_episode
+    from environments.base import run_expert_episode
 
     trajectories: list[Trajectory] = []
     for env_name, env_cfg in _envs(cfg).items():
@@ -112,10 +112,9 @@ def collect_experience(backend: Any, cfg: PipelineConfig, hooks: Hooks) -> list[
         expert_ids = train_ids[:env_cfg.expert_tasks]
         hooks.stage(f"{env_name}: expert episodes", len(expert_ids))
         for task_id in expert_ids:
-            actions = iter(env.expert_actions(task_id) or [])
-            trajectory = run_episode(env, lambda _obs, it=actions: next(it, ""), task_id)
-            trajectory.metadata["source"] = "expert"
-            trajectories.append(trajectory)
+            trajectory = run_expert_episode(env, task_id)
+            if trajectory is not None:
+                trajectories.append(trajectory)
             hooks.advance()
         env.close()
         agent_ids = train_ids[:env_cfg.agent_tasks]

@@ -237,34 +237,16 @@ def assign_group_advantages(batch: RolloutBatch, eps: float = 1e-6) -> torch.Ten
 
 def expert_trajectories(make_env: Callable[[], Any], task_ids: Sequence[str],
                         response_template: str = "{action}") -> list[Trajectory]:
-    """Replay each task's ``expert_actions`` (e.g. the Sokoban solver's moves) as a recorded episode.
+    """Replay each task's ``expert_actions`` (e.g. the Sokoban solver's moves) as recorded episodes;
+    tasks without an expert solution are skipped."""
+    from environments.base import run_expert_episode
 
-    Every action is sent as ``response_template.format(action=...)``; tasks without an expert
-    solution are skipped.
-    """
     env = make_env()
-    trajectories = []
-    for task_id in task_ids:
-        actions = env.expert_actions(task_id)
-        if not actions:
-            continue
-        obs = env.reset(task_id=task_id)
-        traj = Trajectory(id=f"expert-{task_id}", env=getattr(env, "name", ""), task_id=str(task_id),
-                          instruction=env.task_instruction(), initial_observation=obs,
-                          metadata={"source": "expert", "instructions": env.instructions})
-        for action in actions:
-            text = response_template.format(action=action)
-            res = env.step(text)
-            traj.turns.append(Turn(action=text, observation=res.observation, reward=res.reward, done=res.done,
-                                   info=res.info))
-            traj.total_reward += res.reward
-            if res.done:
-                traj.success = bool(res.info.get("success", False))
-                break
-        traj.total_reward = round(traj.total_reward, 10)
-        trajectories.append(traj)
-    env.close()
-    return trajectories
+    try:
+        episodes = [run_expert_episode(env, task_id, response_template) for task_id in task_ids]
+    finally:
+        env.close()
+    return [t for t in episodes if t is not None]
 
 
 def supervised_samples(trajectories: Sequence[Trajectory], tokenizer: Any, window: int = 2) -> list[TurnSample]:
