@@ -40,3 +40,30 @@ def test_run_writes_report_and_plots(tmp_path):
 def test_run_rejects_unknown_keys(tmp_path):
     result = CliRunner().invoke(app, ["run", "--config", "configs/demo.yaml", "sokoban.bogus=1"])
     assert result.exit_code == 2 and "sokoban.bogus" in result.output
+
+
+def test_evaluate_side_by_side_and_impact(tmp_path):
+    import environments
+    from environments.base import run_expert_episode
+    from skillkit.library import SkillLibrary
+    from skillkit.summarize import Summarizer
+
+    env = environments.make("sokoban", variant="1box")
+    episodes = [run_expert_episode(env, t) for t in env.task_ids("train")[:3]]
+    library = SkillLibrary.create(tmp_path / "lib", embedder="hashing")
+    for skill in Summarizer(None).summarize_many([[e] for e in episodes]):
+        library.add(skill)
+    library.save()
+    out = tmp_path / "eval.jsonl"
+    runner = CliRunner()
+    result = runner.invoke(app, ["evaluate", "--env", "sokoban", "--split", "test", "-n", "2", "--option",
+                                 "variant=1box", "--option", "max_steps=2", "--model", "tiny-random",
+                                 "--library", str(tmp_path / "lib"), "--max-new-tokens", "4", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "no skills" in result.output and "with skills" in result.output
+    assert len(out.read_text().splitlines()) == 4
+    impact = runner.invoke(app, ["library", "impact", str(tmp_path / "lib"), "--runs", str(out), "--json"])
+    assert impact.exit_code == 0, impact.output
+    data = json.loads(impact.output)
+    assert data["impact"] and all(row["episodes"] == 2 for row in data["impact"])
+    assert len(data["never_shown"]) == len(library) - len(data["impact"])
