@@ -18,6 +18,7 @@ returning the training run folder (the CLI passes ``skillkit.cli.pipeline_cmd.tr
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -248,7 +249,7 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
     if train_dir is not None:
         curves = "curves.png"
         sections.append(("Skill-SD training", f"Run folder: `{train_dir}`\n\n{_final_metrics(train_dir)}\n\n"
-                         + (f"![curves]({Path(train_dir).resolve() / curves})" if (train_dir / curves).exists() else "")))
+                         + (f"![curves]({os.path.relpath(train_dir / curves, run)})" if (train_dir / curves).exists() else "")))
     sections.append(("Timings (s)", "\n".join(f"- {k}: {v}" for k, v in timings.items())))
     write_report(run / "report.md", f"skillkit run: {cfg.name}", sections)
     (run / "summary.json").write_text(json.dumps({
