@@ -9,9 +9,9 @@ from environments.base import Environment, StepResult
 from skillkit.llm.base import SamplingParams
 from skillkit.llm.hf import render_prompt
 from skillkit.prompts import build_messages, insert_skill
+from trainer.envpool import LocalEnvPool
 from trainer.logprobs import token_logprobs
 from trainer.rollout import (
-    LocalEnvPool,
     assign_group_advantages,
     collate,
     collect_rollouts,

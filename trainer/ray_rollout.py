@@ -7,53 +7,33 @@ actor its slots' actions at once and waits for all of them, so workers step in p
 
 Enable it with ``rollout.ray_workers=N`` (``ray`` is the optional ``distributed`` extra). It
 connects to a running cluster when ``RAY_ADDRESS`` is set, else starts a local one. Tests use
-``ray.init(local_mode=True)``.
+a small local Ray cluster (Ray 2.60 removed ``local_mode``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from typing import Any
 
-# Nothing heavy at import time: actor processes import this module to rebuild ``_EnvWorker``.
+from trainer.envpool import EpisodeStart, LocalEnvPool  # torch-free: actor processes import this module
 
 
-class _EnvWorker:
-    """Holds the environments of some slots (created lazily) in one Ray actor."""
+def _make_env(env_name: str, options: dict[str, Any]) -> Any:
+    import environments
+
+    return environments.make(env_name, **options)
+
+
+class _EnvWorker(LocalEnvPool):
+    """The environments of some slots, in one Ray actor (created lazily by ``environments.make``)."""
 
     def __init__(self, env_name: str, options: dict[str, Any]) -> None:
-        self.env_name, self.options = env_name, dict(options)
-        self.envs: dict[int, Any] = {}
-
-    def _env(self, slot: int) -> Any:
-        if slot not in self.envs:
-            import environments
-
-            self.envs[slot] = environments.make(self.env_name, **self.options)
-        return self.envs[slot]
-
-    def reset(self, slots: list[int], task_ids: list[str]) -> list[tuple[str, str, str, int]]:
-        out = []
-        for slot, task_id in zip(slots, task_ids):
-            env = self._env(slot)
-            obs = env.reset(task_id=task_id)
-            out.append((obs, env.instructions, env.task_instruction(), env.max_steps))
-        return out
-
-    def step(self, slots: list[int], actions: list[str]) -> list[Any]:
-        return [self.envs[s].step(a) for s, a in zip(slots, actions)]
-
-    def episode_metadata(self, slots: list[int]) -> list[dict[str, Any]]:
-        return [self.envs[s].episode_metadata() for s in slots]
-
-    def close(self) -> None:
-        for env in self.envs.values():
-            env.close()
-        self.envs = {}
+        super().__init__(functools.partial(_make_env, env_name, dict(options)))
 
 
 class RayEnvPool:
-    """An :class:`trainer.rollout.EnvPool` whose environments live in ``num_workers`` Ray actors."""
+    """An :class:`trainer.envpool.EnvPool` whose environments live in ``num_workers`` Ray actors."""
 
     def __init__(self, env_name: str, options: dict[str, Any], num_workers: int = 2) -> None:
         import ray
@@ -82,9 +62,8 @@ class RayEnvPool:
         return [by_slot[slot] for slot in slots]
 
     def reset(self, task_ids: list[str]) -> list[Any]:
-        from trainer.rollout import EpisodeStart
-
-        return [EpisodeStart(*start) for start in self._call("reset", list(range(len(task_ids))), list(task_ids))]
+        starts: list[EpisodeStart] = self._call("reset_slots", list(range(len(task_ids))), list(task_ids))
+        return starts
 
     def step(self, slots: list[int], actions: list[str]) -> list[Any]:
         return self._call("step", list(slots), list(actions))

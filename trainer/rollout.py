@@ -8,7 +8,7 @@ episode group is complete, the episode's group-normalised return as its advantag
 
 All live episodes of a batch are generated together, one ``backend.generate`` call per turn, so
 the backend (HF batched decoding, or vLLM) sees one large batch. Environments are stepped through
-an :class:`EnvPool` (local objects, or Ray actors from :mod:`trainer.ray_rollout`). The prompt
+an :class:`~trainer.envpool.EnvPool` (local objects, or Ray actors from :mod:`trainer.ray_rollout`). The prompt
 layout is :mod:`skillkit.prompts`, shared with the inference agent.
 """
 
@@ -17,13 +17,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from skillkit.llm.base import LLMBackend, SamplingParams
 from skillkit.prompts import build_messages, insert_skill
 from skillkit.schemas import Trajectory, Turn
+from trainer.envpool import EnvPool, EpisodeStart
 
 
 def chat_token_ids(tokenizer: Any, chat: list[dict[str, str]]) -> list[int]:
@@ -31,60 +32,6 @@ def chat_token_ids(tokenizer: Any, chat: list[dict[str, str]]) -> list[int]:
     from skillkit.llm.hf import render_prompt
 
     return tokenizer(render_prompt(tokenizer, chat), add_special_tokens=False)["input_ids"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Environment pools
-# ---------------------------------------------------------------------------------------------
-
-@dataclass
-class EpisodeStart:
-    """What resetting one environment slot gives: the first observation and the prompt texts."""
-
-    observation: str
-    instructions: str
-    task_instruction: str
-    max_steps: int
-
-
-class EnvPool(Protocol):
-    """Holds ``n`` environment slots; resets them to tasks and steps a subset of them."""
-
-    def reset(self, task_ids: list[str]) -> list[EpisodeStart]: ...
-
-    def step(self, slots: list[int], actions: list[str]) -> list[Any]: ...
-
-    def episode_metadata(self, slots: list[int]) -> list[dict[str, Any]]: ...
-
-    def close(self) -> None: ...
-
-
-class LocalEnvPool:
-    """Environment objects in this process, created by ``make_env`` as more slots are needed."""
-
-    def __init__(self, make_env: Callable[[], Any]) -> None:
-        self.make_env = make_env
-        self.envs: list[Any] = []
-
-    def reset(self, task_ids: list[str]) -> list[EpisodeStart]:
-        while len(self.envs) < len(task_ids):
-            self.envs.append(self.make_env())
-        starts = []
-        for env, task_id in zip(self.envs, task_ids):
-            obs = env.reset(task_id=task_id)
-            starts.append(EpisodeStart(obs, env.instructions, env.task_instruction(), env.max_steps))
-        return starts
-
-    def step(self, slots: list[int], actions: list[str]) -> list[Any]:
-        return [self.envs[i].step(a) for i, a in zip(slots, actions)]
-
-    def episode_metadata(self, slots: list[int]) -> list[dict[str, Any]]:
-        return [self.envs[i].episode_metadata() for i in slots]
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-        self.envs = []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,11 +39,11 @@ from skillkit.llm.hf import HFBackend
 from skillkit.schemas import write_jsonl
 from trainer.checkpoint import checkpoint_dir, load_checkpoint, restore_rng, save_checkpoint
 from trainer.config import TrainConfig, load_train_config
+from trainer.envpool import LocalEnvPool
 from trainer.logprobs import TokenLogprobs, unwrap_causal_lm
 from trainer.losses import diagnostics, grpo_loss, sft_loss, skill_sd_loss
 from trainer.metrics import MetricsLogger, plot_metrics
 from trainer.rollout import (
-    LocalEnvPool,
     RolloutBatch,
     TurnSample,
     assign_group_advantages,
