@@ -24,6 +24,12 @@ def make(name: str, **config: object) -> Environment:
     return _FACTORIES[name][0](**config)
 
 
+def task_ids(name: str, split: str, limit: int | None = None, **config: object) -> list[str]:
+    """The first ``limit`` (default all) task ids of a split of environment ``name``."""
+    with make(name, **config) as env:
+        return env.task_ids(split)[:limit]
+
+
 def list_envs() -> list[str]:
     """Names of the registered environments."""
     return sorted(_FACTORIES)

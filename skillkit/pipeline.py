@@ -205,9 +205,7 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
     eval_trajs: list[Trajectory] = []
 
     def evaluate(label: str, agent: SkillAgent, env_name: str, env_cfg: EnvRunConfig) -> None:
-        probe = environments.make(env_name, **env_cfg.options)
-        task_ids = probe.task_ids(env_cfg.eval_split)[:env_cfg.eval_tasks]
-        probe.close()
+        task_ids = environments.task_ids(env_name, env_cfg.eval_split, env_cfg.eval_tasks, **env_cfg.options)
         hooks.stage(f"evaluating {label} on {env_name}", len(task_ids))
         result, trajs = evaluate_agent(agent, lambda: environments.make(env_name, **env_cfg.options), task_ids,
                                        label=label, split=env_cfg.eval_split, on_batch=hooks.advance)

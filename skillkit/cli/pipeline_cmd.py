@@ -109,9 +109,7 @@ def evaluate(
     for item in option or []:
         keys, value = parse_override(item)
         options[".".join(keys)] = value
-    probe = environments.make(env, **options)
-    task_ids = probe.task_ids(split)[:n_tasks]
-    probe.close()
+    task_ids = environments.task_ids(env, split, n_tasks, **options)
     if not task_ids:
         raise ValueError(f"split {split!r} of {env!r} has no tasks")
     with console.status(f"loading {model}"):
