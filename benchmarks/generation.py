@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from skillkit.llm.base import SamplingParams
-from skillkit.llm.hf import HFBackend
-from skillkit.models import load_causal_lm
+from skillkit.core.llm.base import SamplingParams
+from skillkit.core.llm.hf import HFBackend
+from skillkit.core.models import load_causal_lm
 
 TOPICS = ["a lighthouse keeper", "a robot learning to cook", "the history of bridges", "a chess tournament",
           "a city under the sea", "how rain forms", "a lost cat finding home", "the first day at school",
@@ -64,7 +64,7 @@ def random_init_model(folder: str, dtype: str, device: str):
     as the trained model, without shipping its weights (used on machines that lack them)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from skillkit.models import _resolve_dtype, load_tokenizer
+    from skillkit.core.models import _resolve_dtype, load_tokenizer
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder))

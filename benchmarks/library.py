@@ -65,7 +65,7 @@ def peak_mb() -> float:
 
 
 def make_skills(n: int, seed: int = 0) -> list:
-    from skillkit.schemas import AtomicSkill, FunctionalSkill, PlanningSkill, TrajectorySkill
+    from skillkit.core.schemas import AtomicSkill, FunctionalSkill, PlanningSkill, TrajectorySkill
 
     rng = np.random.default_rng(seed)
 
@@ -119,7 +119,7 @@ def build_phase(n: int, folder: Path) -> dict:
     import faiss  # noqa: F401 - imported up front so that no timing includes the import
     import filelock  # noqa: F401
 
-    from skillkit.library import SkillLibrary
+    from skillkit.skills.library import SkillLibrary
 
     base_rss = rss_mb()
     t0 = time.perf_counter()
@@ -152,7 +152,7 @@ def load_phase(n: int, folder: Path, queries: int) -> dict:
     import faiss  # noqa: F401 - imported up front so that no timing includes the import
     import filelock  # noqa: F401
 
-    from skillkit.library import SkillLibrary
+    from skillkit.skills.library import SkillLibrary
 
     base_rss = rss_mb()
     t0 = time.perf_counter()
@@ -174,7 +174,7 @@ def load_phase(n: int, folder: Path, queries: int) -> dict:
 
 def encode_rate(n: int = 1000) -> dict:
     """MiniLM encoding of ``n`` skill texts (the cost the synthetic vectors leave out)."""
-    from skillkit.library import get_embedder
+    from skillkit.skills.library import get_embedder
 
     texts = [s.to_text() for s in make_skills(n)]
     emb = get_embedder("minilm")
@@ -243,7 +243,7 @@ def main() -> None:
               f"search p50 {row['search_top10']['p50_ms']} ms", flush=True)
     enc = None if args.no_encode else encode_rate()
     result = {
-        "benchmark": "skill library (skillkit.library.SkillLibrary)",
+        "benchmark": "skill library (skillkit.skills.library.SkillLibrary)",
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
         "index": "faiss IndexIDMap2(IndexFlatIP), exact cosine over L2-normalised vectors",

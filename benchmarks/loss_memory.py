@@ -72,7 +72,7 @@ def worker(args: argparse.Namespace) -> dict:
     """Run one variant in this process and return its measurements."""
     import torch
 
-    from skillkit.models import load_causal_lm
+    from skillkit.core.models import load_causal_lm
     from trainer.logprobs import token_logprobs
     from trainer.losses import grpo_loss
     from trainer.train import enable_activation_checkpointing

@@ -2,7 +2,7 @@
 
 An environment is text in, text out: ``reset`` returns the first observation, ``step`` takes the
 agent's action text and returns a :class:`StepResult`. ``info["success"]`` is set when ``done``.
-Episodes serialise as :class:`skillkit.schemas.Trajectory` (one JSONL line per episode).
+Episodes serialise as :class:`skillkit.core.schemas.Trajectory` (one JSONL line per episode).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillkit.schemas import Trajectory, Turn
+from skillkit.core.schemas import Trajectory, Turn
 
 
 @dataclass

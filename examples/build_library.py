@@ -9,10 +9,10 @@ import argparse
 
 import environments
 from environments.base import run_expert_episode
-from skillkit.extract import Extractor
-from skillkit.library import SkillLibrary
-from skillkit.skillmd import export_skills
-from skillkit.summarize import Summarizer, group_by_task
+from skillkit.skills.extract import Extractor
+from skillkit.skills.library import SkillLibrary
+from skillkit.skills.skillmd import export_skills
+from skillkit.skills.summarize import Summarizer, group_by_task
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from langgraph.graph import END, START, StateGraph
 import environments
 from retriever.router import Router
 from skillkit.agent import AgentConfig, SkillAgent, make_skill_node
-from skillkit.llm.hf import HFBackend
+from skillkit.core.llm.hf import HFBackend
 
 
 class MyState(TypedDict, total=False):

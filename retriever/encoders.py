@@ -85,7 +85,7 @@ class Encoder:
             self.model = model
             self.name = str(getattr(model[0].auto_model.config, "_name_or_path", "") or "sentence-transformer")
         else:
-            from skillkit.models import load_embedder
+            from skillkit.core.models import load_embedder
 
             self.model = load_embedder(str(model), device=device)
             self.name = str(model)

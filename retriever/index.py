@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skillkit.fileio import atomic_directory, atomic_write_text
+from skillkit.core.fileio import atomic_directory, atomic_write_text
 
 KINDS = ("auto", "flat", "hnsw", "ivf", "ivfpq")
 #: Below this many vectors ``kind="auto"`` uses exact search; above it, IVF (builds far faster than HNSW).

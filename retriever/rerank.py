@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from retriever.docs import RouterDoc
-from skillkit.fileio import atomic_directory, atomic_write_text
+from skillkit.core.fileio import atomic_directory, atomic_write_text
 
 RERANKER_MARKER = "reranker.json"
 
@@ -108,7 +108,7 @@ class CrossEncoderReranker:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from skillkit.models import resolve_embedder_path
+        from skillkit.core.models import resolve_embedder_path
 
         path = resolve_embedder_path(base)
         bert = AutoModel.from_pretrained(path)
@@ -191,7 +191,7 @@ class LLMReranker:
     def __init__(self, model: Any = "smollm2-135m", tokenizer: Any | None = None, max_doc_chars: int = 600,
                  batch_size: int = 8, device: str = "cpu") -> None:
         if isinstance(model, str):
-            from skillkit.models import load_causal_lm
+            from skillkit.core.models import load_causal_lm
 
             model, tokenizer = load_causal_lm(model, device=device)
         if tokenizer is None:

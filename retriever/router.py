@@ -64,7 +64,7 @@ def load_library_docs(library: Any) -> list[RouterDoc]:
     if not path.exists():
         raise FileNotFoundError(f"no skill library at {path}")
     try:
-        from skillkit.library import SkillLibrary
+        from skillkit.skills.library import SkillLibrary
     except ImportError:
         SkillLibrary = None  # noqa: N806 - the library stage is optional for the router
     if SkillLibrary is not None and SkillLibrary.exists(path):

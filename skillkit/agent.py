@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import Field
 
-from skillkit.config import StrictModel
-from skillkit.llm.base import LLMBackend, SamplingParams
-from skillkit.prompts import SkillPosition, build_messages, format_skills, insert_skill
-from skillkit.schemas import Trajectory, Turn
+from skillkit.core.config import StrictModel
+from skillkit.core.llm.base import LLMBackend, SamplingParams
+from skillkit.core.prompts import SkillPosition, build_messages, format_skills, insert_skill
+from skillkit.core.schemas import Trajectory, Turn
 
 if TYPE_CHECKING:
     from environments.base import Environment
@@ -120,7 +120,7 @@ class SkillAgent:
         """Generate one action per episode, all in one batch.
 
         ``histories`` hold (observation, action) pairs of earlier turns; the prompt is the one the
-        trainer's student sees (``skillkit.prompts``), with the skills inserted.
+        trainer's student sees (``skillkit.core.prompts``), with the skills inserted.
         """
         cfg = self.config
         requests = []

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from skillkit.schemas import Trajectory
+from skillkit.core.schemas import Trajectory
 
 if TYPE_CHECKING:
     from skillkit.agent import SkillAgent

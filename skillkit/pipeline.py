@@ -27,9 +27,9 @@ from typing import Any
 from pydantic import Field
 
 from skillkit.agent import AgentConfig, SkillAgent
-from skillkit.config import StrictModel, create_run_dir, read_yaml
+from skillkit.core.config import StrictModel, create_run_dir, read_yaml
 from skillkit.evaluate import EvalResult, evaluate_agent
-from skillkit.schemas import Trajectory, write_jsonl
+from skillkit.core.schemas import Trajectory, write_jsonl
 
 
 class EnvRunConfig(StrictModel):
@@ -92,7 +92,7 @@ class Hooks:
 
 def load_pipeline_config(path: str | Path | None, overrides: list[str] | None = None) -> PipelineConfig:
     """Read a pipeline YAML (or defaults) with ``key=value`` overrides."""
-    from skillkit.config import load_config
+    from skillkit.core.config import load_config
 
     return load_config(PipelineConfig, path, overrides)
 
@@ -133,8 +133,8 @@ def collect_experience(backend: Any, cfg: PipelineConfig, hooks: Hooks) -> list[
 def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineConfig, path: Path,
                   hooks: Hooks) -> tuple[Any, dict[str, Any]]:
     """Summarize trajectories (grouped by task) into a library, extract tiers, merge duplicates."""
-    from skillkit.library import SkillLibrary
-    from skillkit.summarize import Summarizer, group_by_task
+    from skillkit.skills.library import SkillLibrary
+    from skillkit.skills.summarize import Summarizer, group_by_task
 
     library = SkillLibrary.create(path)
     groups = list(group_by_task(trajectories).values())
@@ -151,7 +151,7 @@ def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineCon
     hooks.advance(len(groups) - n_llm)
     stats["heuristic_summaries"] = len(groups) - n_llm
     if cfg.library.extract_tiers:
-        from skillkit.extract import Extractor
+        from skillkit.skills.extract import Extractor
 
         hooks.stage("extracting planning / functional / atomic skills, ADD/MODIFY/KEEP, merging")
         report = Extractor(None, merge_threshold=cfg.library.merge_threshold).update(library, trajectories,
@@ -170,8 +170,8 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
     """Run every stage; returns the run folder holding ``report.md``, plots, library and trajectories."""
     import environments
     from retriever.router import Router
-    from skillkit.impact import skill_impact
-    from skillkit.llm.hf import HFBackend
+    from skillkit.skills.impact import skill_impact
+    from skillkit.core.llm.hf import HFBackend
     from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
 
     hooks = hooks or Hooks()
@@ -259,7 +259,7 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
 
 
 def _train_student(cfg: PipelineConfig, run: Path, train_fn: Callable[..., Path], hooks: Hooks) -> Path:
-    from skillkit.config import apply_overrides
+    from skillkit.core.config import apply_overrides
 
     data = apply_overrides(read_yaml(cfg.train.config), [
         f"model.name={cfg.model}", f"seed={cfg.seed}", f"output_root={run}",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from skillkit.evaluate import EvalResult
-from skillkit.impact import SkillImpact
+from skillkit.skills.impact import SkillImpact
 
 
 def _pyplot():

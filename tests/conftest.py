@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def tiny_lm():
     """(model, tokenizer): a 2-layer random Llama with the real SmolLM2 tokenizer, on CPU."""
-    from skillkit.models import load_causal_lm
+    from skillkit.core.models import load_causal_lm
 
     return load_causal_lm("tiny-random", device="cpu")
 
@@ -35,7 +35,7 @@ def tiny_lm():
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_lm):
     """An HFBackend over the tiny random model."""
-    from skillkit.llm.hf import HFBackend
+    from skillkit.core.llm.hf import HFBackend
 
     model, tokenizer = tiny_lm
     return HFBackend(model, tokenizer, batch_size=8)
@@ -44,7 +44,7 @@ def tiny_backend(tiny_lm):
 @pytest.fixture(scope="session")
 def smollm2():
     """(model, tokenizer) of the real embedded SmolLM2-135M-Instruct (converted once, then cached)."""
-    from skillkit.models import load_causal_lm
+    from skillkit.core.models import load_causal_lm
 
     return load_causal_lm("smollm2-135m", device="cpu")
 
@@ -52,7 +52,7 @@ def smollm2():
 @pytest.fixture(scope="session")
 def smollm2_backend(smollm2):
     """An HFBackend over the real embedded SmolLM2."""
-    from skillkit.llm.hf import HFBackend
+    from skillkit.core.llm.hf import HFBackend
 
     model, tokenizer = smollm2
     return HFBackend(model, tokenizer, batch_size=16)
@@ -61,6 +61,6 @@ def smollm2_backend(smollm2):
 @pytest.fixture(scope="session")
 def minilm():
     """The real embedded all-MiniLM-L6-v2 sentence embedder."""
-    from skillkit.models import load_embedder
+    from skillkit.core.models import load_embedder
 
     return load_embedder("minilm", device="cpu")

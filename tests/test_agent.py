@@ -8,7 +8,7 @@ import environments
 from retriever.router import Router
 from skillkit.agent import AgentConfig, SkillAgent, make_skill_node
 from skillkit.evaluate import summarize_trajectories
-from skillkit.prompts import build_messages, insert_skill
+from skillkit.core.prompts import build_messages, insert_skill
 
 DOCS = [
     {"name": "push-box-up", "description": "Push a box upward onto a target in Sokoban",
@@ -91,7 +91,7 @@ def test_node_in_a_user_graph(tiny_backend, router):
 
 
 def test_summary_counts_scenarios():
-    from skillkit.schemas import Trajectory
+    from skillkit.core.schemas import Trajectory
 
     def traj(task, scenario, ok):
         return Trajectory(id=task, env="apps", task_id=task, success=ok, metadata={"scenario_id": scenario})

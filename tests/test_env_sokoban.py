@@ -22,7 +22,7 @@ from environments.sokoban import (
     parse_actions,
     solve,
 )
-from skillkit.schemas import Trajectory
+from skillkit.core.schemas import Trajectory
 
 
 def grid_of(env: SokobanEnv) -> str:

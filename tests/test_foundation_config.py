@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from skillkit.config import ConfigError, StrictModel, apply_overrides, create_run_dir, load_config
+from skillkit.core.config import ConfigError, StrictModel, apply_overrides, create_run_dir, load_config
 
 
 class Optim(StrictModel):

@@ -7,10 +7,10 @@ import threading
 import pytest
 import torch
 
-from skillkit.llm.base import SamplingParams
-from skillkit.llm.hf import HFBackend, top_p_filter
-from skillkit.llm.openai_compat import OpenAICompatibleBackend, OpenAIHTTPError
-from skillkit.llm.server import make_server
+from skillkit.core.llm.base import SamplingParams
+from skillkit.core.llm.hf import HFBackend, top_p_filter
+from skillkit.core.llm.openai_compat import OpenAICompatibleBackend, OpenAIHTTPError
+from skillkit.core.llm.server import make_server
 
 PROMPTS = [
     [{"role": "user", "content": "Push the box to the target."}],

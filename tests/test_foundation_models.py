@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from skillkit import models
-from skillkit.models import UnknownModelError, load_causal_lm, load_embedder
+from skillkit.core import models
+from skillkit.core.models import UnknownModelError, load_causal_lm, load_embedder
 
 
 def test_unknown_names_list_the_known_ones():
@@ -46,7 +46,7 @@ def test_corrupt_cache_is_detected(tmp_path, monkeypatch):
 
 @pytest.mark.integration
 def test_real_embedded_models_load_and_work(smollm2_backend, minilm):
-    from skillkit.llm.base import SamplingParams
+    from skillkit.core.llm.base import SamplingParams
 
     out = smollm2_backend.generate([[{"role": "user", "content": "What is 2+2?"}]],
                                    SamplingParams(temperature=0, max_new_tokens=16))[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skillkit.extract import (
+from skillkit.skills.extract import (
     Extractor,
     LLMMerger,
     apply_candidates,
@@ -19,9 +19,9 @@ from skillkit.extract import (
     merge_skills,
     planning_from_group,
 )
-from skillkit.library import SkillLibrary
-from skillkit.llm.base import Completion, LLMBackend
-from skillkit.schemas import (
+from skillkit.skills.library import SkillLibrary
+from skillkit.core.llm.base import Completion, LLMBackend
+from skillkit.core.schemas import (
     AtomicSkill,
     FunctionalSkill,
     PlanningSkill,
@@ -87,7 +87,7 @@ def test_heuristic_extraction_on_real_episodes(real_trajectories: list[Trajector
 
 def test_deterministic_pieces_by_hand() -> None:
     def ep(task: str, moves: list[str], success: bool = True) -> Trajectory:
-        from skillkit.schemas import Turn
+        from skillkit.core.schemas import Turn
 
         turns = [Turn(action=m, observation="", reward=-0.1, info={"actions": [m]}) for m in moves]
         if success:

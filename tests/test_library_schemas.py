@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from skillkit.schemas import (
+from skillkit.core.schemas import (
     AtomicSkill,
     FunctionalSkill,
     PlanningSkill,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from skillkit.library import SkillLibrary
-from skillkit.schemas import AtomicSkill, FunctionalSkill, PlanningSkill, TrajectorySkill
-from skillkit.selection import UCBSelector, ucb_score
-from skillkit.skillmd import (
+from skillkit.skills.library import SkillLibrary
+from skillkit.core.schemas import AtomicSkill, FunctionalSkill, PlanningSkill, TrajectorySkill
+from skillkit.skills.selection import UCBSelector, ucb_score
+from skillkit.skills.skillmd import (
     export_skills,
     find_skill_files,
     from_skill_md,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skillkit.library import (
+from skillkit.skills.library import (
     HISTORY_FILE,
     INDEX_FILE,
     KEYS_FILE,
@@ -26,7 +26,7 @@ from skillkit.library import (
     LibraryRepairWarning,
     SkillLibrary,
 )
-from skillkit.schemas import AtomicSkill, FunctionalSkill, PlanningSkill, TrajectorySkill
+from skillkit.core.schemas import AtomicSkill, FunctionalSkill, PlanningSkill, TrajectorySkill
 
 EMB = "hashing-128"
 
@@ -216,9 +216,9 @@ def test_history_tolerates_a_cut_last_line(tmp_path: Path) -> None:
 WRITER = textwrap.dedent(
     """
     import builtins, random, sys, time
-    import skillkit.library as library_module
-    from skillkit.library import SkillLibrary
-    from skillkit.schemas import PlanningSkill
+    import skillkit.skills.library as library_module
+    from skillkit.skills.library import SkillLibrary
+    from skillkit.core.schemas import PlanningSkill
     path, seed = sys.argv[1], int(sys.argv[2])
 
     class SlowFile:  # a slow disk: writes land in small pieces, so kills often hit a half-written file

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from skillkit.jsonrepair import JSONRepairError, normalize_keys, parse_json
-from skillkit.llm.base import Completion, LLMBackend, SamplingParams
-from skillkit.schemas import Trajectory, TrajectorySkill, Turn, validate_skill_name
-from skillkit.summarize import (
+from skillkit.core.jsonrepair import JSONRepairError, normalize_keys, parse_json
+from skillkit.core.llm.base import Completion, LLMBackend, SamplingParams
+from skillkit.core.schemas import Trajectory, TrajectorySkill, Turn, validate_skill_name
+from skillkit.skills.summarize import (
     Summarizer,
     api_calls,
     heuristic_summary,

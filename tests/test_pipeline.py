@@ -45,8 +45,8 @@ def test_run_rejects_unknown_keys(tmp_path):
 def test_evaluate_side_by_side_and_impact(tmp_path):
     import environments
     from environments.base import run_expert_episode
-    from skillkit.library import SkillLibrary
-    from skillkit.summarize import Summarizer
+    from skillkit.skills.library import SkillLibrary
+    from skillkit.skills.summarize import Summarizer
 
     env = environments.make("sokoban", variant="1box")
     episodes = [run_expert_episode(env, t) for t in env.task_ids("train")[:3]]

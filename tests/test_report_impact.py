@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from skillkit.evaluate import EvalResult
-from skillkit.impact import load_run_trajectories, skill_impact
+from skillkit.skills.impact import load_run_trajectories, skill_impact
 from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
-from skillkit.schemas import Trajectory, Turn, write_jsonl
+from skillkit.core.schemas import Trajectory, Turn, write_jsonl
 
 
 def _traj(task, ok, reward, shown):

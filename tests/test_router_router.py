@@ -107,7 +107,7 @@ def test_docs_from_objects_dicts_and_files(tmp_path):
 
 @pytest.mark.integration
 def test_routes_a_skill_library_folder(minilm, tmp_path):
-    from skillkit.library import SkillLibrary
+    from skillkit.skills.library import SkillLibrary
 
     lib = SkillLibrary.create(tmp_path / "lib", embedder="hashing")
     lib.add({"name": "wallet-send-money", "tier": "atomic", "description": "Transfer money to a contact.",

@@ -18,8 +18,8 @@ from collections import Counter
 import pytest
 import torch
 
-from skillkit.llm.hf import render_prompt
-from skillkit.prompts import insert_skill
+from skillkit.core.llm.hf import render_prompt
+from skillkit.core.prompts import insert_skill
 from trainer.losses import skill_sd_loss
 
 pytestmark = pytest.mark.integration

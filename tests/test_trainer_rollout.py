@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from environments.base import Environment, StepResult
-from skillkit.llm.base import SamplingParams
-from skillkit.llm.hf import render_prompt
-from skillkit.prompts import build_messages, insert_skill
+from skillkit.core.llm.base import SamplingParams
+from skillkit.core.llm.hf import render_prompt
+from skillkit.core.prompts import build_messages, insert_skill
 from trainer.envpool import LocalEnvPool
 from trainer.logprobs import token_logprobs
 from trainer.rollout import (
@@ -109,7 +109,7 @@ def test_teacher_scores_same_tokens_with_skill_and_frozen_copy(tiny_lm, tiny_bac
 
     model, tok = tiny_lm
     model = copy.deepcopy(model)
-    from skillkit.llm.hf import HFBackend
+    from skillkit.core.llm.hf import HFBackend
 
     backend = HFBackend(model, tok)
     batch = collect_rollouts(backend, LocalEnvPool(LetterEnv), ["a", "b"], 2,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skillkit.schemas import Trajectory, Turn
+from skillkit.core.schemas import Trajectory, Turn
 from trainer.library_source import LibrarySkillSource
 from trainer.skills import StaticSkillSource, expert_skill_source
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from skillkit.config import StrictModel, load_config
+from skillkit.core.config import StrictModel, load_config
 
 Method = Literal["grpo", "skillsd", "skillsd_frozen", "opd", "skill_in_prompt_grpo", "sft"]
 

@@ -3,11 +3,11 @@
 * The bank of a task is the library's trajectory skills made from that task (``source_tasks``),
   newest first, at most ``bank_size``; skills of *other* tasks are never used as privileged
   information (another level's solution would mislead the teacher).
-* ``skill_for`` picks from the bank with :class:`skillkit.selection.UCBSelector`
+* ``skill_for`` picks from the bank with :class:`skillkit.skills.selection.UCBSelector`
   (untried skills first, then ``mean_reward + c * sqrt(ln N_task / n_s)``); ``feedback`` records
   the reward (the group's success rate) in the skill's per-task counters.
 * ``add_trajectories`` summarises each task group that has a success
-  (:class:`skillkit.summarize.Summarizer`, deterministic heuristic unless a backend is given) and
+  (:class:`skillkit.skills.summarize.Summarizer`, deterministic heuristic unless a backend is given) and
   adds it while the task's bank has room; the trainer calls it after the update, so a skill
   summarised at iteration k conditions the teacher from iteration k+1 on.
 * ``state_dict`` holds every skill with its counters, so a checkpoint restores the library exactly
@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from skillkit.library import SkillLibrary
-from skillkit.schemas import SkillBase, Trajectory, parse_skill, skill_to_dict
-from skillkit.selection import UCBSelector
-from skillkit.summarize import Summarizer, group_by_task
+from skillkit.skills.library import SkillLibrary
+from skillkit.core.schemas import SkillBase, Trajectory, parse_skill, skill_to_dict
+from skillkit.skills.selection import UCBSelector
+from skillkit.skills.summarize import Summarizer, group_by_task
 
 
 class LibrarySkillSource:

@@ -9,7 +9,7 @@ episode group is complete, the episode's group-normalised return as its advantag
 All live episodes of a batch are generated together, one ``backend.generate`` call per turn, so
 the backend (HF batched decoding, or vLLM) sees one large batch. Environments are stepped through
 an :class:`~trainer.envpool.EnvPool` (local objects, or Ray actors from :mod:`trainer.ray_rollout`). The prompt
-layout is :mod:`skillkit.prompts`, shared with the inference agent.
+layout is :mod:`skillkit.core.prompts`, shared with the inference agent.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from typing import Any
 
 import torch
 
-from skillkit.llm.base import LLMBackend, SamplingParams
-from skillkit.prompts import build_messages, insert_skill
-from skillkit.schemas import Trajectory, Turn
+from skillkit.core.llm.base import LLMBackend, SamplingParams
+from skillkit.core.prompts import build_messages, insert_skill
+from skillkit.core.schemas import Trajectory, Turn
 from trainer.envpool import EnvPool, EpisodeStart
 
 
 def chat_token_ids(tokenizer: Any, chat: list[dict[str, str]]) -> list[int]:
-    """Token ids of a chat exactly as :class:`skillkit.llm.hf.HFBackend` feeds it to the model."""
-    from skillkit.llm.hf import render_prompt
+    """Token ids of a chat exactly as :class:`skillkit.core.llm.hf.HFBackend` feeds it to the model."""
+    from skillkit.core.llm.hf import render_prompt
 
     return tokenizer(render_prompt(tokenizer, chat), add_special_tokens=False)["input_ids"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from skillkit.schemas import Trajectory
+from skillkit.core.schemas import Trajectory
 
 if TYPE_CHECKING:
     from trainer.config import TrainConfig

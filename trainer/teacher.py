@@ -1,7 +1,7 @@
 """The Skill-SD teacher: the same model, with a skill in its prompt, re-scoring the student's tokens.
 
 The teacher never generates. For every turn sample it renders the student's chat with the task's
-skill inserted (:func:`skillkit.prompts.insert_skill`), appends the *student's* response tokens and
+skill inserted (:func:`skillkit.core.prompts.insert_skill`), appends the *student's* response tokens and
 computes their log-probs under no_grad. Modes:
 
 * ``dynamic`` (Skill-SD): the live student weights, used under ``torch.no_grad`` - no second copy
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from skillkit.prompts import insert_skill
+from skillkit.core.prompts import insert_skill
 from trainer.logprobs import token_logprobs
 from trainer.rollout import TurnSample, chat_token_ids, collate, response_logprobs
 

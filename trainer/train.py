@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from skillkit.config import create_run_dir
-from skillkit.llm.base import SamplingParams
-from skillkit.llm.hf import HFBackend
-from skillkit.schemas import write_jsonl
+from skillkit.core.config import create_run_dir
+from skillkit.core.llm.base import SamplingParams
+from skillkit.core.llm.hf import HFBackend
+from skillkit.core.schemas import write_jsonl
 from trainer.checkpoint import checkpoint_dir, load_checkpoint, restore_rng, save_checkpoint
 from trainer.config import TrainConfig, load_train_config
 from trainer.envpool import LocalEnvPool
@@ -160,7 +160,7 @@ def enable_activation_checkpointing(model: torch.nn.Module) -> None:
 
 def load_policy(cfg: TrainConfig, device: str, seed: int) -> tuple[torch.nn.Module, Any]:
     """The student (fp32 master weights), optionally with LoRA adapters and gradient checkpointing."""
-    from skillkit.models import load_causal_lm
+    from skillkit.core.models import load_causal_lm
 
     model, tokenizer = load_causal_lm(cfg.model.name, dtype="float32", device=device, seed=seed)
     if cfg.model.lora is not None:
@@ -306,7 +306,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
     """Train a policy as configured; returns the run folder (metrics, checkpoints, final model)."""
     spec = cfg.spec
     seed_everything(cfg.seed)
-    from skillkit.models import resolve_device
+    from skillkit.core.models import resolve_device
 
     dist = Dist(cfg, resolve_device(cfg.model.device))
     log = log if dist.is_main else (lambda message: None)
@@ -493,7 +493,7 @@ def resolve_config(config: str | Path | None, overrides: Sequence[str] = (), mod
     if model is not None:
         overrides.append(f"model.name={model}")
     if config is None and resume is not None:
-        from skillkit.config import apply_overrides, validate_config
+        from skillkit.core.config import apply_overrides, validate_config
         from trainer.checkpoint import checkpoint_config
 
         cfg = validate_config(TrainConfig, apply_overrides(checkpoint_config(resume), overrides), str(resume))

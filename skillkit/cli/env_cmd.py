@@ -207,7 +207,7 @@ def apps_run_task(
 def appworld_setup(python: Path = typer.Option(..., "--python", help="The interpreter of AppWorld's virtualenv.")) -> None:
     """Check an AppWorld interpreter (package and data) through the bridge and remember it."""
     from environments.appworld_bridge import BRIDGE_SCRIPT, AppWorldEnv, BridgeError, config_path
-    from skillkit.fileio import atomic_write_text
+    from skillkit.core.fileio import atomic_write_text
 
     try:
         env = AppWorldEnv(python=str(python))

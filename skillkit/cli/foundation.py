@@ -31,8 +31,8 @@ def _main_callback(
 @friendly_errors
 def doctor() -> None:
     """Show what is installed: torch/CUDA, faiss (GPU?), vllm, ray, and where the embedded models are."""
-    from skillkit.config import package_versions
-    from skillkit.models import KNOWN_MODELS, cache_root
+    from skillkit.core.config import package_versions
+    from skillkit.core.models import KNOWN_MODELS, cache_root
 
     table = Table(title="skillkit doctor", show_lines=False)
     table.add_column("component")
@@ -71,7 +71,7 @@ def _installed(name: str) -> str:
 @friendly_errors
 def models_list() -> None:
     """List the model names skillkit knows (any Hugging Face id or local path works too)."""
-    from skillkit.models import KNOWN_MODELS
+    from skillkit.core.models import KNOWN_MODELS
 
     table = Table(title="models")
     for col in ("name", "kind", "description", "files"):
@@ -94,8 +94,8 @@ def generate(
     as_json: bool = typer.Option(False, "--json", help="Print completions as JSON."),
 ) -> None:
     """Generate completions for prompts with an LLM backend, in one batch."""
-    from skillkit.llm.base import SamplingParams
-    from skillkit.llm.hf import HFBackend
+    from skillkit.core.llm.base import SamplingParams
+    from skillkit.core.llm.hf import HFBackend
 
     quiet_libraries()
     with console.status(f"loading {model}"):
@@ -119,8 +119,8 @@ def serve_llm(
     api_key: str | None = typer.Option(None, envvar="SKILLKIT_API_KEY", help="Require this bearer token."),
 ) -> None:
     """Serve a model as an OpenAI-compatible endpoint (/v1/chat/completions, /v1/completions)."""
-    from skillkit.llm.hf import HFBackend
-    from skillkit.llm.server import serve
+    from skillkit.core.llm.hf import HFBackend
+    from skillkit.core.llm.server import serve
 
     quiet_libraries()
     backend = HFBackend.from_pretrained(model)

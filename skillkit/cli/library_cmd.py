@@ -23,7 +23,7 @@ TIER_CHOICES = ("trajectory", "planning", "functional", "atomic")
 
 
 def _open(path: Path, embedder: str | None = None):
-    from skillkit.library import LibraryRepairWarning, SkillLibrary
+    from skillkit.skills.library import LibraryRepairWarning, SkillLibrary
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LibraryRepairWarning)
@@ -66,10 +66,10 @@ def build(
 ) -> None:
     """Summarize trajectories (grouped by task) into trajectory skills, extract planning / functional /
     atomic skills, ADD/MODIFY/KEEP them against the library, merge duplicates, save."""
-    from skillkit.extract import Extractor
-    from skillkit.library import SkillLibrary
-    from skillkit.schemas import read_trajectories
-    from skillkit.summarize import Summarizer, group_by_task
+    from skillkit.skills.extract import Extractor
+    from skillkit.skills.library import SkillLibrary
+    from skillkit.core.schemas import read_trajectories
+    from skillkit.skills.summarize import Summarizer, group_by_task
 
     quiet_libraries()
     if summarizer not in ("llm", "heuristic"):
@@ -84,7 +84,7 @@ def build(
         raise ValueError("the trajectory files hold no episode")
     backend = None
     if "llm" in (summarizer, extractor):
-        from skillkit.llm.hf import HFBackend
+        from skillkit.core.llm.hf import HFBackend
 
         with console.status(f"loading {model}"):
             backend = HFBackend.from_pretrained(model, device=device)
@@ -217,7 +217,7 @@ def export(
     tier: Optional[str] = typer.Option(None, "--tier", help="Only this tier."),  # noqa: UP045
 ) -> None:
     """Export skills as Agent Skills folders (SKILL.md with YAML front matter)."""
-    from skillkit.skillmd import export_skills
+    from skillkit.skills.skillmd import export_skills
 
     _check_tier(tier)
     lib = _open(path)
@@ -234,8 +234,8 @@ def import_cmd(
     on_conflict: str = typer.Option("skip", "--on-conflict", help="When a name exists: skip, replace or rename."),
 ) -> None:
     """Import SKILL.md folders into a library (skillkit exports round-trip losslessly)."""
-    from skillkit.library import SkillLibrary
-    from skillkit.skillmd import import_skills
+    from skillkit.skills.library import SkillLibrary
+    from skillkit.skills.skillmd import import_skills
 
     if on_conflict not in ("skip", "replace", "rename"):
         raise ValueError("--on-conflict must be skip, replace or rename")
@@ -271,7 +271,7 @@ def merge(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be merged."),
 ) -> None:
     """Merge near-duplicate skills (embedding clusters, then a deterministic or LLM merge)."""
-    from skillkit.extract import LLMMerger, merge_duplicates
+    from skillkit.skills.extract import LLMMerger, merge_duplicates
 
     _check_tier(tier)
     if merger not in ("heuristic", "llm"):
@@ -280,7 +280,7 @@ def merge(
     lib = _open(path)
     fn = None
     if merger == "llm":
-        from skillkit.llm.hf import HFBackend
+        from skillkit.core.llm.hf import HFBackend
 
         fn = LLMMerger(HFBackend.from_pretrained(model))
     results = merge_duplicates(lib, threshold=threshold, tier=tier, merger=fn, dry_run=dry_run)
@@ -372,7 +372,7 @@ def impact(
 ) -> None:
     """For every skill: how often it was shown and success/return with it vs without skills on the
     same tasks, plus the skills never shown, so you can prune what does not help."""
-    from skillkit.impact import load_run_trajectories, skill_impact
+    from skillkit.skills.impact import load_run_trajectories, skill_impact
 
     lib = _open(path)
     trajectories = load_run_trajectories(runs)

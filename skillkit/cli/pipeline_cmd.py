@@ -34,7 +34,7 @@ class _RichHooks:
 
 def train_from_dict(data: dict[str, Any], run_dir: Path, log: Any) -> Path:
     """The pipeline's training stage: validate a trainer config dict and train (the CLI may import trainer)."""
-    from skillkit.config import validate_config
+    from skillkit.core.config import validate_config
     from trainer.config import TrainConfig
     from trainer.train import train
 
@@ -99,10 +99,10 @@ def evaluate(
     """Success rate (and TGC/SGC for the app suite), mean steps and return, with and without skills."""
     import environments
     from skillkit.agent import AgentConfig, SkillAgent
-    from skillkit.config import parse_override
+    from skillkit.core.config import parse_override
     from skillkit.evaluate import evaluate_agent
-    from skillkit.llm.hf import HFBackend
-    from skillkit.schemas import write_jsonl
+    from skillkit.core.llm.hf import HFBackend
+    from skillkit.core.schemas import write_jsonl
 
     quiet_libraries()
     options = {}

@@ -26,7 +26,7 @@ def _reranker_spec(value: str) -> Any:
 def _load_router(library: Path, reranker: str, index_kind: str, encoder: str) -> Any:
     quiet_libraries()
     from retriever.router import Router
-    from skillkit.models import cache_root
+    from skillkit.core.models import cache_root
 
     # skill vectors are cached by content hash, so routing the same library again skips the encoding
     with console.status(f"loading {library} and embedding its skills"):
@@ -98,7 +98,7 @@ def route_cmd(
     if out is None:
         sys.stdout.write(text)
     else:
-        from skillkit.config import atomic_write_text
+        from skillkit.core.config import atomic_write_text
 
         atomic_write_text(out, text)
         console.print(f"routed {len(rows)} queries with {router.last_method} -> {out}")

@@ -17,10 +17,10 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from skillkit.schemas import SkillBase, TaskUsage
+from skillkit.core.schemas import SkillBase, TaskUsage
 
 if TYPE_CHECKING:
-    from skillkit.library import SkillLibrary
+    from skillkit.skills.library import SkillLibrary
 
 
 def ucb_score(mean_reward: float, n_skill: int, n_task: int, c: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from skillkit.llm.base import Completion, LLMBackend, Request, SamplingParams, normalize_request
+from skillkit.core.llm.base import Completion, LLMBackend, Request, SamplingParams, normalize_request
 
 
 class VLLMBackend(LLMBackend):
@@ -22,7 +22,7 @@ class VLLMBackend(LLMBackend):
             import vllm
         except ImportError as exc:
             raise ImportError("VLLMBackend needs vLLM: pip install 'skillkit[gpu]' (Linux with CUDA)") from exc
-        from skillkit.models import resolve_causal_lm_path
+        from skillkit.core.models import resolve_causal_lm_path
 
         self._vllm = vllm
         engine_args.setdefault("dtype", "bfloat16")
@@ -37,7 +37,7 @@ class VLLMBackend(LLMBackend):
 
     def generate(self, requests: list[Request], sampling: SamplingParams | None = None) -> list[Completion]:
         """Generate ``sampling.n`` completions per request (request-major order)."""
-        from skillkit.llm.hf import render_prompt
+        from skillkit.core.llm.hf import render_prompt
 
         sampling = sampling or SamplingParams()
         prompts = [render_prompt(self.tokenizer, normalize_request(r)) for r in requests]

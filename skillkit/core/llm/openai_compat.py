@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from skillkit.llm.base import Completion, LLMBackend, Request, SamplingParams, normalize_request
+from skillkit.core.llm.base import Completion, LLMBackend, Request, SamplingParams, normalize_request
 
 
 class OpenAIHTTPError(RuntimeError):

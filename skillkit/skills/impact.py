@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from skillkit.schemas import Trajectory, read_trajectories
+from skillkit.core.schemas import Trajectory, read_trajectories
 
 
 class SkillImpact(BaseModel):

@@ -2,7 +2,7 @@
 
 ``Summarizer(backend).summarize(group)`` asks the model for one JSON object (what worked, what
 went wrong, the golden workflow), contrasting the successes and failures of a group of episodes
-of the same task. The output is parsed robustly (:mod:`skillkit.jsonrepair`): code fences,
+of the same task. The output is parsed robustly (:mod:`skillkit.core.jsonrepair`): code fences,
 surrounding text, trailing commas, quotes and wrong key names are repaired; an answer that still
 does not validate is retried with the validation error fed back; after ``max_retries`` failed
 retries the deterministic :func:`heuristic_summary` is used, so a long run never stops on bad
@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from skillkit.jsonrepair import JSONRepairError, as_list, as_text, normalize_keys, parse_json
-from skillkit.llm_json import ModelCallStats, ask_for_json
-from skillkit.schemas import DESCRIPTION_MAX, Trajectory, TrajectorySkill, slugify
+from skillkit.core.jsonrepair import JSONRepairError, as_list, as_text, normalize_keys, parse_json
+from skillkit.core.llm_json import ModelCallStats, ask_for_json
+from skillkit.core.schemas import DESCRIPTION_MAX, Trajectory, TrajectorySkill, slugify
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit)\b.*)$", 
 
 
 # ---------------------------------------------------------------------------------------------
-# What an episode did (shared with skillkit.extract)
+# What an episode did (shared with skillkit.skills.extract)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -553,7 +553,7 @@ class Summarizer:
                 self.stats.fallback += 1
             return [r for r in results if r is not None]
 
-        from skillkit.llm.base import SamplingParams
+        from skillkit.core.llm.base import SamplingParams
 
         sampling = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed)
         answers = ask_for_json(lambda convs: self._generate(convs, sampling), [self._messages(g) for g in groups],

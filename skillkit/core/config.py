@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from skillkit.fileio import atomic_write_text
+from skillkit.core.fileio import atomic_write_text
 
 TRACKED_PACKAGES = (
     "skillkit", "torch", "transformers", "accelerate", "sentence-transformers", "faiss-cpu", "faiss-gpu-cu12",

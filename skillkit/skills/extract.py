@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from skillkit.jsonrepair import JSONRepairError, as_list, as_text, normalize_keys, parse_json
-from skillkit.llm_json import ModelCallStats, ask_for_json
-from skillkit.schemas import (
+from skillkit.core.jsonrepair import JSONRepairError, as_list, as_text, normalize_keys, parse_json
+from skillkit.core.llm_json import ModelCallStats, ask_for_json
+from skillkit.core.schemas import (
     DESCRIPTION_MAX,
     AtomicSkill,
     FunctionalSkill,
@@ -45,7 +45,7 @@ from skillkit.schemas import (
     parse_skill,
     slugify,
 )
-from skillkit.summarize import (
+from skillkit.skills.summarize import (
     _best,
     _code_of,
     _condense,
@@ -427,7 +427,7 @@ class Extractor:
         return ExtractionReport(extraction_round, decisions, merges, self.stats.as_dict())
 
     def _run_llm(self, jobs: list[tuple[str, list[Trajectory]]], extraction_round: int) -> list[list[SkillBase] | None]:
-        from skillkit.llm.base import SamplingParams
+        from skillkit.core.llm.base import SamplingParams
 
         convs = [[{"role": "system", "content": "You extract reusable skills from agent episodes. " + _TIER_PROMPTS[tier]},
                   {"role": "user", "content": render_episodes(group, self.max_prompt_chars) + "\n\nThe JSON:"}]
@@ -537,7 +537,7 @@ class LLMMerger:
         self.stats = {"llm_ok": 0, "fallback": 0}
 
     def __call__(self, primary: SkillBase, others: Sequence[SkillBase]) -> SkillBase:
-        from skillkit.llm.base import SamplingParams
+        from skillkit.core.llm.base import SamplingParams
 
         base = merge_skills(primary, others)
         fields = {"trajectory": ["success_analysis", "mistake_analysis", "golden_workflow"],

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from skillkit.llm.base import Completion, LLMBackend, Request, SamplingParams, normalize_request
+from skillkit.core.llm.base import Completion, LLMBackend, Request, SamplingParams, normalize_request
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -80,8 +80,8 @@ class HFBackend(LLMBackend):
         cls, name_or_path: str = "smollm2-135m", dtype: str | None = None, device: str | None = None,
         batch_size: int = 32,
     ) -> HFBackend:
-        """Load a model by name (see ``skillkit.models.load_causal_lm``) and wrap it."""
-        from skillkit.models import load_causal_lm
+        """Load a model by name (see ``skillkit.core.models.load_causal_lm``) and wrap it."""
+        from skillkit.core.models import load_causal_lm
 
         model, tokenizer = load_causal_lm(name_or_path, dtype=dtype, device=device)
         return cls(model, tokenizer, batch_size=batch_size)

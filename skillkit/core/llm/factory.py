@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skillkit.llm.base import LLMBackend
+from skillkit.core.llm.base import LLMBackend
 
 
 def make_backend(kind: str = "hf", model: str = "smollm2-135m", **options: object) -> LLMBackend:
@@ -12,15 +12,15 @@ def make_backend(kind: str = "hf", model: str = "smollm2-135m", **options: objec
     ``base_url``, ``api_key`` for ``openai``; vLLM engine arguments for ``vllm``.
     """
     if kind == "hf":
-        from skillkit.llm.hf import HFBackend
+        from skillkit.core.llm.hf import HFBackend
 
         return HFBackend.from_pretrained(model, **options)  # type: ignore[arg-type]
     if kind == "vllm":
-        from skillkit.llm.vllm_backend import VLLMBackend
+        from skillkit.core.llm.vllm_backend import VLLMBackend
 
         return VLLMBackend(model, **options)
     if kind == "openai":
-        from skillkit.llm.openai_compat import OpenAICompatibleBackend
+        from skillkit.core.llm.openai_compat import OpenAICompatibleBackend
 
         return OpenAICompatibleBackend(model=model, **options)  # type: ignore[arg-type]
     raise ValueError(f"unknown backend {kind!r}: use hf, vllm or openai")

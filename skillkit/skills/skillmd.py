@@ -35,8 +35,8 @@ from typing import Any
 
 import yaml
 
-from skillkit.fileio import atomic_write_text
-from skillkit.schemas import SKILL_CLASSES, SkillBase, parse_skill, slugify, validate_skill_name
+from skillkit.core.fileio import atomic_write_text
+from skillkit.core.schemas import SKILL_CLASSES, SkillBase, parse_skill, slugify, validate_skill_name
 
 PREFIX = "skillkit-"
 SKILL_FILE = "SKILL.md"

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from skillkit.llm.base import Completion, LLMBackend, SamplingParams
+from skillkit.core.llm.base import Completion, LLMBackend, SamplingParams
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
