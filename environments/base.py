@@ -26,6 +26,24 @@ class StepResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+class Oracle(ABC):
+    """Ground truth about an environment's tasks: a solver, reference solutions.
+
+    Kept apart from :class:`Environment` on purpose: only evaluation metrics, expert data for a
+    supervised warm start and methods named as ground-truth methods (OPSD, ground-truth guidance)
+    may call it. Skills are made from the agent's own experience and never from an oracle.
+    """
+
+    @abstractmethod
+    def expert_actions(self, task_id: str) -> list[str] | None:
+        """A reference solution for ``task_id`` from its start (one action string per step), if known."""
+
+    def optimal_next_actions(self, observation: str) -> list[str] | None:
+        """The actions that start a shortest solution from the state shown in ``observation``
+        (empty when the state is solved or cannot be solved); None when the oracle cannot say."""
+        return None
+
+
 class Environment(ABC):
     """A text environment: ``reset`` to a task, then ``step`` with action text until ``done``.
 
@@ -53,8 +71,8 @@ class Environment(ABC):
     def task_instruction(self) -> str:
         """The instruction text of the current task."""
 
-    def expert_actions(self, task_id: str) -> list[str] | None:
-        """A scripted reference solution for ``task_id`` (one action string per step), if known."""
+    def oracle(self) -> Oracle | None:
+        """The environment's ground truth (see :class:`Oracle`), or None when it has none."""
         return None
 
     def episode_metadata(self) -> dict[str, Any]:
@@ -147,12 +165,13 @@ def run_episode(env: Environment, policy: Callable[[str], str], task_id: str | N
 
 
 def run_expert_episode(env: Environment, task_id: str, response_template: str = "{action}") -> Trajectory | None:
-    """Replay the task's scripted reference solution (``expert_actions``: the Sokoban solver's moves,
-    the app suite's reference code) as a recorded episode; None when the task has none.
+    """Replay the task's reference solution (the oracle's ``expert_actions``: the Sokoban solver's
+    moves, the app suite's reference code) as a recorded episode; None when the task has none.
 
     Each action is sent as ``response_template.format(action=...)``.
     """
-    actions = env.expert_actions(task_id)
+    oracle = env.oracle()
+    actions = oracle.expert_actions(task_id) if oracle is not None else None
     if not actions:
         return None
     remaining = iter([response_template.format(action=a) for a in actions])

@@ -38,7 +38,7 @@ def test_sokoban_play_reaches_the_goal():
 
     env = SokobanEnv(variant="1box")
     tid = env.task_ids("train")[0]
-    moves = "\n".join(env.expert_actions(tid)) + "\n"
+    moves = "\n".join(env.oracle().expert_actions(tid)) + "\n"
     result = runner.invoke(app, ["env", "sokoban", "play", "--variant", "1box", "--level", tid], input=moves)
     assert result.exit_code == 0 and "solved!" in result.output
     quit_early = runner.invoke(app, ["env", "sokoban", "play", "--variant", "1box"], input="hint\nw\nquit\n")

@@ -241,7 +241,7 @@ def test_real_smollm2_summarizes_a_real_sokoban_episode(smollm2_backend) -> None
 
     env = SokobanEnv(max_steps=12)
     task = env.task_ids("train")[0]
-    plan = iter(env.expert_actions(task) or [])
+    plan = iter(env.oracle().expert_actions(task) or [])
     win = run_episode(env, lambda obs: next(plan, "Up"), task, episode_id="expert")
     loss = run_episode(env, lambda obs: "Left", task, episode_id="stuck")
     # few tokens and one attempt keep this fast on a CPU; a fallback still has to give a valid skill

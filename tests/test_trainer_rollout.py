@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from environments.base import Environment, StepResult
+from environments.base import Environment, Oracle, StepResult
 from skillkit.core.llm.base import SamplingParams
 from skillkit.core.llm.hf import render_prompt
 from skillkit.core.prompts import build_messages, insert_skill
@@ -20,6 +20,11 @@ from trainer.rollout import (
     supervised_samples,
 )
 from trainer.teacher import Teacher
+
+
+class LetterOracle(Oracle):
+    def expert_actions(self, task_id: str) -> list[str]:
+        return ["z", task_id]  # one wrong turn, then the answer
 
 
 class LetterEnv(Environment):
@@ -38,8 +43,8 @@ class LetterEnv(Environment):
     def task_instruction(self) -> str:
         return f"Say the letter {self.letter}."
 
-    def expert_actions(self, task_id: str) -> list[str]:
-        return ["z", task_id]  # one wrong turn, then the answer
+    def oracle(self) -> Oracle:
+        return LetterOracle()
 
     def reset(self, task_id: str | None = None, seed: int | None = None) -> str:
         self.letter, self.steps = task_id or "a", 0

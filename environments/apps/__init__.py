@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from environments.apps.env import AppsEnv, extract_code
+from environments.apps.env import AppsEnv, AppsOracle, extract_code
 from environments.apps.framework import ApiError
 from environments.apps.sandbox import ExecResult, Sandbox, SandboxLimits
 from environments.apps.tasks import (
@@ -18,7 +18,7 @@ from environments.apps.tasks import (
 from environments.apps.world import AppSuite, diff_state, make_world
 
 __all__ = [
-    "SCENARIOS", "TASKS", "ApiError", "AppSuite", "AppsEnv", "Check", "ExecResult", "Sandbox", "SandboxLimits",
+    "SCENARIOS", "TASKS", "ApiError", "AppSuite", "AppsEnv", "AppsOracle", "Check", "ExecResult", "Sandbox", "SandboxLimits",
     "Task", "diff_state", "extract_code", "get_task", "make_world", "scenario_goal_completion",
     "task_goal_completion", "task_ids",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 from environments.apps.sandbox import ExecResult, Sandbox, SandboxLimits
 from environments.apps.tasks import Check, Task, get_task, task_ids
 from environments.apps.world import AppSuite
-from environments.base import Environment, StepResult
+from environments.base import Environment, Oracle, StepResult
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -35,6 +35,14 @@ apis.supervisor.complete_task(). The sandbox has no network and no file access o
 directory."""
 
 
+class AppsOracle(Oracle):
+    """The app suite's ground truth: each task's reference solution."""
+
+    def expert_actions(self, task_id: str) -> list[str] | None:
+        """The reference solution as one code action."""
+        return [f"```python\n{get_task(task_id).reference.strip()}\n```"]
+
+
 class AppsEnv(Environment):
     """Offline app suite (phone, wallet, music) with state-based evaluation (TGC/SGC)."""
 
@@ -58,9 +66,9 @@ class AppsEnv(Environment):
         """Task ids of "train", "dev" or "test" (a scenario's 3 variants share its split)."""
         return task_ids(split)
 
-    def expert_actions(self, task_id: str) -> list[str] | None:
-        """The scripted reference solution as one code action."""
-        return [f"```python\n{get_task(task_id).reference.strip()}\n```"]
+    def oracle(self) -> AppsOracle:
+        """The tasks' reference solutions."""
+        return AppsOracle()
 
     def reset(self, task_id: str | None = None, seed: int | None = None) -> str:
         """Start a task (by id; with only ``seed``, a train task chosen by the seed)."""

@@ -9,7 +9,7 @@ from environments.base import Environment, StepResult
 from environments.sokoban.actions import parse_actions
 from environments.sokoban.generator import generate_level
 from environments.sokoban.level import ACTION_NAMES, LEGEND, Level
-from environments.sokoban.solver import solve
+from environments.sokoban.oracle import SokobanOracle
 from environments.sokoban.splits import VARIANTS, load_split
 
 STEP_PENALTY = -0.1
@@ -90,9 +90,9 @@ class SokobanEnv(Environment):
         """The grid text of a level id."""
         return self._lookup(task_id)["grid"]
 
-    def expert_actions(self, task_id: str) -> list[str] | None:
-        """A minimum-move solution of the level (one action per step)."""
-        return solve(self.level_grid(task_id))
+    def oracle(self) -> SokobanOracle:
+        """The minimum-move solver over this environment's levels."""
+        return SokobanOracle(self.level_grid)
 
     # -- episode -----------------------------------------------------------------------------------
     def reset(self, task_id: str | None = None, seed: int | None = None) -> str:

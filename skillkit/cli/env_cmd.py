@@ -180,7 +180,7 @@ def apps_run_task(
     env = AppsEnv()
     try:
         console.print(env.reset(task_id), highlight=False)
-        action = env.expert_actions(task_id)[0] if reference else code.read_text(encoding="utf-8")
+        action = env.oracle().expert_actions(task_id)[0] if reference else code.read_text(encoding="utf-8")
         if show_code:
             console.print(action, highlight=False)
         result = env.step(action)
