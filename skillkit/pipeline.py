@@ -7,7 +7,7 @@
 5. write ``report.md``, PNG plots and the trajectories into the run folder.
 
 Training lives in the ``trainer`` package, which ``skillkit`` must not import: the caller passes
-the training function, ``train_fn(config: dict, run_dir: Path, log: Callable[[str], None]) -> Path``
+the training function, ``train_fn(config: dict, run_dir: Path, log: Callable[[str], None], config_dir: Path) -> Path``
 returning the training run folder (the CLI passes ``skillkit.cli.pipeline_cmd.train_from_dict``)::
 
     from skillkit.pipeline import PipelineConfig, run_pipeline
@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import Field
 
 from skillkit.agent import AgentConfig, SkillAgent
-from skillkit.core.config import StrictModel, create_run_dir, read_yaml
+from skillkit.core.config import InputFile, StrictModel, apply_overrides, create_run_dir, load_config, read_yaml
 from skillkit.evaluate import EvalResult, evaluate_agent
 from skillkit.core.schemas import Trajectory, write_jsonl
 
@@ -54,11 +54,16 @@ class LibraryStageConfig(StrictModel):
     merge_threshold: float = Field(0.9, gt=0.0, le=1.0)
 
 
+#: The repository's configs/ folder (the defaults when no config file names others).
+REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
 class TrainStageConfig(StrictModel):
-    """The Skill-SD stage: a trainer config file plus overrides (``key=value``)."""
+    """The Skill-SD stage: a trainer config file (relative to the pipeline config's folder) plus
+    overrides (``key=value``)."""
 
     enabled: bool = True
-    config: str = "configs/sokoban_skillsd.yaml"
+    config: InputFile = str(REPO_CONFIGS / "sokoban_skillsd.yaml")
     overrides: list[str] = Field(default_factory=list)
 
 
@@ -91,9 +96,8 @@ class Hooks:
 
 
 def load_pipeline_config(path: str | Path | None, overrides: list[str] | None = None) -> PipelineConfig:
-    """Read a pipeline YAML (or defaults) with ``key=value`` overrides."""
-    from skillkit.core.config import load_config
-
+    """Read a pipeline YAML (or defaults) with ``key=value`` overrides; paths in it resolve
+    relative to its folder, and the files it names must exist."""
     return load_config(PipelineConfig, path, overrides)
 
 
@@ -258,15 +262,20 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
     return run
 
 
-def _train_student(cfg: PipelineConfig, run: Path, train_fn: Callable[..., Path], hooks: Hooks) -> Path:
-    from skillkit.core.config import apply_overrides
-
+def train_stage_config(cfg: PipelineConfig, run: Path) -> tuple[dict[str, Any], Path]:
+    """The training stage's trainer config (as a dict, overrides applied) for run folder ``run``,
+    and the folder its relative paths resolve against."""
     data = apply_overrides(read_yaml(cfg.train.config), [
         f"model.name={cfg.model}", f"seed={cfg.seed}", f"output_root={run}",
         "teacher.skills=library", f"teacher.library_path={run / 'library'}", *cfg.train.overrides,
     ])
+    return data, Path(cfg.train.config).resolve().parent
+
+
+def _train_student(cfg: PipelineConfig, run: Path, train_fn: Callable[..., Path], hooks: Hooks) -> Path:
+    data, config_dir = train_stage_config(cfg, run)
     hooks.stage("training a student with Skill-SD")
-    return Path(train_fn(data, run_dir=run / "train", log=hooks.log))
+    return Path(train_fn(data, run_dir=run / "train", log=hooks.log, config_dir=config_dir))
 
 
 def _train_env(train_dir: Path) -> str:

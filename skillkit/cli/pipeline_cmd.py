@@ -9,6 +9,9 @@ import typer
 from rich.table import Table
 
 from skillkit.cli.common import console, friendly_errors, progress, quiet_libraries
+from skillkit.core.config import validate_config
+from skillkit.pipeline import REPO_CONFIGS, train_stage_config
+from trainer.config import TrainConfig
 
 
 class _RichHooks:
@@ -32,13 +35,15 @@ class _RichHooks:
         self.bar.console.print(f"  [dim]{message}[/]", highlight=False)
 
 
-def train_from_dict(data: dict[str, Any], run_dir: Path, log: Any) -> Path:
-    """The pipeline's training stage: validate a trainer config dict and train (the CLI may import trainer)."""
-    from skillkit.core.config import validate_config
-    from trainer.config import TrainConfig
-    from trainer.train import train
+def _train_config(data: dict[str, Any], config_dir: Path | None) -> Any:
+    return validate_config(TrainConfig, data, "train stage of the pipeline config", config_dir)
 
-    return train(validate_config(TrainConfig, data, "train stage of the pipeline config"), run_dir=run_dir, log=log)
+
+def train_from_dict(data: dict[str, Any], run_dir: Path, log: Any, config_dir: Path | None = None) -> Path:
+    """The pipeline's training stage: validate a trainer config dict and train (the CLI may import trainer)."""
+    from trainer.train import train  # torch and transformers load only when a command trains
+
+    return train(_train_config(data, config_dir), run_dir=run_dir, log=log)
 
 
 def _results_table(results: list[Any], title: str) -> Table:
@@ -54,7 +59,8 @@ def _results_table(results: list[Any], title: str) -> Table:
 
 @friendly_errors
 def run(
-    config: Path = typer.Option(Path("configs/demo.yaml"), "--config", "-c", help="Pipeline YAML."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Pipeline YAML (default: configs/demo.yaml here, else the repository's)."),
     overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. sokoban.eval_tasks=8"),
     model: str | None = typer.Option(None, "--model", "-m", help="Override the model (name, path or HF id)."),
     no_train: bool = typer.Option(False, "--no-train", help="Skip the Skill-SD training stage."),
@@ -74,7 +80,11 @@ def run(
         overrides.append(f"model={model}")
     if no_train:
         overrides.append("train.enabled=false")
+    if config is None:
+        config = Path("configs/demo.yaml") if Path("configs/demo.yaml").exists() else REPO_CONFIGS / "demo.yaml"
     cfg = load_pipeline_config(config, overrides)
+    if cfg.train.enabled:  # check the training stage's config now, not after the first stages' minutes
+        _train_config(*train_stage_config(cfg, Path("runs")))
     with progress() as bar:
         run_dir = run_pipeline(cfg, train_fn=train_from_dict, hooks=_RichHooks(bar))
     summary = json.loads((run_dir / "summary.json").read_text())
