@@ -46,8 +46,13 @@ def test_sokoban_play_reaches_the_goal():
 
 
 def test_apps_tasks_and_run_task(tmp_path):
+    from environments.apps import task_ids
+
     listed = runner.invoke(app, ["env", "apps", "tasks", "--split", "test"])
-    assert listed.exit_code == 0 and "app tasks (12)" in listed.output and "wallet_total" in listed.output
+    assert listed.exit_code == 0 and f"app tasks ({len(task_ids('test'))})" in listed.output
+    assert "wallet_total" in listed.output
+    stats = runner.invoke(app, ["env", "apps", "stats", "--no-reference"])
+    assert stats.exit_code == 0 and "test_challenge" in stats.output and "shopping" in stats.output
     ok = runner.invoke(app, ["env", "apps", "run-task", "music_top_liked_2", "--reference"])
     assert ok.exit_code == 0 and "success" in ok.output
     wrong = tmp_path / "wrong.py"

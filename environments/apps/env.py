@@ -44,7 +44,8 @@ class AppsOracle(Oracle):
 
 
 class AppsEnv(Environment):
-    """Offline app suite (phone, wallet, music) with state-based evaluation (TGC/SGC)."""
+    """Offline app suite (phone, wallet, music, email, calendar, notes, shopping, files) with state-based
+    evaluation (TGC/SGC)."""
 
     name = "apps"
     instructions = INSTRUCTIONS
@@ -63,7 +64,8 @@ class AppsEnv(Environment):
         self._checks: list[Check] = []
 
     def task_ids(self, split: str) -> list[str]:
-        """Task ids of "train", "dev" or "test" (a scenario's 3 variants share its split)."""
+        """Task ids of "train", "dev", "test_normal" (alias "test") or "test_challenge" (a scenario's variants
+        share its split)."""
         return task_ids(split)
 
     def oracle(self) -> AppsOracle:
@@ -131,7 +133,7 @@ class AppsEnv(Environment):
         """Scenario id, split and the evaluation results (for TGC/SGC)."""
         if self._task is None:
             return {}
-        return {"scenario_id": self._task.scenario_id, "split": self._task.split,
+        return {"scenario_id": self._task.scenario_id, "split": self._task.split, "difficulty": self._task.difficulty,
                 "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in self._checks]}
 
     def _close_sandbox(self) -> None:
