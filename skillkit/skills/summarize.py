@@ -132,7 +132,7 @@ def _what_worked(evidence: Evidence) -> tuple[str, list[str]]:
         best = best_episode(wins)
         worked = [name for seg in best.segments for name in seg.actions]
         text = (f"{len(wins)} of {n} episodes {analyzer.success_phrase}. The best one took {best.trajectory.num_steps} "
-                f"turn(s) (return {best.trajectory.total_reward:.2f}) with these {analyzer.action_noun}s: "
+                f"turn(s) (return {best.trajectory.total_reward:.2f}); its {analyzer.action_noun}(s): "
                 f"{analyzer.render(worked) or 'none'}.")
         return text, [seg.step for seg in best.segments][:MAX_WORKFLOW]
     best = best_episode(evidence.analyses)
