@@ -8,6 +8,7 @@ uses nothing but the episode: no solver, no oracle.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 from environments.analysis import EpisodeAnalyzer
@@ -69,13 +70,34 @@ class SokobanAnalyzer(EpisodeAnalyzer):
         match = _INVALID.search(step.observation or "")
         return f"invalid action: {match.group(1)}" if match else "invalid action"
 
+    @staticmethod
+    def effects(traj: Trajectory, actions: Sequence[ActionUse]) -> list[str]:
+        """Per action, replayed on the start grid: ``"no-effect"`` (a wall or an unpushable box),
+        ``"box-off-target"``, or ``""``; all ``""`` when the episode recorded no start grid."""
+        level = start_level(traj)
+        out = []
+        for action in actions:
+            if level is None or action.name not in ACTION_NAMES:
+                out.append("")
+                continue
+            after, src, dst = level.move(action.name)
+            if after == level:
+                out.append("no-effect")
+            elif src is not None and src in level.targets and dst not in level.targets:
+                out.append("box-off-target")
+            else:
+                out.append("")
+            level = after
+        return out
+
     def segments(self, traj: Trajectory, actions: Sequence[ActionUse]) -> list[Segment]:
-        """The moves split at every reward event (a box onto or off a target, solved)."""
+        """The moves that changed the grid, split at every reward event (a box onto or off a target, solved)."""
         segments: list[Segment] = []
         current: list[str] = []
         by_turn: dict[int, list[str]] = {}
-        for action in actions:
-            by_turn.setdefault(action.turn, []).append(action.name)
+        for action, effect in zip(actions, self.effects(traj, actions)):
+            if effect != "no-effect":
+                by_turn.setdefault(action.turn, []).append(action.name)
         last = len(traj.turns) - 1
         for i, step in enumerate(traj.turns):
             current.extend(by_turn.get(i, []))
@@ -98,17 +120,8 @@ class SokobanAnalyzer(EpisodeAnalyzer):
         """Invalid turns, moves that changed nothing, pushes off a target (replayed on the start
         grid), and a failed episode with how far it got."""
         out = [Issue("invalid", turn, detail=error) for turn, error in errors.items()]
-        level = start_level(traj)
-        if level is not None:
-            for action in actions:
-                if action.name not in ACTION_NAMES:
-                    continue
-                after, src, dst = level.move(action.name)
-                if after == level:
-                    out.append(Issue("no-effect", action.turn, action.name))
-                elif src is not None and src in level.targets and dst not in level.targets:
-                    out.append(Issue("box-off-target", action.turn, action.name))
-                level = after
+        out += [Issue(effect, action.turn, action.name)
+                for action, effect in zip(actions, self.effects(traj, actions)) if effect]
         if not traj.success:
             placed = traj.turns[-1].info.get("boxes_on_target", "?") if traj.turns else 0
             out.append(Issue("failed", -1, detail=f"{traj.num_steps} steps, {placed} box(es) placed"))
@@ -127,8 +140,10 @@ class SokobanAnalyzer(EpisodeAnalyzer):
             return (f"{n} push(es) moved a box off a target (e.g. {first.action} at step {first.turn + 1}); "
                     "keep placed boxes in place.")
         if kind == "failed":
-            return (f"{n} episode(s) failed ({', '.join(i.detail for i in issues[:3])}); plan the pushes before "
-                    "moving and avoid pushing boxes into corners or against walls away from targets.")
+            ends = "; ".join(f"{end} ({k}x)" if k > 1 else end
+                             for end, k in Counter(i.detail for i in issues).most_common(3))
+            return (f"{n} episode(s) failed ({ends}); plan the pushes before moving and avoid pushing boxes into "
+                    "corners or against walls away from targets.")
         return super().describe_issues(kind, issues)
 
     def start_state(self, traj: Trajectory) -> str:
