@@ -2,7 +2,8 @@
 
 An environment is text in, text out: ``reset`` returns the first observation, ``step`` takes the
 agent's action text and returns a :class:`StepResult`. ``info["success"]`` is set when ``done``.
-Episodes serialise as :class:`skillkit.core.schemas.Trajectory` (one JSONL line per episode).
+Episodes serialise as :class:`skillkit.core.schemas.Trajectory` (one JSONL line per episode);
+``Environment.analyzer()`` says how to read them (:class:`EpisodeAnalyzer`, for summaries and skills).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from environments.analysis import EpisodeAnalyzer
 from skillkit.core.schemas import Trajectory, Turn
 
 
@@ -74,6 +76,11 @@ class Environment(ABC):
     def oracle(self) -> Oracle | None:
         """The environment's ground truth (see :class:`Oracle`), or None when it has none."""
         return None
+
+    def analyzer(self) -> EpisodeAnalyzer:
+        """How this environment's episodes read (actions, segments, errors) for summaries and skills;
+        the generic reading unless the environment knows better. Never backed by the oracle."""
+        return EpisodeAnalyzer()
 
     def episode_metadata(self) -> dict[str, Any]:
         """Extra facts about the current episode recorded in the trajectory's ``metadata``."""

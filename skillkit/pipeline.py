@@ -1,6 +1,7 @@
 """``skillkit run``: the three jobs end to end on one config.
 
-1. collect experience on Sokoban and the app suite (scripted expert episodes + the model's own);
+1. collect experience on Sokoban and the app suite: the model's own episodes (plus the oracle's
+   expert episodes only when ``library.source: oracle`` names that ground-truth baseline);
 2. build a skill library from it (summarize, extract tiers, merge) and a router over it;
 3. evaluate the agent with and without routed skills on held-out tasks;
 4. train a student with Skill-SD (teacher = same weights + library skills) and evaluate it;
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,8 @@ class EnvRunConfig(StrictModel):
 
     enabled: bool = True
     options: dict[str, Any] = Field(default_factory=dict)
-    expert_tasks: int = Field(16, ge=0, description="train tasks played by the scripted expert")
+    expert_tasks: int = Field(16, ge=0, description="train tasks played by the oracle's expert "
+                                                     "(only with library.source: oracle)")
     agent_tasks: int = Field(8, ge=0, description="train tasks played by the model itself")
     eval_tasks: int = Field(16, ge=1, description="held-out tasks for evaluation")
     eval_split: str = "test"
@@ -47,6 +50,9 @@ class EnvRunConfig(StrictModel):
 class LibraryStageConfig(StrictModel):
     """How experience becomes a library."""
 
+    source: str = Field("own", pattern="^(own|oracle)$",
+                        description="own: the model's own episodes only; oracle: also the environments' expert "
+                                    "episodes (a ground-truth baseline, not learning from experience)")
     summarizer: str = Field("llm", pattern="^(llm|heuristic)$")
     llm_groups: int = Field(4, ge=0, description="task groups summarized by the model (the rest: heuristic)")
     max_new_tokens: int = Field(192, ge=16)
@@ -106,22 +112,23 @@ def _envs(cfg: PipelineConfig) -> dict[str, EnvRunConfig]:
 
 
 def collect_experience(backend: Any, cfg: PipelineConfig, hooks: Hooks) -> list[Trajectory]:
-    """Expert (scripted) and model episodes on the train split of every enabled environment."""
+    """The model's own episodes on the train split of every enabled environment, plus the oracle's
+    expert episodes when ``library.source`` is ``oracle``."""
     import environments
     from environments.base import run_expert_episode
 
     trajectories: list[Trajectory] = []
     for env_name, env_cfg in _envs(cfg).items():
-        env = environments.make(env_name, **env_cfg.options)
-        train_ids = env.task_ids("train")
-        expert_ids = train_ids[:env_cfg.expert_tasks]
-        hooks.stage(f"{env_name}: expert episodes", len(expert_ids))
-        for task_id in expert_ids:
-            trajectory = run_expert_episode(env, task_id)
-            if trajectory is not None:
-                trajectories.append(trajectory)
-            hooks.advance()
-        env.close()
+        with environments.make(env_name, **env_cfg.options) as env:
+            train_ids = env.task_ids("train")
+            if cfg.library.source == "oracle":
+                expert_ids = train_ids[:env_cfg.expert_tasks]
+                hooks.stage(f"{env_name}: expert episodes (ground-truth baseline)", len(expert_ids))
+                for task_id in expert_ids:
+                    trajectory = run_expert_episode(env, task_id)
+                    if trajectory is not None:
+                        trajectories.append(trajectory)
+                    hooks.advance()
         agent_ids = train_ids[:env_cfg.agent_tasks]
         if agent_ids:
             hooks.stage(f"{env_name}: model episodes (no skills)", len(agent_ids))
@@ -142,9 +149,10 @@ def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineCon
 
     library = SkillLibrary.create(path)
     groups = list(group_by_task(trajectories).values())
+    stats: dict[str, Any] = {"source": cfg.library.source,
+                             "episodes": dict(Counter(t.metadata.get("source", "model") for t in trajectories))}
     n_llm = min(cfg.library.llm_groups, len(groups)) if cfg.library.summarizer == "llm" else 0
     hooks.stage("summarizing trajectories into skills", len(groups))
-    stats: dict[str, Any] = {}
     skills = []
     if n_llm:
         llm = Summarizer(backend, max_new_tokens=cfg.library.max_new_tokens)
@@ -298,7 +306,10 @@ def _final_metrics(train_dir: Path) -> str:
 
 
 def _library_section(stats: dict[str, Any]) -> str:
-    lines = [f"- skills per tier: {stats.get('tiers')}"]
+    built_from = ("the model's own episodes only" if stats.get("source") == "own" else
+                  "the model's own episodes and the oracle's expert episodes (ground-truth baseline)")
+    lines = [f"- built from {built_from} (library.source: {stats.get('source')}; episodes: {stats.get('episodes')})",
+             f"- skills per tier: {stats.get('tiers')}"]
     if "llm_summarizer" in stats:
         lines.append(f"- LLM summarizer: {stats['llm_summarizer']}")
     lines.append(f"- heuristic summaries: {stats.get('heuristic_summaries', 0)}")

@@ -8,7 +8,7 @@ from typing import Any
 from environments.apps.sandbox import ExecResult, Sandbox, SandboxLimits
 from environments.apps.tasks import Check, Task, get_task, task_ids
 from environments.apps.world import AppSuite
-from environments.base import Environment, Oracle, StepResult
+from environments.base import Environment, EpisodeAnalyzer, Oracle, StepResult
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -71,6 +71,12 @@ class AppsEnv(Environment):
     def oracle(self) -> AppsOracle:
         """The tasks' reference solutions."""
         return AppsOracle()
+
+    def analyzer(self) -> EpisodeAnalyzer:
+        """The app suite's reading of episodes: API calls, errors, failed checks."""
+        from environments.apps.analysis import AppsAnalyzer  # it imports extract_code from this module
+
+        return AppsAnalyzer()
 
     def reset(self, task_id: str | None = None, seed: int | None = None) -> str:
         """Start a task (by id; with only ``seed``, a train task chosen by the seed)."""

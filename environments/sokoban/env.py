@@ -7,6 +7,7 @@ from typing import Any
 
 from environments.base import Environment, StepResult
 from environments.sokoban.actions import parse_actions
+from environments.sokoban.analysis import SokobanAnalyzer
 from environments.sokoban.generator import generate_level
 from environments.sokoban.level import ACTION_NAMES, LEGEND, Level
 from environments.sokoban.oracle import SokobanOracle
@@ -93,6 +94,10 @@ class SokobanEnv(Environment):
     def oracle(self) -> SokobanOracle:
         """The minimum-move solver over this environment's levels."""
         return SokobanOracle(self.level_grid)
+
+    def analyzer(self) -> SokobanAnalyzer:
+        """Sokoban's reading of episodes: moves, pushes, wasted moves (no solver involved)."""
+        return SokobanAnalyzer()
 
     # -- episode -----------------------------------------------------------------------------------
     def reset(self, task_id: str | None = None, seed: int | None = None) -> str:

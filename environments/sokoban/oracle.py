@@ -6,24 +6,11 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from environments.base import Oracle
-from environments.sokoban.level import ACTION_NAMES, SYMBOLS, Level
+from environments.sokoban.level import ACTION_NAMES, Level, grid_from_observation
 from environments.sokoban.solver import SolverLimitError, solve
 
 #: States expanded at most per solver call: a 6x6 level with 2 boxes needs far fewer.
 MAX_STATES = 200_000
-
-
-def grid_from_observation(observation: str) -> str:
-    """The grid at the top of an observation (the rows made only of Sokoban symbols)."""
-    rows = []
-    for line in observation.strip().splitlines():
-        line = line.strip()
-        if not line or any(ch not in SYMBOLS for ch in line):
-            break
-        rows.append(line)
-    if not rows:
-        raise ValueError("no Sokoban grid at the start of the observation")
-    return "\n".join(rows)
 
 
 DEAD = -1
