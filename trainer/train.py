@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from environments.episodes import LocalEnvPool
 from skillkit.core.config import create_run_dir
 from skillkit.core.llm.base import SamplingParams
 from skillkit.core.llm.hf import HFBackend
 from skillkit.core.schemas import write_jsonl
 from trainer.checkpoint import checkpoint_dir, load_checkpoint, restore_rng, save_checkpoint
 from trainer.config import TrainConfig, load_train_config
-from trainer.envpool import LocalEnvPool
 from trainer.logprobs import TokenLogprobs, unwrap_causal_lm
 from trainer.losses import diagnostics, grpo_loss, sft_loss, skill_sd_loss
 from trainer.metrics import MetricsLogger, plot_metrics
