@@ -27,6 +27,16 @@ class StepResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class ProbeState:
+    """A held-out state for the dense metric: its task, the observation an agent sees there, and the
+    moves the environment accepts there (the candidates of the agent's greedy choice)."""
+
+    task_id: str
+    observation: str
+    moves: list[str]
+
+
 class Oracle(ABC):
     """Ground truth about an environment's tasks: a solver, reference solutions.
 
@@ -79,6 +89,11 @@ class Environment(ABC):
     def episode_metadata(self) -> dict[str, Any]:
         """Extra facts about the current episode recorded in the trajectory's ``metadata``."""
         return {}
+
+    def probe_states(self, task_ids: list[str], n: int, seed: int = 0) -> list[ProbeState]:
+        """Up to ``n`` states of these tasks for the dense metric, deterministic for ``seed``; the
+        oracle's ``optimal_next_actions`` answers for each. Empty when the environment has none."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook, most environments hold nothing
         """Release any resources (worker processes, subprocesses)."""
