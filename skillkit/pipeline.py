@@ -6,9 +6,10 @@
 4. train a student with Skill-SD (teacher = same weights + library skills) and evaluate it;
 5. write ``report.md``, PNG plots and the trajectories into the run folder.
 
-Training lives in the ``trainer`` package, which ``skillkit`` must not import: the caller passes
-the training function, ``train_fn(config: dict, run_dir: Path, log: Callable[[str], None]) -> Path``
-returning the training run folder (the CLI passes ``skillkit.cli.pipeline_cmd.train_from_dict``)::
+Training lives in the ``trainer`` package; the pipeline uses only its evaluation
+(:mod:`trainer.evaluation`, the one set of metric names) and the caller passes the training
+function, ``train_fn(config: dict, run_dir: Path, log: Callable[[str], None]) -> Path`` returning
+the training run folder (the CLI passes ``skillkit.cli.pipeline_cmd.train_from_dict``)::
 
     from skillkit.pipeline import PipelineConfig, run_pipeline
     from skillkit.cli.pipeline_cmd import train_from_dict
