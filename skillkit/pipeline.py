@@ -7,8 +7,9 @@
 4. train a student with Skill-SD (teacher = same weights + library skills) and evaluate it;
 5. write ``report.md``, PNG plots and the trajectories into the run folder.
 
-Training lives in the ``trainer`` package, which ``skillkit`` must not import: the caller passes
-the training function, ``train_fn(config: dict, run_dir: Path, log: Callable[[str], None], config_dir: Path) -> Path``
+Training lives in the ``trainer`` package; the pipeline uses only its evaluation
+(:mod:`trainer.evaluation`, the one set of metric names) and the caller passes the training
+function, ``train_fn(config: dict, run_dir: Path, log: Callable[[str], None], config_dir: Path) -> Path``
 returning the training run folder (the CLI passes ``skillkit.cli.pipeline_cmd.train_from_dict``)::
 
     from skillkit.pipeline import PipelineConfig, run_pipeline
@@ -18,6 +19,7 @@ returning the training run folder (the CLI passes ``skillkit.cli.pipeline_cmd.tr
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -30,8 +32,9 @@ from pydantic import Field
 
 from skillkit.agent import AgentConfig, SkillAgent
 from skillkit.core.config import InputFile, StrictModel, apply_overrides, create_run_dir, load_config, read_yaml
-from skillkit.evaluate import EvalResult, evaluate_agent
 from skillkit.core.schemas import Trajectory, write_jsonl
+from skillkit.evaluate import evaluate_agent, evaluate_side_by_side, routed_skill_text
+from trainer.evaluation import DenseProbe, EvalResult
 
 
 class EnvRunConfig(StrictModel):
@@ -44,6 +47,7 @@ class EnvRunConfig(StrictModel):
     agent_tasks: int = Field(8, ge=0, description="train tasks played by the model itself")
     eval_tasks: int = Field(16, ge=1, description="held-out tasks for evaluation")
     eval_split: str = "test"
+    dense_states: int = Field(32, ge=0, description="held-out states for the dense metric (the study uses >= 256)")
     max_new_tokens: int = Field(32, ge=1)
 
 
@@ -216,20 +220,29 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
     results: list[EvalResult] = []
     eval_trajs: list[Trajectory] = []
 
-    def evaluate(label: str, agent: SkillAgent, env_name: str, env_cfg: EnvRunConfig) -> None:
-        task_ids = environments.task_ids(env_name, env_cfg.eval_split, env_cfg.eval_tasks, **env_cfg.options)
-        hooks.stage(f"evaluating {label} on {env_name}", len(task_ids))
-        result, trajs = evaluate_agent(agent, lambda: environments.make(env_name, **env_cfg.options), task_ids,
-                                       label=label, split=env_cfg.eval_split, on_batch=hooks.advance)
-        results.append(result)
+    def eval_tasks(env_name: str, env_cfg: EnvRunConfig) -> list[str]:
+        return environments.task_ids(env_name, env_cfg.eval_split, env_cfg.eval_tasks, **env_cfg.options)
+
+    def stage(env_name: str, n: int) -> Callable[[str], Callable[[int], None]]:
+        def start(label: str) -> Callable[[int], None]:
+            hooks.stage(f"evaluating {label} on {env_name}", n)
+            return hooks.advance
+        return start
+
+    def record(new: list[EvalResult], trajs: list[Trajectory]) -> None:
+        results.extend(new)
         eval_trajs.extend(trajs)
-        hooks.log(f"{label} / {env_name}: success {100 * result.success_rate:.1f}%")
+        for r in new:
+            hooks.log(f"{r.label} / {r.env}: success {100 * r.success_rate:.1f}%")
 
     t0 = time.perf_counter()
     for env_name, env_cfg in _envs(cfg).items():
         agent_cfg = cfg.agent.model_copy(update={"max_new_tokens": env_cfg.max_new_tokens})
-        evaluate("no skills", SkillAgent(backend, None, agent_cfg), env_name, env_cfg)
-        evaluate("with skills", SkillAgent(backend, router, agent_cfg), env_name, env_cfg)
+        task_ids = eval_tasks(env_name, env_cfg)
+        record(*evaluate_side_by_side(backend, router, agent_cfg, lambda n=env_name, o=env_cfg.options:
+                                      environments.make(n, **o), task_ids, env_cfg.eval_split,
+                                      dense_states=env_cfg.dense_states, seed=cfg.seed,
+                                      progress=stage(env_name, len(task_ids))))
     timed("evaluate", t0)
 
     train_dir = None
@@ -243,7 +256,16 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
         env_cfg = _envs(cfg).get(train_env)
         if env_cfg is not None:
             agent_cfg = cfg.agent.model_copy(update={"max_new_tokens": env_cfg.max_new_tokens})
-            evaluate("Skill-SD student", SkillAgent(student, None, agent_cfg), train_env, env_cfg)
+            task_ids = eval_tasks(train_env, env_cfg)
+            make_env = functools.partial(environments.make, train_env, **env_cfg.options)
+            with make_env() as env:
+                probe = DenseProbe.build(env, task_ids, env_cfg.dense_states, cfg.seed)
+            teacher = SkillAgent(student, router, agent_cfg)
+            result, trajs = evaluate_agent(SkillAgent(student, None, agent_cfg), make_env, task_ids,
+                                           "Skill-SD student", env_cfg.eval_split,
+                                           on_batch=stage(train_env, len(task_ids))("Skill-SD student"),
+                                           probe=probe, skill_text=routed_skill_text(teacher, make_env))
+            record([result], trajs)
         timed("evaluate student", t0)
 
     write_jsonl(run / "eval_trajectories.jsonl", eval_trajs)
@@ -296,7 +318,7 @@ def _final_metrics(train_dir: Path) -> str:
         return "(no metrics)"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     keys = ("iteration", "loss", "loss_grpo", "loss_sdl", "kl_student_teacher", "reward_mean", "success_rate",
-            "eval_success_rate")
+            "eval_success_rate", "eval_dense_greedy_optimal", "eval_dense_logprob_optimal")
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in rows:
         lines.append("| " + " | ".join("-" if row.get(k) is None else

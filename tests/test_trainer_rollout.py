@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from environments.base import Environment, Oracle, StepResult
+from environments.episodes import LocalEnvPool
 from skillkit.core.llm.base import SamplingParams
 from skillkit.core.llm.hf import render_prompt
 from skillkit.core.prompts import build_messages, insert_skill
-from trainer.envpool import LocalEnvPool
 from trainer.logprobs import token_logprobs
 from trainer.rollout import (
     assign_group_advantages,
