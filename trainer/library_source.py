@@ -103,9 +103,11 @@ class LibrarySkillSource:
         return added
 
     def add_trajectories(self, trajectories: Sequence[Trajectory], iteration: int) -> None:
-        """Summarise every task group of these episodes, in the background (joined by :meth:`wait`)."""
+        """Summarise every task group of these episodes, in the background (joined by :meth:`wait`);
+        the library (with the credit counters) is saved either way."""
         self.wait()
         if not self.summarize or not trajectories:
+            self.library.save()
             return
         groups = [list(g) for g in group_by_task(trajectories).values()]
         if self._executor is None:

@@ -351,7 +351,7 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
 # ---------------------------------------------------------------------------------------------
 
 def evaluate(backend: HFBackend, pool: Any, task_ids: Sequence[str], cfg: TrainConfig, dist: Dist,
-             student_skills: dict[str, str] | None = None) -> dict[str, float]:
+             student_skills: dict[str, str] | None = None) -> dict[str, Any]:
     """One episode per held-out task (greedy by default): success rate, mean return, mean steps."""
     sampling = SamplingParams(temperature=cfg.eval.temperature, top_p=cfg.rollout.top_p,
                               max_new_tokens=cfg.rollout.max_new_tokens, stop=cfg.rollout.stop)
@@ -365,6 +365,7 @@ def evaluate(backend: HFBackend, pool: Any, task_ids: Sequence[str], cfg: TrainC
         "eval_return_mean": dist.mean(float(np.mean([t.total_reward for t in trajs])) if trajs else 0.0),
         "eval_steps_mean": dist.mean(float(np.mean([t.num_steps for t in trajs])) if trajs else 0.0),
         "eval_episodes": len(task_ids),
+        "outcomes": {t.task_id: {"success": float(t.success), "return": t.total_reward} for t in trajs},
     }
 
 
