@@ -115,16 +115,19 @@ def test_resume_reproduces_iteration_two_exactly(tmp_path):
     config = str(ROOT / "configs" / "sokoban_skillsd.yaml")
     args = ["--model", "tiny-random", "--max-iterations", "2", *TINY, "checkpoint_every=1",
             "rollout.tasks_per_iteration=2", "optim.num_minibatches=2", "optim.lr=1e-3", "rollout.max_turns=2"]
+    env = load_train_config(config, TINY).env
     full, resumed = tmp_path / "full", tmp_path / "resumed"
-    run_cli("--config", config, "--run-dir", str(full), *args)
-    run_cli("--config", config, "--run-dir", str(resumed), "--resume", str(full / "checkpoints" / "iter-000001"), *args)
+    run_cli("--config", config, "--run-dir", str(full), *args,
+            f"teacher.library_path={fixture_library(tmp_path / 'lib-full', env)}")
+    run_cli("--config", config, "--run-dir", str(resumed), "--resume", str(full / "checkpoints" / "iter-000001"), *args,
+            f"teacher.library_path={fixture_library(tmp_path / 'lib-resumed', env)}")
 
     def without_timing(rows):
         return [{k: v for k, v in r.items() if not is_timing_key(k)} for r in rows if r["iteration"] == 2]
 
     a, b = without_timing(read_metrics(full)), without_timing(read_metrics(resumed))
     assert len(a) == 2 and a == b  # the training line and the eval line of iteration 2
-    assert a[0]["grad_norm"] > 0
+    assert a[0]["grad_norm"] > 0 and a[0]["teacher_scored_frac"] > 0
     traj_a = (full / "trajectories" / "iter-000002.jsonl").read_text().splitlines()
     traj_b = (resumed / "trajectories" / "iter-000002.jsonl").read_text().splitlines()
     assert [json.loads(x)["turns"] for x in traj_a] == [json.loads(x)["turns"] for x in traj_b]
@@ -153,9 +156,11 @@ def test_data_parallel_launch_on_two_cpu_processes(tmp_path):
 
 def test_lora_with_gradient_checkpointing_trains_and_merges(tmp_path):
     run_dir = tmp_path / "lora"
-    run_cli("--config", str(ROOT / "configs" / "sokoban_skillsd_frozen.yaml"), "--model", "tiny-random",
-            "--max-iterations", "1", "--run-dir", str(run_dir), *TINY, "model.lora.r=4",
-            "model.gradient_checkpointing=true", "optim.lr=1e-2")
+    config = ROOT / "configs" / "sokoban_skillsd_frozen.yaml"
+    library = fixture_library(tmp_path / "library", load_train_config(config, TINY).env)
+    run_cli("--config", str(config), "--model", "tiny-random", "--max-iterations", "1", "--run-dir", str(run_dir),
+            *TINY, "model.lora.r=4", "model.gradient_checkpointing=true", "optim.lr=1e-2",
+            f"teacher.library_path={library}")
     rows = [r for r in read_metrics(run_dir) if "loss" in r]
     assert len(rows) == 1 and rows[0]["kl_student_teacher"] is not None
     config = json.loads((run_dir / "final" / "config.json").read_text())
