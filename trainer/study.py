@@ -47,7 +47,8 @@ from trainer.train import load_policy, train
 Log = Callable[[str], None]
 
 #: Scalar evaluation metrics reported per arm (over seeds) when the trainer's evaluation gives them.
-SCALAR_METRICS = ("eval_success_rate", "eval_return_mean", "dense_greedy_optimal", "dense_logprob_optimal")
+SCALAR_METRICS = ("eval_success_rate", "eval_mean_return", "eval_return_mean", "eval_dense_greedy_optimal",
+                  "eval_dense_logprob_optimal")
 
 #: A tiny budget on the tiny random model: the study pipeline end to end in seconds.
 SMOKE_OVERRIDES = [
@@ -179,10 +180,11 @@ def budget_of(cfg: TrainConfig) -> dict[str, Any]:
 def unit_outcomes(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per-task outcomes of the trainer's evaluation as ``{metric: {task: value}}``.
 
-    Reads ``outcomes`` of the evaluation record: ``{task: value}`` (a success) or ``{task: {metric:
-    value}}`` or a list of ``{"task_id": ..., metric: value}``; numeric fields only.
+    Reads ``eval_outcomes`` (or ``outcomes``) of the evaluation record: ``{task: value}`` (a
+    success) or ``{task: {metric: value}}`` or a list of ``{"task_id": ..., metric: value}``;
+    numeric fields only.
     """
-    raw = result.get("outcomes")
+    raw = result.get("eval_outcomes") or result.get("outcomes")
     if not raw:
         raise ValueError("the trainer's evaluation gave no per-task `outcomes`; a study needs them to pair arms")
     if isinstance(raw, list):

@@ -365,7 +365,7 @@ def evaluate(backend: HFBackend, pool: Any, task_ids: Sequence[str], cfg: TrainC
         "eval_return_mean": dist.mean(float(np.mean([t.total_reward for t in trajs])) if trajs else 0.0),
         "eval_steps_mean": dist.mean(float(np.mean([t.num_steps for t in trajs])) if trajs else 0.0),
         "eval_episodes": len(task_ids),
-        "outcomes": {t.task_id: {"success": float(t.success), "return": t.total_reward} for t in trajs},
+        "eval_outcomes": {t.task_id: int(t.success) for t in trajs},
     }
 
 
