@@ -26,7 +26,7 @@ def main() -> None:
         "rollout.group_size=2", "rollout.max_turns=3", "rollout.max_new_tokens=8", "eval.every=0",
         "checkpoint_every=0",
     ])
-    print(f"method {cfg.method}: lambda={cfg.loss.lambda_sdl}, teacher={cfg.teacher_mode}, "
+    print(f"method {cfg.method}: lambda={cfg.loss.lambda_sdl}, teacher sync_every={cfg.teacher_sync_every}, "
           f"skill in the {cfg.teacher.skill_position} message")
     run_dir = train(cfg)
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():

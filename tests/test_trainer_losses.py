@@ -139,3 +139,17 @@ def test_lambda_zero_is_exactly_grpo_gradient(tiny_lm):
     model.zero_grad(set_to_none=True)
     assert all(torch.equal(a, b) for a, b in zip(plain, with_zero))
     assert not all(torch.equal(a, b) for a, b in zip(plain, with_some))
+
+
+def test_rows_without_teacher_contribute_exactly_zero_even_at_very_low_student_logprob():
+    # row 0 has a teacher, row 1 has none (teacher log-prob 0 at its response positions, sdl mask 0);
+    # a student log-prob of -100 there used to give exp(100) = inf, inf * 0 = NaN
+    logp = t([-1.0, -2.0], [-100.0, -3.0]).requires_grad_()
+    teacher = t([-1.5, -1.0], [0.0, 0.0])
+    sdl_mask = t([1.0, 1.0], [0.0, 0.0])
+    loss = skill_sd_loss(logp, teacher, logp.detach(), sdl_mask, denom=2.0)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logp.grad).all()
+    assert (logp.grad[1] == 0).all()
+    alone = skill_sd_loss(t([-1.0, -2.0]), t([-1.5, -1.0]), t([-1.0, -2.0]), t([1.0, 1.0]), denom=2.0)
+    assert loss.item() == pytest.approx(alone.item(), rel=1e-6)

@@ -120,7 +120,7 @@ def test_teacher_scores_same_tokens_with_skill_and_frozen_copy(tiny_lm, tiny_bac
     batch = collect_rollouts(backend, LocalEnvPool(LetterEnv), ["a", "b"], 2,
                              SamplingParams(max_new_tokens=2), window=1, seed=1)
     skills = {"a": ("skill-a", "The answer is a.")}
-    dynamic = Teacher(model, tok, "dynamic", "user", chunk_size=4)
+    dynamic = Teacher(model, tok, 1, "user", chunk_size=4)
     assert dynamic.model is model
     n = dynamic.score(batch.samples, skills)
     scored = [s for s in batch.samples if s.task_id == "a"]
@@ -137,7 +137,7 @@ def test_teacher_scores_same_tokens_with_skill_and_frozen_copy(tiny_lm, tiny_bac
     # the skill changes the scores (different context, same tokens)
     assert any(abs(t - o) > 1e-6 for s in scored for t, o in zip(s.teacher_logprobs, s.old_logprobs))
 
-    frozen = Teacher(model, tok, "frozen", "user", chunk_size=4)
+    frozen = Teacher(model, tok, 0, "user", chunk_size=4)
     assert frozen.model is not model and not any(p.requires_grad for p in frozen.model.parameters())
     before = [list(s.teacher_logprobs) for s in scored]
     with torch.no_grad():

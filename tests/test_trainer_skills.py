@@ -1,10 +1,13 @@
-"""Skill sources: the library with UCB banks (seeded from experts, new summaries, exact state)."""
+"""Skill sources: library banks of the agent's own episodes (background summaries, UCB, replacement of
+the weakest), the delayed credit, the ground-truth source of OPSD, and exact state."""
 
 from __future__ import annotations
 
+import threading
+
 from skillkit.core.schemas import Trajectory, Turn
 from trainer.library_source import LibrarySkillSource
-from trainer.skills import StaticSkillSource, expert_skill_source
+from trainer.skills import SkillCredit, StaticSkillSource, expert_skill_source
 
 
 def episode(task: str, actions: list[str], success: bool, ep: str) -> Trajectory:
@@ -25,33 +28,79 @@ def test_static_and_expert_sources():
     assert expert.skill_for("b") is None and "2. a" in expert.skill_for("a")[1]
 
 
-def test_library_source_banks_ucb_summaries_and_state(tmp_path):
-    src = LibrarySkillSource.build(tmp_path / "lib", [episode("a", ["x", "a"], True, "e1"),
-                                                       episode("b", ["b"], False, "e2")], c=1.0, embedder="hashing",
-                                   bank_size=2)
-    assert len(src.library) == 1 and src.skill_for("b") is None
-    name, text = src.skill_for("a")
-    assert text and src.bank("a")[0].name == name
+def test_summaries_of_successes_and_failures_join_the_banks_at_the_next_call(tmp_path):
+    src = LibrarySkillSource.open(tmp_path / "lib", embedder="hashing", bank_size=2)
+    assert src.skill_for("a") is None
+    gate = threading.Event()
+    summarize_many = src.summarizer.summarize_many
 
-    # a successful group of task a adds a second skill (the bank has room for 2), failures add nothing
-    added = src.add_trajectories([episode("a", ["a"], True, "r1"), episode("a", ["q"], False, "r2"),
-                                  episode("b", ["q"], False, "r3")], iteration=1)
-    assert added == 1 and len(src.bank("a")) == 2 and not src.bank("b")
-    assert src.add_trajectories([episode("a", ["a"], True, "r4")], iteration=2) == 0  # bank full
+    def slow(groups, extraction_round=0):
+        gate.wait(10)
+        return summarize_many(groups, extraction_round=extraction_round)
 
-    # UCB: each untried skill first, then the better one keeps being chosen
-    first = src.skill_for("a")[0]
-    src.feedback("a", first, 0.0)
+    src.summarizer.summarize_many = slow
+    src.add_trajectories([episode("a", ["a"], True, "r1"), episode("a", ["q"], False, "r2"),
+                          episode("b", ["q"], False, "r3")], iteration=1)
+    assert src._pending is not None and not src._pending.done()  # the trainer goes on meanwhile
+    assert len(src.library) == 0
+    gate.set()
+    name, text = src.skill_for("a")                                # the join point
+    assert len(src.library) == 2 and src._pending is None
+    assert "Mistakes to avoid" in src.skill_for("b")[1]           # a failure-only group is a skill too
+    assert src.bank("a")[0].name == name and text
+
+
+def test_ucb_on_credit_and_full_bank_replaces_the_weakest(tmp_path):
+    src = LibrarySkillSource.open(tmp_path / "lib", embedder="hashing", bank_size=2, background=False)
+    src.add_trajectories([episode("a", ["a"], True, "r1")], iteration=1)
+    src.add_trajectories([episode("a", ["b", "a"], True, "r2")], iteration=2)
+    first = src.skill_for("a")[0]                          # untried skills first, newest first
+    src.feedback("a", first, -0.5)
     second = src.skill_for("a")[0]
     assert second != first
-    src.feedback("a", second, 1.0)
+    src.feedback("a", second, 0.5)
     assert src.skill_for("a")[0] == second
     usage = src.library.get(second).task_usage["a"]
-    assert usage.n == 1 and usage.reward_sum == 1.0
+    assert usage.n == 1 and usage.reward_sum == 0.5
+
+    # the bank is full: a new summary replaces the weakest credited skill, the better one stays
+    src.add_trajectories([episode("a", ["c", "a"], False, "r3")], iteration=3)
+    names = [s.name for s in src.bank("a")]
+    assert first not in names and second in names and len(names) == 2
+    src.feedback("a", first, 1.0)                          # a credit settled after its skill left: ignored
+    assert src.library.find(first) is None
+    newest = src.bank("a")[0].name
+    assert src.skill_for("a")[0] == newest                 # the newcomer gets its try
+
+    # a bank whose skills are all untried keeps them
+    fresh = LibrarySkillSource.open(tmp_path / "fresh", embedder="hashing", bank_size=1, background=False)
+    fresh.add_trajectories([episode("a", ["a"], True, "r4")], iteration=1)
+    kept = fresh.bank("a")[0].name
+    fresh.add_trajectories([episode("a", ["a"], True, "r5")], iteration=2)
+    assert [s.name for s in fresh.bank("a")] == [kept]
 
     # a checkpointed state restores the library exactly, into another folder
     state = src.state_dict()
-    other = LibrarySkillSource.build(tmp_path / "lib2", [episode("c", ["c"], True, "e3")], embedder="hashing")
+    other = LibrarySkillSource.open(tmp_path / "lib2", embedder="hashing")
+    other.add_trajectories([episode("c", ["c"], True, "e3")], iteration=1)
     other.load_state_dict(state)
     assert other.state_dict() == state
-    assert other.skill_for("a")[0] == second and other.skill_for("c") is None
+    assert other.skill_for("a")[0] == newest and other.skill_for("c") is None
+
+
+def test_delayed_credit_is_the_change_of_the_next_visit():
+    src = StaticSkillSource({"a": "hint"})
+    credit = SkillCredit(src, delayed=True)
+    assert credit.settle("a", 0.25) is None               # nothing used yet
+    credit.used("a", "skill-a", 0.25)
+    assert src.counts == {}                                # not credited with its own visit
+    assert credit.settle("a", 0.75) == 0.5 and src.counts["skill-a"] == [1, 0.5]
+    assert credit.settle("a", 1.0) is None                 # settled once
+    credit.used("a", "skill-a", 1.0)
+    clone = SkillCredit(src)
+    clone.load_state_dict(credit.state_dict())
+    assert clone.open == credit.open
+
+    now = SkillCredit(src, delayed=False)                  # a skill in the student's prompt: its own rollouts
+    now.used("a", "skill-a", 1.0)
+    assert src.counts["skill-a"] == [2, 1.5]

@@ -1,19 +1,31 @@
-"""End-to-end: every config trains for 2 iterations from the CLI; resuming reproduces a run exactly."""
+"""End-to-end: every config trains for 2 iterations from the CLI (the teacher really scores, the
+oracle is consulted only by the ground-truth methods); resuming reproduces a run exactly; UCB
+credits a teacher skill with the gains that follow it."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import environments
+from environments.apps.env import AppsEnv
+from environments.base import Environment, StepResult
+from environments.sokoban.env import SokobanEnv
 from skillkit.cli.main import app
+from skillkit.core.schemas import TrajectorySkill
+from skillkit.skills.library import SkillLibrary
+from trainer.config import load_train_config
 from trainer.metrics import is_timing_key, read_metrics
+from trainer.teacher import Teacher
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.yaml") if p.name.startswith(("sokoban_", "apps_")))
-METHODS = ["grpo", "skillsd", "skillsd_frozen", "opd", "skill_in_prompt_grpo", "sft"]
+METHODS = ["grpo", "skillsd", "skillsd_frozen", "opsd", "opd", "skill_in_prompt_grpo", "sft"]
+GROUND_TRUTH = ("opsd", "sft")   # the only methods allowed to ask the oracle outside evaluation
 REQUIRED = ["iteration", "loss", "loss_grpo", "loss_sdl", "kl_student_teacher", "reward_mean", "success_rate"]
 
 #: Keep smoke runs tiny: 1 task x G=2 episodes of 1 turn of 4 tokens, 1 eval task.
@@ -27,6 +39,36 @@ def run_cli(*args: str) -> None:
     assert result.exit_code == 0, result.output + repr(result.exception)
 
 
+def fixture_library(path: Path, env_cfg, skills_per_task: dict[str, dict[str, str]] | None = None) -> Path:
+    """A library with hand-written trajectory skills (default: one per train task of the config's env)."""
+    if skills_per_task is None:
+        tasks = environments.task_ids(env_cfg.name, env_cfg.train_split, env_cfg.max_train_tasks, **env_cfg.options)
+        skills_per_task = {t: {f"hint-{i}": "Read the board first; then make one move toward the goal."}
+                           for i, t in enumerate(tasks)}
+    lib = SkillLibrary.create(path, embedder="hashing")
+    for task, skills in skills_per_task.items():
+        for k, (name, text) in enumerate(skills.items()):   # later skills are newer
+            lib.add(TrajectorySkill(name=name, description=f"a lesson for task {task}", task_id=task,
+                                    success_analysis=text, source_tasks=[task], extraction_round=k))
+    lib.save()
+    return path
+
+
+@pytest.fixture
+def oracle_calls(monkeypatch):
+    """Every call of an environment's oracle, with the names of the functions on the stack."""
+    calls: list[list[str]] = []
+    for cls in (SokobanEnv, AppsEnv):
+        original = cls.oracle
+
+        def spy(self, _original=original):
+            calls.append([frame.function for frame in inspect.stack()[1:]])
+            return _original(self)
+
+        monkeypatch.setattr(cls, "oracle", spy)
+    return calls
+
+
 def test_every_method_has_both_configs():
     for env in ("sokoban", "apps"):
         for method in METHODS:
@@ -34,10 +76,15 @@ def test_every_method_has_both_configs():
 
 
 @pytest.mark.parametrize("config", CONFIGS)
-def test_config_trains_two_iterations(config, tmp_path):
+def test_config_trains_two_iterations(config, tmp_path, oracle_calls):
     run_dir = tmp_path / "run"
+    method = config.split("_", 1)[1].removesuffix(".yaml")
+    extra = []
+    if method in ("skillsd", "skillsd_frozen", "opd", "skill_in_prompt_grpo"):
+        env = load_train_config(ROOT / "configs" / config, TINY).env
+        extra = [f"teacher.library_path={fixture_library(tmp_path / 'library', env)}"]
     run_cli("--config", str(ROOT / "configs" / config), "--model", "tiny-random", "--max-iterations", "2",
-            "--run-dir", str(run_dir), *TINY)
+            "--run-dir", str(run_dir), *TINY, *extra)
     rows = read_metrics(run_dir)
     train_rows = [r for r in rows if "loss" in r]
     eval_rows = [r for r in rows if "eval_success_rate" in r]
@@ -59,27 +106,37 @@ def test_config_trains_two_iterations(config, tmp_path):
     assert (run_dir / "checkpoints" / "iter-000002" / "state.pt").exists()
     assert (run_dir / "curves.png").exists() and (run_dir / "final" / "config.json").exists()
     assert any((run_dir / "tensorboard").iterdir())
-    method = config.split("_", 1)[1].removesuffix(".yaml")
-    if method in ("skillsd", "skillsd_frozen", "opd"):
-        assert all(r["kl_student_teacher"] is not None for r in train_rows if r.get("teacher_scored_frac"))
+    if method in ("skillsd", "skillsd_frozen", "opsd", "opd"):
+        for row in train_rows:
+            assert row["teacher_scored_frac"] > 0 and row["loss_sdl"] > 0 and row["kl_student_teacher"] is not None
+    if method in ("skillsd", "skillsd_frozen", "opsd"):
+        assert all(row["grad_norm_sdl"] > 0 and 0 < row["sdl_share"] <= 1 for row in train_rows)
+    if method == "skill_in_prompt_grpo":
+        assert all(row["skill_coverage"] > 0 for row in train_rows)
     if method != "sft":
         assert (run_dir / "trajectories" / "iter-000001.jsonl").exists()
+    # skills are the agent's own experience: only ground-truth methods consult the oracle (evaluation may)
+    outside_eval = [c for c in oracle_calls if "evaluate" not in c]
+    assert bool(outside_eval) == (method in GROUND_TRUTH), (method, outside_eval[:1])
 
 
 def test_resume_reproduces_iteration_two_exactly(tmp_path):
     config = str(ROOT / "configs" / "sokoban_skillsd.yaml")
     args = ["--model", "tiny-random", "--max-iterations", "2", *TINY, "checkpoint_every=1",
             "rollout.tasks_per_iteration=2", "optim.num_minibatches=2", "optim.lr=1e-3", "rollout.max_turns=2"]
+    env = load_train_config(config, TINY).env
     full, resumed = tmp_path / "full", tmp_path / "resumed"
-    run_cli("--config", config, "--run-dir", str(full), *args)
-    run_cli("--config", config, "--run-dir", str(resumed), "--resume", str(full / "checkpoints" / "iter-000001"), *args)
+    run_cli("--config", config, "--run-dir", str(full), *args,
+            f"teacher.library_path={fixture_library(tmp_path / 'lib-full', env)}")
+    run_cli("--config", config, "--run-dir", str(resumed), "--resume", str(full / "checkpoints" / "iter-000001"), *args,
+            f"teacher.library_path={fixture_library(tmp_path / 'lib-resumed', env)}")
 
     def without_timing(rows):
         return [{k: v for k, v in r.items() if not is_timing_key(k)} for r in rows if r["iteration"] == 2]
 
     a, b = without_timing(read_metrics(full)), without_timing(read_metrics(resumed))
     assert len(a) == 2 and a == b  # the training line and the eval line of iteration 2
-    assert a[0]["grad_norm"] > 0
+    assert a[0]["grad_norm"] > 0 and a[0]["teacher_scored_frac"] > 0
     traj_a = (full / "trajectories" / "iter-000002.jsonl").read_text().splitlines()
     traj_b = (resumed / "trajectories" / "iter-000002.jsonl").read_text().splitlines()
     assert [json.loads(x)["turns"] for x in traj_a] == [json.loads(x)["turns"] for x in traj_b]
@@ -108,10 +165,67 @@ def test_data_parallel_launch_on_two_cpu_processes(tmp_path):
 
 def test_lora_with_gradient_checkpointing_trains_and_merges(tmp_path):
     run_dir = tmp_path / "lora"
-    run_cli("--config", str(ROOT / "configs" / "sokoban_skillsd_frozen.yaml"), "--model", "tiny-random",
-            "--max-iterations", "1", "--run-dir", str(run_dir), *TINY, "model.lora.r=4",
-            "model.gradient_checkpointing=true", "optim.lr=1e-2")
+    config = ROOT / "configs" / "sokoban_skillsd_frozen.yaml"
+    library = fixture_library(tmp_path / "library", load_train_config(config, TINY).env)
+    run_cli("--config", str(config), "--model", "tiny-random", "--max-iterations", "1", "--run-dir", str(run_dir),
+            *TINY, "model.lora.r=4", "model.gradient_checkpointing=true", "optim.lr=1e-2",
+            f"teacher.library_path={library}")
     rows = [r for r in read_metrics(run_dir) if "loss" in r]
     assert len(rows) == 1 and rows[0]["kl_student_teacher"] is not None
     config = json.loads((run_dir / "final" / "config.json").read_text())
     assert config["model_type"] == "llama" and not (run_dir / "final" / "adapter_config.json").exists()
+
+
+class CreditProbe(Environment):
+    """One task, one step: it succeeds exactly when the teacher's last update used the skill ``good``.
+
+    Which skill that was is written by the spy on :meth:`Teacher.score` below, so a skill is
+    "followed by gains" by construction and the test is about the trainer's credit assignment.
+    """
+
+    name = "credit-probe"
+    max_steps = 1
+    instructions = "Reply with one word."
+    last_skill: dict[str, str] = {}
+
+    def reset(self, task_id: str | None = None, seed: int | None = None) -> str:
+        self.task = task_id or "t0"
+        return "Say a word."
+
+    def step(self, action: str) -> StepResult:
+        ok = CreditProbe.last_skill.get(self.task) == "good"
+        return StepResult("done", 1.0 if ok else 0.0, True, {"success": ok})
+
+    def task_ids(self, split: str) -> list[str]:
+        return ["t0"]
+
+    def task_instruction(self) -> str:
+        return "Say a word."
+
+
+def test_ucb_credits_the_skill_that_is_followed_by_gains(tmp_path, monkeypatch):
+    environments.register("credit-probe", CreditProbe, "test environment of the UCB credit")
+    monkeypatch.setattr(CreditProbe, "last_skill", {})
+    chosen: list[str] = []
+    score = Teacher.score
+
+    def spy(self, samples, skills):
+        for task, (name, _) in skills.items():
+            CreditProbe.last_skill[task] = name
+            chosen.append(name)
+        return score(self, samples, skills)
+
+    monkeypatch.setattr(Teacher, "score", spy)
+    # "bad" is the newer skill, so UCB tries it first
+    library = fixture_library(tmp_path / "library", None, {"t0": {"good": "a lesson", "bad": "another lesson"}})
+    run_cli("--config", str(ROOT / "configs" / "sokoban_skillsd.yaml"), "--model", "tiny-random",
+            "--max-iterations", "8", "--run-dir", str(tmp_path / "run"), "env.name=credit-probe", "env.options={}",
+            "env.max_eval_tasks=1", "rollout.tasks_per_iteration=1", "rollout.group_size=2",
+            "rollout.max_new_tokens=2", "rollout.max_turns=1", "eval.every=0", "checkpoint_every=0",
+            "teacher.summarize=false", "teacher.library_embedder=hashing", f"teacher.library_path={library}")
+    assert len(chosen) == 8 and chosen[0] == "bad"
+    assert chosen.count("good") > chosen.count("bad") and chosen[-1] == "good", chosen
+    usage = {s.name: s.task_usage["t0"] for s in SkillLibrary.open(library)}
+    assert usage["good"].mean_reward > usage["bad"].mean_reward
+    successes = [r["success_rate"] for r in read_metrics(tmp_path / "run") if "loss" in r]
+    assert successes[0] == 0.0 and max(successes) == 1.0

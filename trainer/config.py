@@ -4,45 +4,59 @@ Methods (DESIGN.md section 6):
 
 =========================  ======================================================================
 ``grpo``                   reward only: ``L = L_GRPO``
-``skillsd``                ``L = L_GRPO + lambda * L_SDL``, teacher = current student + skill
-``skillsd_frozen``         same, teacher = a copy of the initial weights + skill (ablation)
+``skillsd``                ``L = L_GRPO + lambda * L_SDL``, teacher = the student (synced every
+                           ``teacher.sync_every`` iterations) + a skill made from the agent's own
+                           episodes (never from the environment's oracle)
+``skillsd_frozen``         same, teacher = a copy of the initial weights (``sync_every: 0``; ablation)
+``opsd``                   ground-truth teacher: same loss as ``skillsd``, but the teacher's skill
+                           is the oracle's expert episode of the task (solver plan / reference
+                           solution). Distillation from ground truth, a baseline, not Skill-SD
 ``opd``                    on-policy distillation: ``L = L_SDL`` (teacher with skill, no reward)
 ``skill_in_prompt_grpo``   GRPO where the *student* sees the skill in its own prompt
 ``sft``                    supervised warm start on the environment's expert (solver) trajectories
 =========================  ======================================================================
+
+Renamed keys are converted with a warning when the meaning is kept (``teacher.mode: dynamic`` ->
+``teacher.sync_every: 1``, ``frozen`` -> ``0``) and refused with an explanation when it is not
+(``teacher.seed_from_expert: true`` and ``teacher.skills: expert`` put ground truth into the
+skills: that is ``method: opsd``).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from skillkit.core.config import StrictModel, load_config
 
-Method = Literal["grpo", "skillsd", "skillsd_frozen", "opd", "skill_in_prompt_grpo", "sft"]
+Method = Literal["grpo", "skillsd", "skillsd_frozen", "opsd", "opd", "skill_in_prompt_grpo", "sft"]
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """What a method uses: the reward term, the distillation term, a teacher, skills in the student prompt."""
+    """What a method uses: the reward term, the distillation term (with a teacher), skills in the
+    student prompt, supervised data, and whether its skills are ground truth from the oracle."""
 
     rl: bool
     distill: bool
-    teacher_mode: str | None      # "dynamic" / "frozen" / None (no teacher)
-    skill_in_student: bool
-    sft: bool
+    skill_in_student: bool = False
+    sft: bool = False
+    ground_truth: bool = False           # teacher skills from env.oracle() (OPSD), not from experience
+    teacher_sync: int | None = None      # fixed teacher.sync_every (skillsd_frozen: 0); None: the config's
 
 
 METHODS: dict[str, MethodSpec] = {
-    "grpo": MethodSpec(rl=True, distill=False, teacher_mode=None, skill_in_student=False, sft=False),
-    "skillsd": MethodSpec(rl=True, distill=True, teacher_mode="dynamic", skill_in_student=False, sft=False),
-    "skillsd_frozen": MethodSpec(rl=True, distill=True, teacher_mode="frozen", skill_in_student=False, sft=False),
-    "opd": MethodSpec(rl=False, distill=True, teacher_mode="dynamic", skill_in_student=False, sft=False),
-    "skill_in_prompt_grpo": MethodSpec(rl=True, distill=False, teacher_mode=None, skill_in_student=True, sft=False),
-    "sft": MethodSpec(rl=False, distill=False, teacher_mode=None, skill_in_student=False, sft=True),
+    "grpo": MethodSpec(rl=True, distill=False),
+    "skillsd": MethodSpec(rl=True, distill=True),
+    "skillsd_frozen": MethodSpec(rl=True, distill=True, teacher_sync=0),
+    "opsd": MethodSpec(rl=True, distill=True, ground_truth=True),
+    "opd": MethodSpec(rl=False, distill=True),
+    "skill_in_prompt_grpo": MethodSpec(rl=True, distill=False, skill_in_student=True),
+    "sft": MethodSpec(rl=False, distill=False, sft=True),
 }
 
 
@@ -97,21 +111,55 @@ class RolloutConfig(StrictModel):
 class TeacherConfig(StrictModel):
     """The skill-conditioned teacher and the skills it sees.
 
-    ``skills``: ``library`` (the skill library with UCB selection, seeded from expert trajectories
-    when ``seed_from_expert``) or ``expert`` (one summary of the expert trajectory per task, no
-    library) or ``none``.
+    ``skills``: ``library`` (per-task banks of summaries of the agent's own episodes, UCB
+    selection; a ``library_path`` may start it from an existing library) or ``none``. Ground truth
+    is never a skill here: the oracle's expert episodes are ``method: opsd``.
+
+    ``sync_every``: the teacher's weights are the student's at the start of every
+    ``sync_every``-th iteration (1: the current weights every iteration, no copy in memory;
+    0: frozen at the start of training; N: refreshed at iterations 1, 1 + N, 1 + 2N, ...).
+
+    ``credit``: what a skill is credited with (UCB). For a teacher skill, the change of the task's
+    group outcome (``success`` rate or mean ``return``) from the visit whose update used the skill
+    to the task's next visit; for a skill in the student's prompt, that visit's outcome itself.
     """
 
-    mode: Literal["dynamic", "frozen"] = "dynamic"    # the method can override (skillsd_frozen)
+    sync_every: int = Field(1, ge=0)
     skill_position: Literal["user", "system"] = "user"
-    skills: Literal["library", "expert", "none"] = "library"
+    skills: Literal["library", "none"] = "library"
     library_path: str | None = None                   # default: <run>/library
     library_embedder: str = "minilm"                  # "hashing" needs no model (fast smoke tests)
-    bank_size: int = Field(4, ge=1)                   # skills per task that UCB chooses from
-    seed_from_expert: bool = True
-    summarize: bool = True                            # summarise new successful episodes into the library
+    bank_size: int = Field(4, ge=1)                   # skills per task; when full the weakest is replaced
+    summarize: bool = True                            # summarise each iteration's episodes into the banks
+    credit: Literal["success", "return"] = "success"
     ucb_c: float = Field(1.0, ge=0.0)
     batch_size: int = Field(16, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "mode" in data:
+            mode = data.pop("mode")
+            if mode not in ("dynamic", "frozen"):
+                raise ValueError(f"teacher.mode was replaced by teacher.sync_every; got mode={mode!r}")
+            if "sync_every" in data:
+                raise ValueError("give teacher.sync_every only (teacher.mode is its old name)")
+            data["sync_every"] = 1 if mode == "dynamic" else 0
+            warnings.warn(f"teacher.mode: {mode} is deprecated; write teacher.sync_every: {data['sync_every']}",
+                          FutureWarning, stacklevel=2)
+        if "seed_from_expert" in data:
+            if data.pop("seed_from_expert"):
+                raise ValueError("teacher.seed_from_expert was removed: skills seeded with the oracle's expert "
+                                 "episodes are ground truth, not the agent's experience; use `method: opsd` for a "
+                                 "ground-truth teacher (configs/*_opsd.yaml)")
+            warnings.warn("teacher.seed_from_expert is deprecated (skills never come from the oracle); drop the key",
+                          FutureWarning, stacklevel=2)
+        if data.get("skills") == "expert":
+            raise ValueError("teacher.skills: expert is ground truth; use `method: opsd` (configs/*_opsd.yaml)")
+        return data
 
 
 class LossConfig(StrictModel):
@@ -133,6 +181,12 @@ class OptimConfig(StrictModel):
     epochs: int = Field(1, ge=1)                      # passes over each iteration's samples
     num_minibatches: int = Field(1, ge=1)             # optimiser steps per epoch
     micro_batch_size: int = Field(16, ge=1)           # samples per forward (gradient accumulation)
+    # padded tokens (rows x longest row) per forward: bounds memory whatever micro_batch_size is;
+    # a single sample longer than the budget still gets its own micro-batch
+    max_tokens_per_micro_batch: int | None = Field(None, ge=1)
+    # per-term gradient norms (GRPO, lambda * SDL) on a probe of the parameters: two extra partial
+    # backward passes per micro-batch when both terms are on (see trainer.train.TermGradProbe)
+    term_grad_norms: bool = True
 
 
 class SFTConfig(StrictModel):
@@ -177,15 +231,24 @@ class TrainConfig(StrictModel):
         return METHODS[self.method]
 
     @property
-    def teacher_mode(self) -> str | None:
-        """``frozen`` for skillsd_frozen (or teacher.mode=frozen), ``dynamic`` otherwise; None without a teacher."""
-        if self.spec.teacher_mode is None:
+    def teacher_sync_every(self) -> int | None:
+        """How often the teacher takes the student's weights (see :class:`TeacherConfig`); None without a teacher."""
+        if not self.spec.distill:
             return None
-        return "frozen" if "frozen" in (self.spec.teacher_mode, self.teacher.mode) else "dynamic"
+        return self.spec.teacher_sync if self.spec.teacher_sync is not None else self.teacher.sync_every
 
     @property
     def uses_skills(self) -> bool:
+        """Whether the method needs skills (for a teacher or for the student's prompt)."""
         return self.spec.distill or self.spec.skill_in_student
+
+    @model_validator(mode="after")
+    def _method_fixes_sync(self) -> TrainConfig:
+        fixed = self.spec.teacher_sync
+        if fixed is not None and "sync_every" in self.teacher.model_fields_set and self.teacher.sync_every != fixed:
+            raise ValueError(f"method {self.method} means teacher.sync_every={fixed}; got {self.teacher.sync_every} "
+                             "(use method: skillsd to choose sync_every)")
+        return self
 
 
 def load_train_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:

@@ -4,13 +4,23 @@ Shapes: per-token tensors are ``[B, T]`` (one row per training sample = one turn
 on model-generated response tokens and 0 on prompt/observation tokens and padding, so masked
 tokens contribute nothing to any loss and get zero gradient.
 
-Token-mean: every loss is ``sum_t mask_t * x_t / denom`` with ``denom`` the number of response
-tokens in the *whole* optimiser batch (default: in this micro-batch). Passing the batch's token
-count when accumulating gradients over micro-batches makes the accumulated gradient exactly the
-full-batch gradient.
+Normalisation (token mean): every loss is ``sum_t mask_t * x_t / denom``. The trainer
+(:func:`trainer.train.policy_update`) passes as ``denom`` the number of tokens the term is defined
+on in the *whole minibatch of one optimiser step*:
+
+* ``L_GRPO`` and ``L_SFT``: all response tokens of the minibatch (every turn of every episode);
+* ``L_SDL``: the response tokens of the minibatch's samples that have teacher scores (a task
+  without a skill this iteration contributes nothing, and does not dilute the term).
+
+Each term is therefore a mean per token of its own support, independent of the micro-batch split
+(the accumulated gradient equals the full-minibatch gradient) and of the response length mix;
+with ``denom=None`` the mean is over this call's mask. Under this normalisation lambda = 0.001
+makes the distillation term a small share of the update on SmolLM2 (DESIGN.md section 6): the
+trainer logs both terms' gradient norms and the share, and ``loss.lambda_sdl`` is a measured
+choice, not a constant.
 
 The full Skill-SD objective is ``total_loss(grpo_loss(...), skill_sd_loss(...), lam)`` =
-``L_GRPO + lambda * L_SDL`` (default lambda 0.001, the paper's best).
+``L_GRPO + lambda * L_SDL``; on-policy distillation is :func:`opd_loss` alone.
 """
 
 from __future__ import annotations
@@ -76,8 +86,14 @@ def skill_sd_loss(logp_student: Tensor, logp_teacher: Tensor, logp_old: Tensor, 
     ``grad(rho * k3) = k3 * grad(logp) + (1 - p_teacher/p_student) * grad(logp)`` is the
     score-function + pathwise gradient of the reverse KL). Where rho is clipped it is a constant
     (no gradient through rho), which bounds the update from stale samples.
+
+    Outside ``mask`` (rows without a teacher, prompt tokens, padding) the teacher value is replaced
+    by the student's own detached log-prob before ``exp``, so ``l_t = 0`` there: the term and its
+    gradient are exactly 0 whatever the student's log-prob (a placeholder teacher value of 0 with a
+    student log-prob below about -88.7 would overflow ``exp`` and turn ``inf * 0`` into NaN).
     """
-    lt = logp_student - logp_teacher.detach()
+    logp_teacher = torch.where(mask.bool(), logp_teacher.detach(), logp_student.detach())
+    lt = logp_student - logp_teacher
     k3 = torch.exp(-lt) - 1.0 + lt
     rho = torch.clamp(torch.exp(logp_student - logp_old.detach()), max=rho_max)
     return masked_mean(rho * k3, mask, denom)

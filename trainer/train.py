@@ -2,15 +2,18 @@
 
 Read top to bottom: :func:`train` sets everything up, then every iteration
 
-1. picks ``tasks_per_iteration`` training tasks and, for methods with skills, one skill per task
-   (UCB over the task's bank in the skill library);
-2. plays ``group_size`` episodes per task with the *plain* prompt (all live episodes generated
-   together each turn) and sets every turn's advantage to its episode's group-normalised return;
-3. lets the teacher (same weights, skill in the prompt) score the student's response tokens;
+1. picks ``tasks_per_iteration`` training tasks and plays ``group_size`` episodes per task with
+   the *plain* prompt (all live episodes generated together each turn); every turn's advantage is
+   its episode's group-normalised return;
+2. credits each task's previous teacher skill with the change of the task's outcome since the
+   update that used it (:class:`trainer.skills.SkillCredit`): what a skill can change;
+3. picks one skill per task by UCB over the task's bank (summaries of the agent's own earlier
+   episodes; the previous iteration's summaries are joined in here) and lets the teacher (the
+   student's weights as of its last sync, skill in the prompt) score the student's response tokens;
 4. updates the policy with ``L = L_GRPO + lambda * L_SDL`` (or the method's variant, see
    :mod:`trainer.config`) in :func:`policy_update`, where the losses are written out;
-5. feeds the rewards back to the skill counters, summarises the new episodes into skills (used
-   from the next iteration on), logs metrics, evaluates and checkpoints.
+5. opens the credit of the skills the update used, summarises this iteration's episodes into the
+   banks in a background thread, logs metrics, evaluates and checkpoints.
 
 Run: ``skillkit train --config configs/sokoban_skillsd.yaml`` or ``python -m trainer.train --config ...``;
 multi-GPU: ``accelerate launch -m trainer.train --config ...`` (DDP; see docs/readme/trainer.md).
@@ -24,6 +27,7 @@ import functools
 import math
 import os
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -43,7 +47,7 @@ from trainer.config import TrainConfig, load_train_config
 from trainer.evaluation import DenseProbe
 from trainer.evaluation import evaluate as run_evaluation
 from trainer.logprobs import TokenLogprobs, unwrap_causal_lm
-from trainer.losses import diagnostics, grpo_loss, sft_loss, skill_sd_loss
+from trainer.losses import diagnostics, grpo_loss, opd_loss, sft_loss, skill_sd_loss, total_loss
 from trainer.metrics import MetricsLogger, plot_metrics
 from trainer.rollout import (
     RolloutBatch,
@@ -54,7 +58,7 @@ from trainer.rollout import (
     expert_trajectories,
     supervised_samples,
 )
-from trainer.skills import make_skill_source
+from trainer.skills import SkillCredit, make_skill_source
 from trainer.teacher import Teacher
 
 Log = Callable[[str], None]
@@ -195,16 +199,86 @@ def make_pool(cfg: TrainConfig, make_env: Callable[[], Any]) -> Any:
 # The update: losses written out
 # ---------------------------------------------------------------------------------------------
 
+def micro_batches(samples: Sequence[TurnSample], max_rows: int, max_tokens: int | None = None) -> list[list[TurnSample]]:
+    """Split a minibatch into forward passes of at most ``max_rows`` samples and ``max_tokens`` padded
+    tokens (rows x longest row); longest first, so rows of similar length share a pass. A sample
+    longer than ``max_tokens`` gets a pass of its own. Losses use the whole minibatch's token count,
+    so the split changes memory and speed, never the gradient."""
+    out: list[list[TurnSample]] = []
+    current: list[TurnSample] = []
+    for sample in sorted(samples, key=lambda s: len(s.prompt_ids) + len(s.response_ids), reverse=True):
+        width = len(current[0].prompt_ids) + len(current[0].response_ids) if current else 0
+        width = max(width, len(sample.prompt_ids) + len(sample.response_ids))
+        if current and (len(current) + 1 > max_rows or (max_tokens is not None and (len(current) + 1) * width > max_tokens)):
+            out.append(current)
+            current = []
+        current.append(sample)
+    if current:
+        out.append(current)
+    return out
+
+
+class TermGradProbe:
+    """Gradient norms of the two terms of ``L_GRPO + lambda * L_SDL``, measured on a probe.
+
+    The probe is the trainable parameters of the last decoder block (LoRA: its adapters; a model
+    without numbered blocks: every trainable parameter). Per micro-batch, ``autograd.grad`` of each
+    term with respect to the probe (graph retained for the real backward) costs two partial
+    backward passes through the output head and one block, not two full backward passes; the
+    per-term gradients are summed over the micro-batches of an optimiser step, so the norms are
+    those of the step's gradient. Logged per step (mean over steps):
+
+    * ``grad_norm_grpo`` = ||d L_GRPO / d probe||, ``grad_norm_sdl`` = ||d (lambda L_SDL) / d probe||
+      (the distillation term as it enters the update);
+    * ``sdl_share`` = grad_norm_sdl / (grad_norm_grpo + grad_norm_sdl), in [0, 1].
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        blocks = {int(m.group(1)) for n, _ in named if (m := re.search(r"layers\.(\d+)\.", n))}
+        last = f"layers.{max(blocks)}." if blocks else ""
+        self.params = [p for n, p in named if last in n]
+        self.names = [n for n, _ in named if last in n]
+        self.sums: list[list[torch.Tensor] | None] = [None, None]
+        self.steps: dict[str, list[float]] = defaultdict(list)
+
+    def add(self, loss_grpo: torch.Tensor, weighted_sdl: torch.Tensor) -> None:
+        """Accumulate both terms' gradients on the probe for one micro-batch."""
+        for k, term in enumerate((loss_grpo, weighted_sdl)):
+            grads = torch.autograd.grad(term, self.params, retain_graph=True, allow_unused=True)
+            grads = [torch.zeros_like(p) if g is None else g.detach() for g, p in zip(grads, self.params)]
+            self.sums[k] = grads if self.sums[k] is None else [a + b for a, b in zip(self.sums[k], grads)]
+
+    def step(self) -> None:
+        """Close an optimiser step: record its norms and start the next sums."""
+        if self.sums[0] is None:
+            return
+        grpo, sdl = (float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in gs])))
+                     for gs in self.sums)
+        self.steps["grad_norm_grpo"].append(grpo)
+        self.steps["grad_norm_sdl"].append(sdl)
+        self.steps["sdl_share"].append(sdl / (grpo + sdl) if grpo + sdl > 0 else 0.0)
+        self.sums = [None, None]
+
+    def summary(self) -> dict[str, float]:
+        """Means over the optimiser steps of the norms and the share."""
+        return {k: float(np.mean(v)) for k, v in self.steps.items()}
+
+
 def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, samples: list[TurnSample],
                   cfg: TrainConfig, rng: np.random.Generator, dist: Dist, autocast: Callable[[], Any],
                   pad_id: int) -> dict[str, float]:
     """``epochs`` passes over the samples in ``num_minibatches`` optimiser steps each.
 
-    Every optimiser step accumulates gradients over micro-batches; losses are token-means over
-    the whole minibatch (the denominators below), so accumulation equals one big batch.
+    Every optimiser step accumulates gradients over micro-batches (at most ``micro_batch_size``
+    samples and ``max_tokens_per_micro_batch`` padded tokens each); losses are token-means over
+    the whole minibatch (the denominators below, see :mod:`trainer.losses`), so accumulation
+    equals one big batch.
     """
     spec = cfg.spec
     params = [p for p in policy.parameters() if p.requires_grad]
+    probe = (TermGradProbe(policy) if spec.rl and spec.distill and cfg.optim.term_grad_norms
+             and cfg.loss.lambda_sdl > 0 else None)
     loss_sums: dict[str, float] = defaultdict(float)   # micro-batch losses add up to the step's loss
     stat_sums: dict[str, float] = defaultdict(float)   # token-weighted sums of the diagnostics
     stat_tokens: dict[str, float] = defaultdict(float)
@@ -217,25 +291,32 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
             mb = [samples[i] for i in minibatch]
             n_tokens = sum(len(s.response_ids) for s in mb)                                  # L_GRPO, L_SFT
             n_teacher_tokens = sum(len(s.response_ids) for s in mb if s.teacher_logprobs is not None)  # L_SDL
+            distill = spec.distill and n_teacher_tokens > 0
             optimizer.zero_grad(set_to_none=True)
-            starts = range(0, len(mb), cfg.optim.micro_batch_size)
-            for start in starts:
-                b = collate(mb[start:start + cfg.optim.micro_batch_size], pad_id, device=dist.device)
-                with dist.no_sync(policy, sync=start == starts[-1]), autocast():
+            parts = micro_batches(mb, cfg.optim.micro_batch_size, cfg.optim.max_tokens_per_micro_batch)
+            for k, part in enumerate(parts):
+                sync = k == len(parts) - 1
+                b = collate(part, pad_id, device=dist.device)
+                with dist.no_sync(policy, sync=sync), autocast():
                     logp = policy(b["input_ids"], b["attention_mask"], b["mask"])           # [B, T] fp32
                 zero = logp.sum() * 0.0
                 if spec.sft:
                     loss_grpo, loss_sdl = zero, zero
-                    loss = sft_loss(logp, b["mask"], denom=n_tokens)
-                else:
-                    loss_grpo = (grpo_loss(logp, b["old_logprobs"], b["advantages"], b["mask"],
-                                           clip_eps=cfg.loss.clip_eps, denom=n_tokens) if spec.rl else zero)
+                    loss = sft_loss(logp, b["mask"], denom=n_tokens)                         # L_SFT
+                elif spec.rl:
+                    loss_grpo = grpo_loss(logp, b["old_logprobs"], b["advantages"], b["mask"],
+                                          clip_eps=cfg.loss.clip_eps, denom=n_tokens)
                     loss_sdl = (skill_sd_loss(logp, b["teacher_logprobs"], b["old_logprobs"], b["sdl_mask"],
-                                              rho_max=cfg.loss.rho_max, denom=n_teacher_tokens)
-                                if spec.distill and n_teacher_tokens else zero)
-                    lam = cfg.loss.lambda_sdl if spec.rl else 1.0                             # OPD: L_SDL alone
-                    loss = loss_grpo + lam * loss_sdl                                          # L_GRPO + lambda L_SDL
-                with dist.no_sync(policy, sync=start == starts[-1]):
+                                              rho_max=cfg.loss.rho_max, denom=n_teacher_tokens) if distill else zero)
+                    loss = total_loss(loss_grpo, loss_sdl, cfg.loss.lambda_sdl)              # L_GRPO + lambda L_SDL
+                    if probe is not None and distill:
+                        probe.add(loss_grpo, cfg.loss.lambda_sdl * loss_sdl)
+                else:
+                    loss_grpo = zero
+                    loss_sdl = (opd_loss(logp, b["teacher_logprobs"], b["old_logprobs"], b["sdl_mask"],
+                                         rho_max=cfg.loss.rho_max, denom=n_teacher_tokens) if distill else zero)
+                    loss = loss_sdl                                                            # OPD: L_SDL alone
+                with dist.no_sync(policy, sync=sync):
                     dist.backward(loss)
 
                 for key, value in (("loss", loss), ("loss_grpo", loss_grpo), ("loss_sdl", loss_sdl)):
@@ -251,6 +332,8 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
                     for key, value in stats.items():
                         stat_sums[key] += value * float(mask.sum())
                         stat_tokens[key] += float(mask.sum())
+            if probe is not None:
+                probe.step()
             grad_norms.append(dist.clip_grad_norm(params, cfg.optim.max_grad_norm))
             optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -260,6 +343,8 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
     out["grad_norm"] = float(np.mean(grad_norms)) if grad_norms else 0.0
     out["grad_norm_max"] = float(np.max(grad_norms)) if grad_norms else 0.0
     out["optimizer_steps"] = len(grad_norms)
+    if probe is not None:
+        out.update({k: dist.mean(v) for k, v in probe.summary().items()})
     return out
 
 
@@ -302,6 +387,13 @@ def _gather_trajectories(trajectories: list[Trajectory], dist: Dist) -> list[Tra
     shards: list[Any] = [None] * dist.world
     torch.distributed.all_gather_object(shards, [t.model_dump(mode="json") for t in trajectories])
     return [Trajectory.model_validate(t) for shard in shards for t in shard]
+
+
+def group_outcome(batch: RolloutBatch, group: int, kind: str) -> float:
+    """A task group's outcome: its success rate (``success``) or mean return (``return``)."""
+    trajs = [batch.trajectories[i] for i in batch.groups[group]]
+    values = [t.success for t in trajs] if kind == "success" else [t.total_reward for t in trajs]
+    return float(np.mean(values))
 
 
 def rollout_stats(batch: RolloutBatch, dist: Dist) -> dict[str, float]:
@@ -353,8 +445,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
     probe.close()
     pool = make_pool(cfg, make_env)
     skills = make_skill_source(cfg, run_dir if dist.is_main else run_dir / f"rank{dist.rank}", make_env, train_tasks)
-    teacher = (Teacher(model, tokenizer, cfg.teacher_mode, cfg.teacher.skill_position,
-                       cfg.model.logprob_chunk_size, cfg.teacher.batch_size) if cfg.teacher_mode else None)
+    credit = SkillCredit(skills, delayed=not spec.skill_in_student)
+    teacher = (Teacher(model, tokenizer, cfg.teacher_sync_every, cfg.teacher.skill_position,
+                       cfg.model.logprob_chunk_size, cfg.teacher.batch_size) if spec.distill else None)
     sft_data: dict[str, list[TurnSample]] = defaultdict(list)
     if spec.sft:
         experts = expert_trajectories(make_env, train_tasks, cfg.sft.response_template)
@@ -367,7 +460,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
         state = load_checkpoint(resume)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        skills.load_state_dict(state["skills"])
+        skills.load_state_dict(state["skills"]["source"])
+        credit.load_state_dict(state["skills"]["credit"])
         if teacher is not None:
             teacher.load_state_dict(state["teacher"])
         restore_rng(state["rng"])
@@ -389,28 +483,38 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
         tasks = dist.shard(tasks)
         record: dict[str, Any] = {"iteration": iteration}
 
-        # 1. skills for this iteration's tasks (UCB over each task's bank)
-        chosen = {t: s for t in tasks if (s := skills.skill_for(t)) is not None} if cfg.uses_skills else {}
-
-        # 2. rollouts with the plain prompt (skill-in-prompt baseline: the skill is in the student's prompt)
+        # 1. rollouts with the plain prompt (skill-in-prompt baseline: the UCB skill is in the student's prompt)
+        in_prompt = ({t: sk for t in tasks if (sk := skills.skill_for(t)) is not None}
+                     if spec.skill_in_student else {})
         t0 = time.perf_counter()
         with dist.full_params(policy), autocast():
             if spec.sft:
                 batch = RolloutBatch([], [s for t in tasks for s in sft_data[t]])
             else:
-                student_skills = {t: text for t, (_, text) in chosen.items()} if spec.skill_in_student else None
                 batch = collect_rollouts(backend, pool, tasks, cfg.rollout.group_size, sampling,
                                          window=cfg.rollout.history_window, seed=cfg.seed * 100003 + iteration,
-                                         student_skills=student_skills, skill_position=cfg.teacher.skill_position,
+                                         student_skills={t: text for t, (_, text) in in_prompt.items()} or None,
+                                         skill_position=cfg.teacher.skill_position,
                                          max_turns=cfg.rollout.max_turns, id_prefix=f"it{iteration}-r{dist.rank}",
                                          env_name=cfg.env.name)
                 assign_group_advantages(batch, cfg.loss.adv_eps)
             record["time_rollout"] = time.perf_counter() - t0
+            outcomes = {t: group_outcome(batch, g, cfg.teacher.credit) for g, t in enumerate(tasks)} if batch.groups else {}
 
-            # 3. the teacher (same weights + skill) re-scores the student's tokens
+            # 2. credit: a task's previous teacher skill gets the change of the task's outcome since its update
+            credits = [c for t, o in outcomes.items() if (c := credit.settle(t, o)) is not None]
+            record["skill_credit_mean"] = float(np.mean(credits)) if credits else None
+
+            # 3. one skill per task by UCB (the summaries of the previous iteration joined the banks) and
+            #    the teacher (the student's weights as of its last sync, plus the skill) re-scores the student's tokens
             t0 = time.perf_counter()
-            if teacher is not None and chosen:
-                record["teacher_scored_frac"] = teacher.score(batch.samples, chosen) / max(len(batch.samples), 1)
+            chosen = ({t: sk for t in tasks if (sk := skills.skill_for(t)) is not None}
+                      if spec.distill else in_prompt)
+            if teacher is not None:
+                teacher.sync(iteration)
+                if chosen:
+                    scored = teacher.score(batch.samples, chosen)
+                    record["teacher_scored_frac"] = scored / max(len(batch.samples), 1)
             record["time_teacher"] = time.perf_counter() - t0
 
         # 4. policy update
@@ -420,13 +524,13 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
         model.eval()
         record["time_update"] = time.perf_counter() - t0
 
-        # 5. skill counters, new skills from this iteration's episodes (used from the next iteration)
-        for g, task_id in enumerate(tasks):
-            if task_id in chosen and batch.groups:
-                success = float(np.mean([batch.trajectories[i].success for i in batch.groups[g]]))
-                skills.feedback(task_id, chosen[task_id][0], success)
-        if cfg.uses_skills and batch.trajectories:
-            record["skills_added"] = skills.add_trajectories(batch.trajectories, iteration)
+        # 5. open the credit of the skills this update used; summarise this iteration's episodes into the
+        #    banks in the background (joined before the next iteration picks skills)
+        for task_id, (name, _) in chosen.items():
+            if task_id in outcomes:
+                credit.used(task_id, name, outcomes[task_id])
+        if cfg.uses_skills:
+            skills.add_trajectories(batch.trajectories, iteration)
 
         # 6. metrics, trajectories, evaluation, checkpoint
         record.update({"loss": update.get("loss"), "loss_grpo": update.get("loss_grpo"),
@@ -468,7 +572,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
                 f"log-prob optimal {_fmt(result['eval_dense_logprob_optimal'])}")
         if dist.is_main and (last or (cfg.checkpoint_every and iteration % cfg.checkpoint_every == 0)):
             save_checkpoint(checkpoint_dir(run_dir, iteration), model=model, optimizer=optimizer,
-                            iteration=iteration, config=cfg.model_dump(mode="json"), skills=skills.state_dict(),
+                            iteration=iteration, config=cfg.model_dump(mode="json"),
+                            skills={"source": skills.state_dict(), "credit": credit.state_dict()},
                             teacher=teacher.state_dict() if teacher is not None else None)
         if last:
             break
@@ -483,6 +588,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
         tokenizer.save_pretrained(str(final))
         plot_metrics(run_dir)
         metrics.close()
+    skills.wait()
     pool.close()
     return run_dir
 

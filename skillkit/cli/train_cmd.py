@@ -1,4 +1,5 @@
-"""``skillkit train``: train a student (GRPO, Skill-SD, OPD, SFT, ...) from a YAML config."""
+"""``skillkit train``: train a student (GRPO, Skill-SD, OPSD, OPD, SFT, ...) from a YAML config;
+``skillkit study``: arms x seeds from one warm start at equal budget, with paired statistics."""
 
 from __future__ import annotations
 
@@ -31,6 +32,34 @@ def train(
     console.print(f"[bold green]done[/]: {out}  (metrics.jsonl, curves.png, checkpoints/, final/)")
 
 
+@friendly_errors
+def study(
+    overrides: list[str] | None = typer.Argument(
+        None, help="Study overrides key=value, e.g. output_dir=runs/s2 'overrides=[iterations=10]'."),
+    config: Path = typer.Option(..., "--config", "-c", help="Study YAML (configs/study_cpu.yaml)."),
+    arms: str | None = typer.Option(None, "--arms", help="Comma-separated arm names (replaces the config's)."),
+    seeds: str | None = typer.Option(None, "--seeds", help="Comma-separated seeds (replaces the config's)."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Result folder (merged into)."),
+    smoke: bool = typer.Option(False, "--smoke", help="tiny-random and a tiny budget: checks the pipeline in seconds."),
+) -> None:
+    """Run a study: every arm x seed trains from one warm start at equal budget (results already in the
+    folder are kept), then per-level paired outcomes, 95% intervals, paired tests against GRPO and a plot."""
+    quiet_libraries()
+    from trainer.study import load_study_config, run_study
+
+    extra = list(overrides or [])
+    if arms:
+        extra.append(f"arms=[{arms}]")
+    if seeds:
+        extra.append(f"seeds=[{seeds}]")
+    if output_dir is not None:
+        extra.append(f"output_dir={output_dir}")
+    cfg = load_study_config(config, extra)
+    run_study(cfg, smoke=smoke, log=lambda m: console.print(m, highlight=False))
+    console.print(f"[bold green]done[/]: {cfg.output_dir}  (results/, summary.json, per_level.csv, study.png)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``skillkit train``."""
+    """Add ``skillkit train`` and ``skillkit study``."""
     app.command("train")(train)
+    app.command("study")(study)

@@ -1,0 +1,92 @@
+"""The study runner: arms x seeds at equal budget, merged result folder, paired analysis, smoke mode."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from skillkit.cli.main import app
+from trainer.study import analyse, load_study_config, unit_outcomes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_analysis_pairs_arms_on_levels_and_tests_against_grpo():
+    rng = np.random.default_rng(0)
+    units = [f"level-{i}" for i in range(40)]
+    hard = {u: float(rng.random() < 0.3) for u in units}
+    results = []
+    for seed in range(3):
+        for arm, outcome in (("grpo", hard), ("grpo_control", hard), ("better", {u: 1.0 for u in units})):
+            results.append({"arm": arm, "seed": seed, "outcomes": {"success": dict(outcome)},
+                            "scalars": {"eval_success_rate": float(np.mean(list(outcome.values())))}})
+    summary = analyse(results, "grpo", resamples=500)
+    block = summary["metrics"]["success"]
+    assert block["units"] == 40 and summary["seeds"]["grpo"] == [0, 1, 2]
+    better = block["arms"]["better"]["vs_baseline"]
+    assert better["diff"]["mean"] == pytest.approx(1 - np.mean(list(hard.values())))
+    assert better["diff"]["low"] > 0 and better["p_value"] < 0.05
+    control = block["arms"]["grpo_control"]["vs_baseline"]
+    assert control["diff"]["mean"] == 0 and control["diff"]["low"] <= 0 <= control["diff"]["high"]
+    assert "vs_baseline" not in block["arms"]["grpo"]
+    assert summary["per_level"]["success"]["level-0"] == {"grpo": hard["level-0"], "grpo_control": hard["level-0"],
+                                                          "better": 1.0}
+    assert summary["scalars"]["eval_success_rate"]["better"]["mean"] == 1.0
+
+
+def test_unit_outcomes_reads_the_evaluation_record():
+    assert unit_outcomes({"eval_outcomes": {"a": 1, "b": 0}}) == {"success": {"a": 1.0, "b": 0.0}}
+    assert unit_outcomes({"outcomes": [{"task_id": "a", "success": True, "dense_greedy_optimal": 0.5}]}) == {
+        "success": {"a": 1.0}, "dense_greedy_optimal": {"a": 0.5}}
+    with pytest.raises(ValueError, match="per-task"):
+        unit_outcomes({"eval_success_rate": 0.5})
+
+
+def test_smoke_study_runs_merges_new_seeds_and_refuses_another_budget(tmp_path):
+    out = tmp_path / "study"
+    config = str(ROOT / "configs" / "study_cpu.yaml")
+
+    def study(*args: str) -> None:
+        result = CliRunner().invoke(app, ["study", "--config", config, "--smoke", "-o", str(out), *args])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+
+    t0 = time.perf_counter()
+    study("--arms", "grpo,skillsd,grpo_control", "--seeds", "0")
+    first = time.perf_counter() - t0
+    files = sorted(p.name for p in (out / "results").glob("*.json"))
+    assert files == ["grpo__seed0.json", "grpo_control__seed0.json", "skillsd__seed0.json"]
+    control = json.loads((out / "results" / "grpo_control__seed0.json").read_text())
+    assert control["method"] == "grpo" and control["train_seed"] == 1000     # disjoint seeds
+    stamp = (out / "results" / "skillsd__seed0.json").stat().st_mtime
+
+    study("--arms", "grpo", "--seeds", "0,1")                                  # one new run, merged
+    assert (out / "results" / "skillsd__seed0.json").stat().st_mtime == stamp
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == {"grpo": [0, 1], "grpo_control": [0], "skillsd": [0]}
+    block = summary["metrics"]["success"]
+    assert block["units"] == 6 and set(block["arms"]) == {"grpo", "grpo_control", "skillsd"}
+    for arm in ("skillsd", "grpo_control"):
+        comparison = block["arms"][arm]["vs_baseline"]
+        assert {"diff", "p_value", "mde"} <= set(comparison) and comparison["diff"]["n_units"] == 6
+    with open(out / "per_level.csv") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["metric", "task", "grpo", "grpo_control", "skillsd"] and len(rows) == 1 + 6
+    assert (out / "study.png").stat().st_size > 0
+
+    result = CliRunner().invoke(app, ["study", "--config", config, "--smoke", "-o", str(out), "--arms", "grpo",
+                                      "--seeds", "0", "overrides=[rollout.group_size=3]"])
+    assert result.exit_code != 0 and "another budget" in result.output
+    print(f"smoke study, 3 runs: {first:.1f}s")
+
+
+def test_study_config_names_known_arms():
+    cfg = load_study_config(ROOT / "configs" / "study_cpu.yaml")
+    assert [a.name for a in cfg.arm_specs()] == ["grpo", "skillsd", "opsd", "grpo_control"]
+    with pytest.raises(ValueError, match="unknown arm"):
+        load_study_config(ROOT / "configs" / "study_cpu.yaml", ["arms=[grpo,nope]"]).arm_specs()
