@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import Field
 
-from skillkit.core.config import StrictModel, load_config
+from skillkit.core.config import InputFile, StrictModel, load_config
 from skillkit.core.fileio import atomic_write_text
 from skillkit.core.stats import bootstrap_mean, normal_mde, paired_comparison, seed_unit_matrix
 from trainer.checkpoint import STATE_FILE, checkpoint_config, load_checkpoint
@@ -81,12 +81,13 @@ ARMS: dict[str, ArmSpec] = {
 
 
 class StudyConfig(StrictModel):
-    """A study (see the module docstring); paths are relative to the working directory."""
+    """A study (see the module docstring). ``train_config`` is relative to the study's YAML file;
+    ``output_dir`` and a ``warm_start`` folder, like every output, to the working folder."""
 
     name: str = "study"
-    train_config: str                                   # the training YAML every arm shares
+    train_config: InputFile                             # the training YAML every arm shares (relative to this file)
     output_dir: str = "runs/study"
-    warm_start: str | None = None                       # default: the training config's model
+    warm_start: str | None = None                       # a model name, or a folder relative to the working folder
     arms: list[str | ArmSpec] = Field(default_factory=lambda: ["grpo", "skillsd", "opsd", "grpo_control"])
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     overrides: list[str] = Field(default_factory=list)  # the equal budget, applied to every arm
