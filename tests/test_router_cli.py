@@ -64,3 +64,16 @@ def test_route_errors(library, tmp_path):
     assert res.exit_code == 2 and "exactly one of --query or --queries" in res.output
     res = runner.invoke(app, ["route", "--library", str(tmp_path / "missing.json"), "-q", "x"])
     assert res.exit_code == 2 and "no skill library" in res.output
+
+
+def test_rerank_without_a_trained_reranker_fails_and_names_the_training_command(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    base = ["route", "-l", str(library), "-q", "send money to bob", "--encoder", "hashing", "--json"]
+    res = runner.invoke(app, base + ["--method", "rerank"])
+    assert res.exit_code == 2, res.output
+    message = "".join(res.output.split())  # rich wraps long lines, even inside a path
+    assert f"skillkitroutertrain-reranker--library{library}" in message and "Traceback" not in message
+    res = runner.invoke(app, base)  # the default (auto) answers densely
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])[0]["name"] == "wallet-send-money"

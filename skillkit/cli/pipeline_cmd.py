@@ -117,9 +117,11 @@ def evaluate(
     agents = [("no skills", None)]
     if library is not None:
         from retriever.router import Router
+        from skillkit.skills.library import open_skill_source
 
         with console.status("building the router"):
-            agents.append(("with skills", Router.from_library(str(library), reranker=None)))
+            agents.append(("with skills", Router.from_library(open_skill_source(library), encoder="minilm",
+                                                              reranker=None)))
     config = AgentConfig(max_skills=max_skills, max_new_tokens=max_new_tokens, route_method=method)
     results, trajectories = [], []
     with progress() as bar:

@@ -14,7 +14,8 @@ from skillkit.cli.common import console, fail, friendly_errors, progress, quiet_
 router_app = typer.Typer(help="Skill routing: train the reranker.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that write a JSON result and print a table.", no_args_is_help=True)
 
-METHOD_HELP = "rerank (default; dense when no trained reranker is available), dense, bm25 or hybrid"
+METHOD_HELP = ("auto (default: rerank when a trained reranker is available, else dense), rerank (an error "
+               "without a trained reranker), dense, bm25 or hybrid")
 RERANKER_HELP = ("auto (the trained reranker saved next to the library, if any), none, llm (SmolLM2 yes/no), "
                  "or the folder of a trained reranker")
 
@@ -27,10 +28,12 @@ def _load_router(library: Path, reranker: str, index_kind: str, encoder: str) ->
     quiet_libraries()
     from retriever.router import Router
     from skillkit.core.models import cache_root
+    from skillkit.skills.library import open_skill_source
 
-    # skill vectors are cached by content hash, so routing the same library again skips the encoding
+    # A library folder brings its stored vectors (reused when --encoder is its model); a JSON/JSONL file
+    # is embedded through a content-hash cache, so routing the same file again skips the encoding.
     with console.status(f"loading {library} and embedding its skills"):
-        return Router.from_library(library, encoder=encoder, reranker=_reranker_spec(reranker),
+        return Router.from_library(open_skill_source(library), encoder=encoder, reranker=_reranker_spec(reranker),
                                    index_kind=index_kind, cache_dir=cache_root() / "router-embeddings")
 
 
@@ -58,7 +61,7 @@ def route_cmd(
     queries: Path | None = typer.Option(None, "--queries", help="JSONL of {\"id\", \"query\"} lines."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Where batch results go (default stdout)."),
     k: int = typer.Option(5, "--k", "-k", min=1, help="How many skills to return."),
-    method: str = typer.Option("rerank", "--method", "-m", help=METHOD_HELP),
+    method: str = typer.Option("auto", "--method", "-m", help=METHOD_HELP),
     tier: str | None = typer.Option(None, "--tier", help="Only skills of this tier."),
     reranker: str = typer.Option("auto", "--reranker", help=RERANKER_HELP),
     index_kind: str = typer.Option("auto", "--index", help="auto, flat, hnsw, ivf or ivfpq."),
@@ -68,7 +71,14 @@ def route_cmd(
     """Route a query (or a JSONL file of queries, with one model load) to the best skills."""
     if (query is None) == (queries is None):
         fail("give exactly one of --query or --queries")
+    from retriever.router import RerankerMissingError
+
     router = _load_router(library, reranker, index_kind, encoder)
+    try:
+        router.resolve_method(method)
+    except RerankerMissingError:
+        fail(f"--method rerank needs a trained reranker and there is none for {library}: train one with "
+             f"`skillkit router train-reranker --library {library}` (or use --method auto or dense)")
     if query is not None:
         results = router.route(query, k=k, tier=tier, method=method)
         if as_json:
