@@ -174,16 +174,23 @@ def serve_cmd(
     reranker: str = typer.Option("auto", "--reranker", help=RERANKER_HELP),
     max_k: int = typer.Option(50, "--max-k", help="Largest k a request may ask for."),
     max_body: int = typer.Option(16_384, "--max-body-bytes", help="Largest request body accepted."),
+    batch_window_ms: float = typer.Option(4.0, "--batch-window-ms", min=0.0,
+                                          help="Collect concurrent /route requests this long and encode them "
+                                               "as one batch (0: route each request on its own)."),
+    encoder: str = typer.Option("minilm", "--encoder", help="Bi-encoder name or path."),
 ) -> None:
     """Serve the library over HTTP: POST /route, GET /skills/{name}, GET /health."""
     try:
         from retriever.server import serve
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         fail(f"the server needs the 'server' extra (pip install 'skillkit[server]'): {exc}")
-    router = _load_router(library, reranker, "auto", "minilm")
+    router = _load_router(library, reranker, "auto", encoder)
+    batching = f"{batch_window_ms:g} ms window" if batch_window_ms > 0 else "off"
     console.print(f"serving {len(router)} skills on http://{host}:{port} "
-                  f"(reranker: {'yes' if router.reranker else 'no, dense'}; auth: {'on' if token else 'off'})")
-    serve(router, host=host, port=port, token=token, max_k=max_k, max_body_bytes=max_body)
+                  f"(reranker: {'yes' if router.reranker else 'no, dense'}; auth: {'on' if token else 'off'}; "
+                  f"batching: {batching})")
+    serve(router, host=host, port=port, token=token, max_k=max_k, max_body_bytes=max_body,
+          batch_window_ms=batch_window_ms)
 
 
 @friendly_errors
