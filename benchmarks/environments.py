@@ -6,7 +6,9 @@ Measures, at 6x6 with 2 boxes:
 * levels/s generated and verified: skillkit = reverse play + the minimum-move solver on every
   level (accepted when the optimal length is in the 2box split's 5-20 range); gym-sokoban = its
   ``reset`` (reverse-play generation, levels not checked for optimal length);
-* app env code steps/s through the sandbox (one small API-calling code action per step).
+* app env code steps/s through the sandbox (one small API-calling code action per step);
+* the same app code step on the old three-app world (phone, wallet, music) and on the full world
+  (eight apps), in the same run, plus episode resets/s (world build + snapshot) of each.
 
 gym-sokoban is optional (``pip install skillkit[bench]``); when it does not import, the table says
 so and our numbers are still reported. gym-sokoban 0.0.6 imports ``pkg_resources``; when setuptools
@@ -35,7 +37,7 @@ from pathlib import Path
 # Run as a script, this file's folder comes first on sys.path and its name would hide the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-from environments.apps import AppsEnv, task_ids  # noqa: E402
+from environments.apps import ALL_APPS, ORIGINAL_APPS, AppsEnv, AppSuite, Sandbox, make_world, task_ids  # noqa: E402
 from environments.sokoban import ACTION_NAMES, SokobanEnv, generate_level  # noqa: E402
 from environments.sokoban.splits import VARIANTS  # noqa: E402
 
@@ -141,6 +143,39 @@ def app_code_steps(seconds: float) -> float:
     return n / t
 
 
+WORLD_STEP = """contacts = apis.phone.search_contacts(access_token=token, page_limit=20)
+songs = apis.music.search_songs(page_limit=20)
+print(len(contacts), len(songs), apis.wallet.show_balance(access_token=wallet)["balance"])"""
+
+
+def app_world_numbers(seconds: float, apps: tuple[str, ...]) -> tuple[float, float]:
+    """(code steps/s, resets/s) on a world holding ``apps``: the same API-calling step through the
+    sandbox, and building a world + suite + snapshot as ``AppsEnv.reset`` does."""
+    suite = AppSuite(make_world(11, apps))
+    sandbox = Sandbox(suite.call)
+    accounts = suite.db["accounts"]
+    sandbox.execute(f"token = apis.phone.login(username={accounts['phone']['username']!r}, "
+                    f"password={accounts['phone']['password']!r})['access_token']\n"
+                    f"wallet = apis.wallet.login(username={accounts['wallet']['username']!r}, "
+                    f"password={accounts['wallet']['password']!r})['access_token']")
+
+    def step() -> int:
+        result = sandbox.execute(WORLD_STEP)
+        assert result.error is None, result.error
+        return 1
+
+    steps, t_steps = _timed(step, seconds)
+    sandbox.close()
+    seeds = iter(range(10**9))
+
+    def reset() -> int:
+        AppSuite(make_world(next(seeds), apps)).snapshot()
+        return 1
+
+    resets, t_resets = _timed(reset, seconds)
+    return steps / t_steps, resets / t_resets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="Measuring time per number.")
@@ -151,6 +186,8 @@ def main() -> None:
     with contextlib.redirect_stdout(io.StringIO()):  # gym-sokoban prints every generation retry
         gym_steps, gym_levels, gym_status = gym_numbers(args.seconds)
     apps = app_code_steps(args.seconds)
+    old_steps, old_resets = app_world_numbers(args.seconds, ORIGINAL_APPS)
+    new_steps, new_resets = app_world_numbers(args.seconds, ALL_APPS)
 
     def ratio(ours: float, theirs: float | None) -> str:
         return f"{ours / theirs:.1f}x" if theirs else "n/a"
@@ -160,6 +197,8 @@ def main() -> None:
         ("levels/s generated (+ verified for ours)", our_levels, gym_levels, ratio(our_levels, gym_levels), ">= 2x"),
         ("app env code steps/s (sandbox)", apps, None, "", ""),
     ]
+    world_rows = [("app code steps/s, 3-app vs 8-app world", old_steps, new_steps, new_steps / old_steps, ">= 0.8"),
+                  ("app resets/s, 3-app vs 8-app world", old_resets, new_resets, new_resets / old_resets, "")]
     header = f"{'measure':44s} {'skillkit':>10s} {'gym-sokoban':>12s} {'ratio':>7s} {'target':>7s}"
     print(header)
     print("-" * len(header))
@@ -167,6 +206,9 @@ def main() -> None:
         theirs_text = f"{theirs:,.0f}" if theirs else "-"
         print(f"{name:44s} {ours:>10,.0f} {theirs_text:>12s} {r:>7s} {target:>7s}")
     print(f"gym-sokoban: {gym_status}")
+    print(f"{'measure':44s} {'3 apps':>10s} {'8 apps':>12s} {'ratio':>7s} {'target':>7s}")
+    for name, old, new, r, target in world_rows:
+        print(f"{name:44s} {old:>10,.0f} {new:>12,.0f} {r:>7.2f} {target:>7s}")
     result = {
         "benchmark": "environments", "seconds_per_measure": args.seconds, "python": platform.python_version(),
         "cpu_count": os.cpu_count(), "gym_sokoban_status": gym_status,
@@ -175,6 +217,10 @@ def main() -> None:
         "levels_per_s": {"skillkit_verified": our_levels, "gym_sokoban_unverified": gym_levels,
                          "ratio": our_levels / gym_levels if gym_levels else None},
         "apps_code_steps_per_s": apps,
+        "apps_world_code_steps_per_s": {"original_3_apps": old_steps, "all_8_apps": new_steps,
+                                         "ratio": new_steps / old_steps},
+        "apps_world_resets_per_s": {"original_3_apps": old_resets, "all_8_apps": new_resets,
+                                    "ratio": new_resets / old_resets},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")

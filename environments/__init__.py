@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from environments.base import Environment, StepResult, VectorEnv, run_episode
-from environments.registry import describe_envs, list_envs, make, register, task_ids
+from environments.base import Environment, EpisodeAnalyzer, StepResult, VectorEnv, run_episode
+from environments.registry import analyzer, describe_envs, list_envs, make, register, task_ids
 
-__all__ = ["Environment", "StepResult", "VectorEnv", "describe_envs", "list_envs", "make", "register", "run_episode",
-           "task_ids"]
+__all__ = ["Environment", "EpisodeAnalyzer", "StepResult", "VectorEnv", "analyzer", "describe_envs", "list_envs",
+           "make", "register", "run_episode", "task_ids"]

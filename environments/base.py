@@ -1,8 +1,9 @@
-"""The environment protocol shared by every world, a batched ``VectorEnv`` and an episode recorder.
+"""The environment protocol shared by every world, a batched ``VectorEnv`` and one-episode recorders.
 
 An environment is text in, text out: ``reset`` returns the first observation, ``step`` takes the
 agent's action text and returns a :class:`StepResult`. ``info["success"]`` is set when ``done``.
-Episodes serialise as :class:`skillkit.core.schemas.Trajectory` (one JSONL line per episode).
+Episodes serialise as :class:`skillkit.core.schemas.Trajectory` (one JSONL line per episode);
+``Environment.analyzer()`` says how to read them (:class:`EpisodeAnalyzer`, for summaries and skills).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from skillkit.core.schemas import Trajectory, Turn
+from environments.analysis import EpisodeAnalyzer
+from environments.episodes import LocalEnvPool, episode_start, finish_episodes, new_episode, play_episodes
+from skillkit.core.schemas import Trajectory
 
 
 @dataclass
@@ -24,6 +27,34 @@ class StepResult:
     reward: float
     done: bool
     info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProbeState:
+    """A held-out state for the dense metric: its task, the observation an agent sees there, and the
+    moves the environment accepts there (the candidates of the agent's greedy choice)."""
+
+    task_id: str
+    observation: str
+    moves: list[str]
+
+
+class Oracle(ABC):
+    """Ground truth about an environment's tasks: a solver, reference solutions.
+
+    Kept apart from :class:`Environment` on purpose: only evaluation metrics, expert data for a
+    supervised warm start and methods named as ground-truth methods (OPSD, ground-truth guidance)
+    may call it. Skills are made from the agent's own experience and never from an oracle.
+    """
+
+    @abstractmethod
+    def expert_actions(self, task_id: str) -> list[str] | None:
+        """A reference solution for ``task_id`` from its start (one action string per step), if known."""
+
+    def optimal_next_actions(self, observation: str) -> list[str] | None:
+        """The actions that start a shortest solution from the state shown in ``observation``
+        (empty when the state is solved or cannot be solved); None when the oracle cannot say."""
+        return None
 
 
 class Environment(ABC):
@@ -53,13 +84,23 @@ class Environment(ABC):
     def task_instruction(self) -> str:
         """The instruction text of the current task."""
 
-    def expert_actions(self, task_id: str) -> list[str] | None:
-        """A scripted reference solution for ``task_id`` (one action string per step), if known."""
+    def oracle(self) -> Oracle | None:
+        """The environment's ground truth (see :class:`Oracle`), or None when it has none."""
         return None
+
+    def analyzer(self) -> EpisodeAnalyzer:
+        """How this environment's episodes read (actions, segments, errors) for summaries and skills;
+        the generic reading unless the environment knows better. Never backed by the oracle."""
+        return EpisodeAnalyzer()
 
     def episode_metadata(self) -> dict[str, Any]:
         """Extra facts about the current episode recorded in the trajectory's ``metadata``."""
         return {}
+
+    def probe_states(self, task_ids: list[str], n: int, seed: int = 0) -> list[ProbeState]:
+        """Up to ``n`` states of these tasks for the dense metric, deterministic for ``seed``; the
+        oracle's ``optimal_next_actions`` answers for each. Empty when the environment has none."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook, most environments hold nothing
         """Release any resources (worker processes, subprocesses)."""
@@ -126,33 +167,26 @@ class VectorEnv:
 
 def run_episode(env: Environment, policy: Callable[[str], str], task_id: str | None,
                 seed: int | None = None, episode_id: str | None = None) -> Trajectory:
-    """Play one episode with ``policy`` (observation text -> action text) and record it."""
-    observation = env.reset(task_id=task_id, seed=seed)
-    trajectory = Trajectory(
-        id=episode_id or uuid.uuid4().hex, env=env.name, task_id=str(task_id if task_id is not None else seed),
-        instruction=env.task_instruction(), initial_observation=observation,
-    )
-    done = False
-    while not done:
-        action = policy(observation)
-        result = env.step(action)
-        trajectory.turns.append(Turn(action=action, observation=result.observation, reward=result.reward,
-                                     done=result.done, info=result.info))
-        trajectory.total_reward += result.reward
-        observation, done = result.observation, result.done
-        if done:
-            trajectory.success = bool(result.info.get("success", False))
-    trajectory.metadata = {"max_steps": env.max_steps, **env.episode_metadata()}
-    return trajectory
+    """Play one episode with ``policy`` (observation text -> action text) and record it.
+
+    A batch of one through the shared loop (:func:`environments.episodes.play_episodes`).
+    """
+    start = episode_start(env, env.reset(task_id=task_id, seed=seed))
+    episode = new_episode(0, str(task_id if task_id is not None else seed), start, episode_id or uuid.uuid4().hex,
+                          env.name)
+    pool = LocalEnvPool(lambda: env, [env])
+    play_episodes(pool, [episode.task_id], lambda live: [policy(ep.observation) for ep in live], episodes=[episode])
+    return finish_episodes(pool, [episode])[0]
 
 
 def run_expert_episode(env: Environment, task_id: str, response_template: str = "{action}") -> Trajectory | None:
-    """Replay the task's scripted reference solution (``expert_actions``: the Sokoban solver's moves,
-    the app suite's reference code) as a recorded episode; None when the task has none.
+    """Replay the task's reference solution (the oracle's ``expert_actions``: the Sokoban solver's
+    moves, the app suite's reference code) as a recorded episode; None when the task has none.
 
     Each action is sent as ``response_template.format(action=...)``.
     """
-    actions = env.expert_actions(task_id)
+    oracle = env.oracle()
+    actions = oracle.expert_actions(task_id) if oracle is not None else None
     if not actions:
         return None
     remaining = iter([response_template.format(action=a) for a in actions])

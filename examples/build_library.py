@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import argparse
+import random
 
 import environments
-from environments.base import run_expert_episode
+from environments.base import run_episode
 from skillkit.skills.extract import Extractor
 from skillkit.skills.library import SkillLibrary
 from skillkit.skills.skillmd import export_skills
@@ -19,13 +20,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="library folder to create")
     parser.add_argument("--tasks", type=int, default=12, help="Sokoban train levels to play")
+    parser.add_argument("--tries", type=int, default=4, help="episodes per level")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embedder", default="minilm", help="minilm (default) or hashing (no model)")
     args = parser.parse_args()
 
-    # 1. Experience: here the solver plays (`environments.base.run_episode(env, policy, task_id)` records
-    #    your own agent's episodes the same way).
-    env = environments.make("sokoban", variant="1box")
-    episodes = [run_expert_episode(env, task_id) for task_id in env.task_ids("train")[: args.tasks]]
+    # 1. Experience: your agent's own episodes, recorded by `run_episode(env, policy, task_id)` (policy:
+    #    observation text -> action text). A seeded random player stands in for your agent here; skills
+    #    are learned from what it did (what worked, its mistakes), never from a solver.
+    rng = random.Random(args.seed)
+    env = environments.make("sokoban", variant="1box", max_steps=30)
+    episodes = [run_episode(env, lambda _obs: rng.choice(["Up", "Down", "Left", "Right"]), task_id,
+                            episode_id=f"{task_id}-{k}")
+                for task_id in env.task_ids("train")[: args.tasks] for k in range(args.tries)]
+    print(f"{sum(e.success for e in episodes)} of {len(episodes)} episodes solved their level")
 
     # 2. Trajectory skills (Summarizer(backend) uses an LLM; None = the deterministic summarizer),
     #    then planning / functional / atomic skills with ADD / MODIFY / KEEP and duplicate merging.

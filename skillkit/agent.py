@@ -1,16 +1,18 @@
 """A langgraph agent that plugs routed skills into its prompt and acts in any environment.
 
-The graph runs a batch of episodes together (one episode is a batch of one), so every LLM call
-generates the actions of all live episodes at once::
+The graph is the shared episode loop (:mod:`environments.episodes`) with one node per part of a
+turn, so the agent plays exactly as the trainer's rollouts and the evaluation do: a batch of
+episodes together (one episode is a batch of one), every LLM call generating the actions of all
+live episodes at once::
 
     retrieve ──> act ──> step ──> (reflect) ──> done? ── yes ──> END
        ^                                 │
-       └──────── no (re-route) ──────────┘   (or straight back to act when routing once)
+       └──────────────── no ─────────────┘
 
-``retrieve`` asks the router for skills (query = task instruction + current observation), keeps
-those above a score threshold, and packs them under a budget (max skills, max tokens); the
-names shown are recorded on every turn of the trajectory. ``make_skill_node`` exposes the
-retrieve+act step as a node for a user's own langgraph graph.
+``retrieve`` asks the router for skills (query = task instruction + current observation; on the
+first turn only, unless ``route_every_turn``), keeps those above a score threshold, and packs them
+under a budget (max skills, max tokens); the names shown are recorded on every turn of the
+trajectory. ``make_skill_node`` exposes the retrieve+act step as a node for a user's own graph.
 """
 
 from __future__ import annotations
@@ -21,10 +23,22 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import Field
 
+from environments.episodes import (
+    ChatPolicy,
+    EnvPool,
+    Episode,
+    EpisodeStart,
+    LocalEnvPool,
+    apply_actions,
+    finish_episodes,
+    live_episodes,
+    new_episode,
+    start_episodes,
+)
 from skillkit.core.config import StrictModel
 from skillkit.core.llm.base import LLMBackend, SamplingParams
-from skillkit.core.prompts import SkillPosition, build_messages, format_skills, insert_skill
-from skillkit.core.schemas import Trajectory, Turn
+from skillkit.core.prompts import SkillPosition, format_skills
+from skillkit.core.schemas import Trajectory
 
 if TYPE_CHECKING:
     from environments.base import Environment
@@ -50,17 +64,12 @@ class AgentConfig(StrictModel):
 
 
 class AgentState(TypedDict):
-    """Graph state for a batch of episodes (lists are indexed by episode)."""
+    """Graph state for a batch of episodes (lists are indexed by pool slot)."""
 
-    observations: list[str]
-    histories: list[list[tuple[str, str]]]
-    skill_names: list[list[str]]
-    skill_blocks: list[str]
-    notes: list[str]
-    actions: list[str]
-    done: list[bool]
-    turns: list[list[dict[str, Any]]]
-    step: int
+    episodes: list[Episode]
+    blocks: list[str]          # the routed skill block of each episode
+    notes: list[str]           # the reflection's lesson of each episode
+    actions: list[str]         # the actions of the live episodes, in ``live_episodes`` order
 
 
 def _token_counter(backend: LLMBackend) -> Callable[[str], int]:
@@ -113,87 +122,67 @@ class SkillAgent:
             used += cost
         return names, format_skills(texts)
 
-    # ----- one step, usable on its own ---------------------------------------------------------
-    def act(self, instructions: str, tasks: Sequence[str], observations: Sequence[str],
-            histories: Sequence[Sequence[tuple[str, str]]], skill_blocks: Sequence[str],
-            notes: Sequence[str] | None = None) -> list[str]:
-        """Generate one action per episode, all in one batch.
-
-        ``histories`` hold (observation, action) pairs of earlier turns; the prompt is the one the
-        trainer's student sees (``skillkit.core.prompts``), with the skills inserted.
-        """
+    # ----- the hooks of the shared episode loop ------------------------------------------------
+    @property
+    def policy(self) -> ChatPolicy:
+        """The language-model policy: the trainer's prompt layout with the skills inserted."""
         cfg = self.config
-        requests = []
-        for i, observation in enumerate(observations):
-            skills = skill_blocks[i]
-            if notes and notes[i]:
-                skills = (skills + "\n\nLessons so far: " + notes[i]).strip()
-            messages = build_messages(instructions, tasks[i], histories[i], observation, cfg.history_window)
-            requests.append(insert_skill(messages, skills, cfg.skill_position,
-                                         header="Skills that may help:" if skills else ""))
-        sampling = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
-        return [c.text.strip() for c in self.backend.generate(requests, sampling)]
+        sampling = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
+        return ChatPolicy(self.backend, sampling, cfg.history_window, cfg.seed, cfg.skill_position,
+                          skill_header="Skills that may help:")
+
+    def act(self, episodes: list[Episode]) -> list[str]:
+        """One action per episode (skills as set on each episode), all in one batch."""
+        return [text.strip() for text in self.policy(episodes)]
+
+    def route(self, episode: Episode, block: str, note: str = "") -> tuple[list[str], str, str]:
+        """Skills for the episode's next turn: (names, routed block, prompt text with the lesson).
+
+        Routes on the first turn (query = task instruction + observation), on every turn with
+        ``route_every_turn``, and again while nothing was found; otherwise keeps ``block``.
+        """
+        names = episode.skill_names
+        if self.config.route_every_turn or not names:
+            names, block = self.select_skills(f"{episode.start.task_instruction}\n{episode.observation}")
+        text = (block + "\n\nLessons so far: " + note).strip() if note else block
+        return names, block, text
 
     # ----- the graph ---------------------------------------------------------------------------
-    def build_graph(self, envs: Sequence[Environment]) -> Any:
-        """Compile the langgraph graph over a fixed batch of (already reset) environments."""
+    def build_graph(self, pool: EnvPool) -> Any:
+        """Compile the langgraph graph over a pool of environments (episodes started by :meth:`run`)."""
         from langgraph.graph import END, START, StateGraph
 
-        instructions = envs[0].instructions
-        queries = [env.task_instruction() for env in envs]
-
         def retrieve(state: AgentState) -> dict[str, Any]:
-            names, blocks = list(state["skill_names"]), list(state["skill_blocks"])
-            for i, observation in enumerate(state["observations"]):
-                if state["done"][i] or (names[i] and not self.config.route_every_turn):
-                    continue
-                names[i], blocks[i] = self.select_skills(f"{queries[i]}\n{observation}")
-            return {"skill_names": names, "skill_blocks": blocks}
+            blocks = list(state["blocks"])
+            for ep in live_episodes(state["episodes"]):
+                ep.skill_names, blocks[ep.slot], ep.skill_text = self.route(ep, blocks[ep.slot],
+                                                                            state["notes"][ep.slot])
+            return {"episodes": state["episodes"], "blocks": blocks}
 
         def act(state: AgentState) -> dict[str, Any]:
-            live = [i for i, d in enumerate(state["done"]) if not d]
-            generated = self.act(instructions, [queries[i] for i in live], [state["observations"][i] for i in live],
-                                 [state["histories"][i] for i in live], [state["skill_blocks"][i] for i in live],
-                                 [state["notes"][i] for i in live])
-            actions = list(state["actions"])
-            for i, action in zip(live, generated):
-                actions[i] = action
-            return {"actions": actions}
+            return {"actions": self.act(live_episodes(state["episodes"]))}
 
         def step(state: AgentState) -> dict[str, Any]:
-            observations, histories = list(state["observations"]), [list(h) for h in state["histories"]]
-            done, turns = list(state["done"]), [list(t) for t in state["turns"]]
-            for i, env in enumerate(envs):
-                if done[i]:
-                    continue
-                result = env.step(state["actions"][i])
-                turns[i].append(Turn(action=state["actions"][i], observation=result.observation,
-                                     reward=result.reward, done=result.done, info=result.info,
-                                     skills_shown=state["skill_names"][i]).model_dump())
-                histories[i].append((state["observations"][i], state["actions"][i]))
-                observations[i], done[i] = result.observation, result.done
-            return {"observations": observations, "histories": histories, "done": done, "turns": turns,
-                    "step": state["step"] + 1}
+            apply_actions(pool, live_episodes(state["episodes"]), state["actions"])
+            return {"episodes": state["episodes"]}
 
         def reflect(state: AgentState) -> dict[str, Any]:
             notes = list(state["notes"])
-            failing = [i for i, t in enumerate(state["turns"]) if not state["done"][i] and t and t[-1]["reward"] < 0
-                       and t[-1]["info"].get("invalid")]
+            failing = [ep for ep in live_episodes(state["episodes"])
+                       if ep.trajectory.turns[-1].reward < 0 and ep.trajectory.turns[-1].info.get("invalid")]
             if failing:
-                requests = [[{"role": "user", "content": f"{instructions}\n\nYou tried: {state['actions'][i]}\n"
-                              f"Result: {state['observations'][i]}\nIn one short sentence, what should you do "
-                              "differently next time?"}] for i in failing]
+                requests = [[{"role": "user", "content": f"{ep.start.instructions}\n\nYou tried: {ep.history[-1][1]}\n"
+                              f"Result: {ep.observation}\nIn one short sentence, what should you do "
+                              "differently next time?"}] for ep in failing]
                 lessons = self.backend.generate(requests, SamplingParams(temperature=0, max_new_tokens=32))
-                for i, lesson in zip(failing, lessons):
-                    notes[i] = lesson.text.strip().split("\n")[0]
+                for ep, lesson in zip(failing, lessons):
+                    notes[ep.slot] = lesson.text.strip().split("\n")[0]
             return {"notes": notes}
 
         def after_step(state: AgentState) -> str:
-            if all(state["done"]):
+            if not live_episodes(state["episodes"]):
                 return "end"
-            if self.config.reflect:
-                return "reflect"
-            return "retrieve" if self.config.route_every_turn else "act"
+            return "reflect" if self.config.reflect else "retrieve"
 
         graph = StateGraph(AgentState)
         graph.add_node("retrieve", retrieve)
@@ -202,10 +191,10 @@ class SkillAgent:
         graph.add_edge(START, "retrieve")
         graph.add_edge("retrieve", "act")
         graph.add_edge("act", "step")
-        targets = {"end": END, "act": "act", "retrieve": "retrieve"}
+        targets = {"end": END, "retrieve": "retrieve"}
         if self.config.reflect:
             graph.add_node("reflect", reflect)
-            graph.add_edge("reflect", "retrieve" if self.config.route_every_turn else "act")
+            graph.add_edge("reflect", "retrieve")
             targets["reflect"] = "reflect"
         graph.add_conditional_edges("step", after_step, targets)
         return graph.compile()
@@ -214,26 +203,16 @@ class SkillAgent:
         """Play one episode per (environment, task id) pair, batched, and return the trajectories."""
         if len(envs) != len(task_ids):
             raise ValueError(f"run got {len(envs)} environments for {len(task_ids)} task ids")
-        observations = [env.reset(task_id=t) for env, t in zip(envs, task_ids)]
-        n = len(envs)
-        state: AgentState = {
-            "observations": observations, "histories": [[] for _ in range(n)], "skill_names": [[] for _ in range(n)],
-            "skill_blocks": [""] * n, "notes": [""] * n, "actions": [""] * n, "done": [False] * n,
-            "turns": [[] for _ in range(n)], "step": 0,
-        }
+        pool = LocalEnvPool(lambda: None, envs)
+        episodes = start_episodes(pool, task_ids, env_name=envs[0].name if envs else "",
+                                  episode_ids=[uuid.uuid4().hex for _ in task_ids])
+        n = len(episodes)
+        state: AgentState = {"episodes": episodes, "blocks": [""] * n, "notes": [""] * n, "actions": []}
         max_steps = max(env.max_steps for env in envs)
-        final = self.build_graph(envs).invoke(state, {"recursion_limit": 4 * max_steps + 10})
-        trajectories = []
-        for i, env in enumerate(envs):
-            turns = [Turn(**t) for t in final["turns"][i]]
-            last_info = turns[-1].info if turns else {}
-            trajectories.append(Trajectory(
-                id=uuid.uuid4().hex, env=env.name, task_id=str(task_ids[i]), instruction=env.task_instruction(),
-                initial_observation=observations[i], turns=turns, success=bool(last_info.get("success", False)),
-                total_reward=sum(t.reward for t in turns),
-                metadata={"agent": "skill-agent", "skills_used": final["skill_names"][i],
-                          "max_steps": env.max_steps, **env.episode_metadata()},
-            ))
+        final = self.build_graph(pool).invoke(state, {"recursion_limit": 4 * max_steps + 10})
+        trajectories = finish_episodes(pool, final["episodes"])
+        for ep, trajectory in zip(final["episodes"], trajectories):
+            trajectory.metadata = {"agent": "skill-agent", "skills_used": ep.skill_names, **trajectory.metadata}
         return trajectories
 
 
@@ -254,12 +233,16 @@ def _truncate_to_tokens(text: str, budget: int, count: Callable[[str], int]) -> 
 
 def make_skill_node(agent: SkillAgent, instructions: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A node for your own langgraph graph: reads ``task``, ``observation`` (and optional ``history`` of
-    (observation, action) pairs), writes ``action`` and ``skills_shown``."""
+    (observation, action) pairs), writes ``action`` and ``skills_shown``.
+
+    The node is one turn of the shared episode loop for a batch of one: route, then act.
+    """
 
     def node(state: dict[str, Any]) -> dict[str, Any]:
-        names, block = agent.select_skills(f"{state.get('task', '')}\n{state['observation']}")
-        action = agent.act(instructions, [state.get("task", "")], [state["observation"]], [state.get("history", [])],
-                           [block])[0]
-        return {"action": action, "skills_shown": names}
+        start = EpisodeStart(state["observation"], instructions, state.get("task", ""), max_steps=0)
+        episode = new_episode(0, "", start, "node")
+        episode.history = list(state.get("history", []))
+        episode.skill_names, _, episode.skill_text = agent.route(episode, "")
+        return {"action": agent.act([episode])[0], "skills_shown": episode.skill_names}
 
     return node

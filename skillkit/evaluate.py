@@ -1,68 +1,94 @@
-"""Evaluate an agent on an environment split, with and without skills, side by side."""
+"""The agent, with and without routed skills, through the one evaluation (:mod:`trainer.evaluation`).
+
+Metric names, intervals, per-task outcomes and the dense metric are defined there; this module
+only plays the langgraph agent on fresh environments and, for the dense metric's teacher
+advantage, gives each task the skills the agent's router would show at its start.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
+from environments.base import Environment
+from skillkit.agent import AgentConfig, SkillAgent
+from skillkit.core.llm.base import LLMBackend
 from skillkit.core.schemas import Trajectory
+from trainer.evaluation import DenseProbe, EvalResult, evaluate
 
 if TYPE_CHECKING:
-    from skillkit.agent import SkillAgent
+    from retriever.router import Router
 
 
-class EvalResult(BaseModel):
-    """Aggregate numbers of one evaluation: success (TGC), scenario success (SGC), steps, return."""
+def routed_skill_text(agent: SkillAgent, make_env: Callable[[], Environment]) -> Callable[[str], str | None]:
+    """``task_id -> skill text``: what the agent's router shows at the task's first turn (cached)."""
+    cache: dict[str, str | None] = {}
 
-    label: str
-    env: str
-    split: str
-    episodes: int
-    success_rate: float
-    scenario_success_rate: float | None = None
-    mean_steps: float
-    mean_return: float
+    def skill_text(task_id: str) -> str | None:
+        if task_id not in cache:
+            with make_env() as env:
+                observation = env.reset(task_id=task_id)
+                cache[task_id] = agent.select_skills(f"{env.task_instruction()}\n{observation}")[1] or None
+        return cache[task_id]
 
-
-def summarize_trajectories(trajectories: Sequence[Trajectory], label: str, env: str, split: str) -> EvalResult:
-    """Success rate (= task goal completion), scenario goal completion when tasks carry a
-    ``scenario_id`` (a scenario counts only when all its evaluated variants succeed), mean steps and return."""
-    n = len(trajectories)
-    if n == 0:
-        raise ValueError(f"no episodes to summarize for {label!r}")
-    by_scenario: dict[str, list[bool]] = defaultdict(list)
-    for t in trajectories:
-        scenario = t.metadata.get("scenario_id")
-        if scenario is not None:
-            by_scenario[str(scenario)].append(t.success)
-    sgc = sum(all(v) for v in by_scenario.values()) / len(by_scenario) if by_scenario else None
-    return EvalResult(
-        label=label, env=env, split=split, episodes=n, success_rate=sum(t.success for t in trajectories) / n,
-        scenario_success_rate=sgc, mean_steps=sum(t.num_steps for t in trajectories) / n,
-        mean_return=sum(t.total_reward for t in trajectories) / n,
-    )
+    return skill_text
 
 
-def evaluate_agent(agent: SkillAgent, make_env: Callable[[], object], task_ids: Sequence[str], label: str,
-                   split: str, batch_size: int = 16,
-                   on_batch: Callable[[int], None] | None = None) -> tuple[EvalResult, list[Trajectory]]:
-    """Run ``agent`` on every task id (``batch_size`` episodes at a time) and summarize."""
-    trajectories: list[Trajectory] = []
+def evaluate_agent(agent: SkillAgent, make_env: Callable[[], Environment], task_ids: Sequence[str], label: str,
+                   split: str, batch_size: int = 16, on_batch: Callable[[int], None] | None = None,
+                   probe: DenseProbe | None = None,
+                   skill_text: Callable[[str], str | None] | None = None) -> tuple[EvalResult, list[Trajectory]]:
+    """Run ``agent`` on every task id (``batch_size`` episodes at a time) and evaluate; with a
+    ``probe``, add the dense metrics of the agent's model (``skill_text``: the teacher's skill per task)."""
     env_name = ""
-    for start in range(0, len(task_ids), batch_size):
-        batch = list(task_ids[start:start + batch_size])
-        envs = [make_env() for _ in batch]
+
+    def play(ids: list[str]) -> list[Trajectory]:
+        nonlocal env_name
+        envs = [make_env() for _ in ids]
         try:
-            env_name = envs[0].name  # type: ignore[attr-defined]
-            trajectories.extend(agent.run(envs, batch))  # type: ignore[arg-type]
+            env_name = envs[0].name
+            return agent.run(envs, ids)
         finally:
             for env in envs:
-                env.close()  # type: ignore[attr-defined]
-        if on_batch is not None:
-            on_batch(len(batch))
-    for t in trajectories:
-        t.metadata["eval_label"] = label
-    return summarize_trajectories(trajectories, label, env_name, split), trajectories
+                env.close()
+
+    model: Any = getattr(agent.backend, "model", None)
+    result, trajectories = evaluate(play, task_ids, label=label, env="", split=split, batch_size=batch_size,
+                                    on_batch=on_batch, probe=probe, model=model,
+                                    tokenizer=getattr(agent.backend, "tokenizer", None), skill_text=skill_text,
+                                    skill_position=agent.config.skill_position)
+    return result.model_copy(update={"env": env_name}), trajectories
+
+
+def evaluate_side_by_side(backend: LLMBackend, router: Router | None, config: AgentConfig,
+                          make_env: Callable[[], Environment], task_ids: Sequence[str], split: str,
+                          dense_states: int = 0, seed: int = 0,
+                          progress: Callable[[str], Callable[[int], None] | None] | None = None,
+                          ) -> tuple[list[EvalResult], list[Trajectory]]:
+    """The agent without skills and, given a ``router``, with routed skills, on the same tasks.
+
+    The dense metrics (``dense_states`` held-out states; 0: none) describe the model under the plain
+    prompt, so they are computed once and shown on both rows; the teacher advantage uses the
+    router's skills. ``progress(label)`` may return a callback that gets the episodes done per batch.
+    """
+    arms: list[tuple[str, Router | None]] = [("no skills", None)] + ([("with skills", router)] if router else [])
+    with make_env() as env:
+        probe = DenseProbe.build(env, task_ids, dense_states, seed) if dense_states else None
+    skill_text = routed_skill_text(SkillAgent(backend, router, config), make_env) if router and probe else None
+    results: list[EvalResult] = []
+    trajectories: list[Trajectory] = []
+    for label, arm_router in arms:
+        agent = SkillAgent(backend, arm_router, config)
+        result, trajs = evaluate_agent(agent, make_env, task_ids, label, split,
+                                       on_batch=progress(label) if progress else None,
+                                       probe=probe if not results else None, skill_text=skill_text)
+        if results:
+            result = result.model_copy(update={**_dense_fields(results[0]), "intervals": {
+                **result.intervals, **{k: v for k, v in results[0].intervals.items() if k.startswith("dense_")}}})
+        results.append(result)
+        trajectories.extend(trajs)
+    return results, trajectories
+
+
+def _dense_fields(result: EvalResult) -> dict[str, Any]:
+    return {k: v for k, v in result.model_dump().items() if k.startswith("dense_")}

@@ -1,13 +1,15 @@
 """``skillkit run``: the three jobs end to end on one config.
 
-1. collect experience on Sokoban and the app suite (scripted expert episodes + the model's own);
+1. collect experience on Sokoban and the app suite: the model's own episodes (plus the oracle's
+   expert episodes only when ``library.source: oracle`` names that ground-truth baseline);
 2. build a skill library from it (summarize, extract tiers, merge) and a router over it;
 3. evaluate the agent with and without routed skills on held-out tasks;
 4. train a student with Skill-SD (teacher = same weights + library skills) and evaluate it;
 5. write ``report.md``, PNG plots and the trajectories into the run folder.
 
-Training lives in the ``trainer`` package, which ``skillkit`` must not import: the caller passes
-the training function, ``train_fn(config: dict, run_dir: Path, log: Callable[[str], None]) -> Path``
+Training lives in the ``trainer`` package; the pipeline uses only its evaluation
+(:mod:`trainer.evaluation`, the one set of metric names) and the caller passes the training
+function, ``train_fn(config: dict, run_dir: Path, log: Callable[[str], None], config_dir: Path) -> Path``
 returning the training run folder (the CLI passes ``skillkit.cli.pipeline_cmd.train_from_dict``)::
 
     from skillkit.pipeline import PipelineConfig, run_pipeline
@@ -17,9 +19,11 @@ returning the training run folder (the CLI passes ``skillkit.cli.pipeline_cmd.tr
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,9 +31,10 @@ from typing import Any
 from pydantic import Field
 
 from skillkit.agent import AgentConfig, SkillAgent
-from skillkit.core.config import StrictModel, create_run_dir, read_yaml
-from skillkit.evaluate import EvalResult, evaluate_agent
+from skillkit.core.config import InputFile, StrictModel, apply_overrides, create_run_dir, load_config, read_yaml
 from skillkit.core.schemas import Trajectory, write_jsonl
+from skillkit.evaluate import evaluate_agent, evaluate_side_by_side, routed_skill_text
+from trainer.evaluation import DenseProbe, EvalResult
 
 
 class EnvRunConfig(StrictModel):
@@ -37,16 +42,21 @@ class EnvRunConfig(StrictModel):
 
     enabled: bool = True
     options: dict[str, Any] = Field(default_factory=dict)
-    expert_tasks: int = Field(16, ge=0, description="train tasks played by the scripted expert")
+    expert_tasks: int = Field(16, ge=0, description="train tasks played by the oracle's expert "
+                                                     "(only with library.source: oracle)")
     agent_tasks: int = Field(8, ge=0, description="train tasks played by the model itself")
     eval_tasks: int = Field(16, ge=1, description="held-out tasks for evaluation")
     eval_split: str = "test"
+    dense_states: int = Field(32, ge=0, description="held-out states for the dense metric (the study uses >= 256)")
     max_new_tokens: int = Field(32, ge=1)
 
 
 class LibraryStageConfig(StrictModel):
     """How experience becomes a library."""
 
+    source: str = Field("own", pattern="^(own|oracle)$",
+                        description="own: the model's own episodes only; oracle: also the environments' expert "
+                                    "episodes (a ground-truth baseline, not learning from experience)")
     summarizer: str = Field("llm", pattern="^(llm|heuristic)$")
     llm_groups: int = Field(4, ge=0, description="task groups summarized by the model (the rest: heuristic)")
     max_new_tokens: int = Field(192, ge=16)
@@ -54,11 +64,16 @@ class LibraryStageConfig(StrictModel):
     merge_threshold: float = Field(0.9, gt=0.0, le=1.0)
 
 
+#: The repository's configs/ folder (the defaults when no config file names others).
+REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
 class TrainStageConfig(StrictModel):
-    """The Skill-SD stage: a trainer config file plus overrides (``key=value``)."""
+    """The Skill-SD stage: a trainer config file (relative to the pipeline config's folder) plus
+    overrides (``key=value``)."""
 
     enabled: bool = True
-    config: str = "configs/sokoban_skillsd.yaml"
+    config: InputFile = str(REPO_CONFIGS / "sokoban_skillsd.yaml")
     overrides: list[str] = Field(default_factory=list)
 
 
@@ -91,9 +106,8 @@ class Hooks:
 
 
 def load_pipeline_config(path: str | Path | None, overrides: list[str] | None = None) -> PipelineConfig:
-    """Read a pipeline YAML (or defaults) with ``key=value`` overrides."""
-    from skillkit.core.config import load_config
-
+    """Read a pipeline YAML (or defaults) with ``key=value`` overrides; paths in it resolve
+    relative to its folder, and the files it names must exist."""
     return load_config(PipelineConfig, path, overrides)
 
 
@@ -102,22 +116,23 @@ def _envs(cfg: PipelineConfig) -> dict[str, EnvRunConfig]:
 
 
 def collect_experience(backend: Any, cfg: PipelineConfig, hooks: Hooks) -> list[Trajectory]:
-    """Expert (scripted) and model episodes on the train split of every enabled environment."""
+    """The model's own episodes on the train split of every enabled environment, plus the oracle's
+    expert episodes when ``library.source`` is ``oracle``."""
     import environments
     from environments.base import run_expert_episode
 
     trajectories: list[Trajectory] = []
     for env_name, env_cfg in _envs(cfg).items():
-        env = environments.make(env_name, **env_cfg.options)
-        train_ids = env.task_ids("train")
-        expert_ids = train_ids[:env_cfg.expert_tasks]
-        hooks.stage(f"{env_name}: expert episodes", len(expert_ids))
-        for task_id in expert_ids:
-            trajectory = run_expert_episode(env, task_id)
-            if trajectory is not None:
-                trajectories.append(trajectory)
-            hooks.advance()
-        env.close()
+        with environments.make(env_name, **env_cfg.options) as env:
+            train_ids = env.task_ids("train")
+            if cfg.library.source == "oracle":
+                expert_ids = train_ids[:env_cfg.expert_tasks]
+                hooks.stage(f"{env_name}: expert episodes (ground-truth baseline)", len(expert_ids))
+                for task_id in expert_ids:
+                    trajectory = run_expert_episode(env, task_id)
+                    if trajectory is not None:
+                        trajectories.append(trajectory)
+                    hooks.advance()
         agent_ids = train_ids[:env_cfg.agent_tasks]
         if agent_ids:
             hooks.stage(f"{env_name}: model episodes (no skills)", len(agent_ids))
@@ -138,9 +153,10 @@ def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineCon
 
     library = SkillLibrary.create(path)
     groups = list(group_by_task(trajectories).values())
+    stats: dict[str, Any] = {"source": cfg.library.source,
+                             "episodes": dict(Counter(t.metadata.get("source", "model") for t in trajectories))}
     n_llm = min(cfg.library.llm_groups, len(groups)) if cfg.library.summarizer == "llm" else 0
     hooks.stage("summarizing trajectories into skills", len(groups))
-    stats: dict[str, Any] = {}
     skills = []
     if n_llm:
         llm = Summarizer(backend, max_new_tokens=cfg.library.max_new_tokens)
@@ -204,20 +220,29 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
     results: list[EvalResult] = []
     eval_trajs: list[Trajectory] = []
 
-    def evaluate(label: str, agent: SkillAgent, env_name: str, env_cfg: EnvRunConfig) -> None:
-        task_ids = environments.task_ids(env_name, env_cfg.eval_split, env_cfg.eval_tasks, **env_cfg.options)
-        hooks.stage(f"evaluating {label} on {env_name}", len(task_ids))
-        result, trajs = evaluate_agent(agent, lambda: environments.make(env_name, **env_cfg.options), task_ids,
-                                       label=label, split=env_cfg.eval_split, on_batch=hooks.advance)
-        results.append(result)
+    def eval_tasks(env_name: str, env_cfg: EnvRunConfig) -> list[str]:
+        return environments.task_ids(env_name, env_cfg.eval_split, env_cfg.eval_tasks, **env_cfg.options)
+
+    def stage(env_name: str, n: int) -> Callable[[str], Callable[[int], None]]:
+        def start(label: str) -> Callable[[int], None]:
+            hooks.stage(f"evaluating {label} on {env_name}", n)
+            return hooks.advance
+        return start
+
+    def record(new: list[EvalResult], trajs: list[Trajectory]) -> None:
+        results.extend(new)
         eval_trajs.extend(trajs)
-        hooks.log(f"{label} / {env_name}: success {100 * result.success_rate:.1f}%")
+        for r in new:
+            hooks.log(f"{r.label} / {r.env}: success {100 * r.success_rate:.1f}%")
 
     t0 = time.perf_counter()
     for env_name, env_cfg in _envs(cfg).items():
         agent_cfg = cfg.agent.model_copy(update={"max_new_tokens": env_cfg.max_new_tokens})
-        evaluate("no skills", SkillAgent(backend, None, agent_cfg), env_name, env_cfg)
-        evaluate("with skills", SkillAgent(backend, router, agent_cfg), env_name, env_cfg)
+        task_ids = eval_tasks(env_name, env_cfg)
+        record(*evaluate_side_by_side(backend, router, agent_cfg, lambda n=env_name, o=env_cfg.options:
+                                      environments.make(n, **o), task_ids, env_cfg.eval_split,
+                                      dense_states=env_cfg.dense_states, seed=cfg.seed,
+                                      progress=stage(env_name, len(task_ids))))
     timed("evaluate", t0)
 
     train_dir = None
@@ -231,7 +256,16 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
         env_cfg = _envs(cfg).get(train_env)
         if env_cfg is not None:
             agent_cfg = cfg.agent.model_copy(update={"max_new_tokens": env_cfg.max_new_tokens})
-            evaluate("Skill-SD student", SkillAgent(student, None, agent_cfg), train_env, env_cfg)
+            task_ids = eval_tasks(train_env, env_cfg)
+            make_env = functools.partial(environments.make, train_env, **env_cfg.options)
+            with make_env() as env:
+                probe = DenseProbe.build(env, task_ids, env_cfg.dense_states, cfg.seed)
+            teacher = SkillAgent(student, router, agent_cfg)
+            result, trajs = evaluate_agent(SkillAgent(student, None, agent_cfg), make_env, task_ids,
+                                           "Skill-SD student", env_cfg.eval_split,
+                                           on_batch=stage(train_env, len(task_ids))("Skill-SD student"),
+                                           probe=probe, skill_text=routed_skill_text(teacher, make_env))
+            record([result], trajs)
         timed("evaluate student", t0)
 
     write_jsonl(run / "eval_trajectories.jsonl", eval_trajs)
@@ -258,15 +292,20 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
     return run
 
 
-def _train_student(cfg: PipelineConfig, run: Path, train_fn: Callable[..., Path], hooks: Hooks) -> Path:
-    from skillkit.core.config import apply_overrides
-
+def train_stage_config(cfg: PipelineConfig, run: Path) -> tuple[dict[str, Any], Path]:
+    """The training stage's trainer config (as a dict, overrides applied) for run folder ``run``,
+    and the folder its relative paths resolve against."""
     data = apply_overrides(read_yaml(cfg.train.config), [
         f"model.name={cfg.model}", f"seed={cfg.seed}", f"output_root={run}",
         "teacher.skills=library", f"teacher.library_path={run / 'library'}", *cfg.train.overrides,
     ])
+    return data, Path(cfg.train.config).resolve().parent
+
+
+def _train_student(cfg: PipelineConfig, run: Path, train_fn: Callable[..., Path], hooks: Hooks) -> Path:
+    data, config_dir = train_stage_config(cfg, run)
     hooks.stage("training a student with Skill-SD")
-    return Path(train_fn(data, run_dir=run / "train", log=hooks.log))
+    return Path(train_fn(data, run_dir=run / "train", log=hooks.log, config_dir=config_dir))
 
 
 def _train_env(train_dir: Path) -> str:
@@ -279,7 +318,7 @@ def _final_metrics(train_dir: Path) -> str:
         return "(no metrics)"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     keys = ("iteration", "loss", "loss_grpo", "loss_sdl", "kl_student_teacher", "reward_mean", "success_rate",
-            "eval_success_rate")
+            "eval_success_rate", "eval_dense_greedy_optimal", "eval_dense_logprob_optimal")
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in rows:
         lines.append("| " + " | ".join("-" if row.get(k) is None else
@@ -289,7 +328,10 @@ def _final_metrics(train_dir: Path) -> str:
 
 
 def _library_section(stats: dict[str, Any]) -> str:
-    lines = [f"- skills per tier: {stats.get('tiers')}"]
+    built_from = ("the model's own episodes only" if stats.get("source") == "own" else
+                  "the model's own episodes and the oracle's expert episodes (ground-truth baseline)")
+    lines = [f"- built from {built_from} (library.source: {stats.get('source')}; episodes: {stats.get('episodes')})",
+             f"- skills per tier: {stats.get('tiers')}"]
     if "llm_summarizer" in stats:
         lines.append(f"- LLM summarizer: {stats['llm_summarizer']}")
     lines.append(f"- heuristic summaries: {stats.get('heuristic_summaries', 0)}")

@@ -7,8 +7,8 @@ import pytest
 import environments
 from retriever.router import Router
 from skillkit.agent import AgentConfig, SkillAgent, make_skill_node
-from skillkit.evaluate import summarize_trajectories
 from skillkit.core.prompts import build_messages, insert_skill
+from trainer.evaluation import summarize_trajectories
 
 DOCS = [
     {"name": "push-box-up", "description": "Push a box upward onto a target in Sokoban",
@@ -98,4 +98,7 @@ def test_summary_counts_scenarios():
 
     result = summarize_trajectories([traj("a1", "a", True), traj("a2", "a", True), traj("b1", "b", False),
                                      traj("b2", "b", True)], "x", "apps", "test")
-    assert result.success_rate == 0.75 and result.scenario_success_rate == 0.5
+    assert result.success_rate == 0.75 and result.sgc == 0.5
+    assert result.outcomes == {"a1": 1, "a2": 1, "b1": 0, "b2": 1}
+    low, high = result.intervals["sgc"]
+    assert 0.0 <= low <= 0.5 <= high <= 1.0

@@ -11,7 +11,7 @@ def test_sokoban_and_apps_expert_episodes_succeed():
     task = sokoban.task_ids("train")[0]
     episode = run_expert_episode(sokoban, task, response_template="<answer>{action}</answer>")
     assert episode is not None and episode.success and episode.id == f"expert-{task}"
-    assert episode.num_steps == len(sokoban.expert_actions(task))
+    assert episode.num_steps == len(sokoban.oracle().expert_actions(task))
     assert episode.turns[0].action.startswith("<answer>")
     assert episode.metadata["source"] == "expert" and episode.metadata["instructions"] == sokoban.instructions
     apps = environments.make("apps")

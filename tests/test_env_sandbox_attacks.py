@@ -112,8 +112,13 @@ def _host_intact(host) -> None:
     assert not host["accepted"], "a sandbox connected to the host's localhost server"
 
 
-def test_there_are_enough_attacks():
-    assert len(ATTACKS) >= 30
+def test_attacks_are_distinct_runnable_programs():
+    """Each attack is valid Python (a syntax error would be 'contained' trivially) and none repeats."""
+    paths = {"secret": "/h/secret.txt", "victim": "/h/victim.txt", "root": "/h", "port": 1}
+    programs = {name: code.format(**paths) for name, code in ATTACKS.items()}
+    for name, code in programs.items():
+        compile(code, name, "exec")
+    assert len(set(programs.values())) == len(programs) >= 30
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))

@@ -293,7 +293,7 @@ def test_env_plays_split_levels_with_expert_actions():
     env = environments.make("sokoban", variant="2box", max_steps=40)
     assert env.max_steps == 40 and "Up" in env.instructions
     tid = env.task_ids("train")[0]
-    plan = env.expert_actions(tid)
+    plan = env.oracle().expert_actions(tid)
     moves = iter(plan)
     traj = run_episode(env, lambda obs: next(moves), tid)
     assert isinstance(traj, Trajectory) and traj.success and traj.num_steps == len(plan)
@@ -327,3 +327,31 @@ def test_registry_lists_and_rejects():
         environments.make("chess")
     with pytest.raises(ValueError, match="variant"):
         environments.make("sokoban", variant="9box")
+
+
+def test_oracle_optimal_next_actions_match_brute_force():
+    """Every optimal first move (not only the solver's) and nothing else, on solved/dead states too."""
+    from environments.sokoban import SokobanEnv, SokobanOracle, solve
+    from environments.sokoban.level import ACTION_NAMES, Level
+
+    env = SokobanEnv(variant="1box")
+    oracle = env.oracle()
+    assert isinstance(oracle, SokobanOracle)
+    checked = 0
+    for tid in env.task_ids("test")[:6]:
+        obs = env.reset(task_id=tid)
+        level = Level.from_text(env.render())
+        best = len(solve(level))
+        expected = []
+        for a in ACTION_NAMES:
+            after = level.move(a)[0]
+            plan = solve(after) if after != level else None
+            if plan is not None and len(plan) + 1 == best:
+                expected.append(a)
+        assert oracle.optimal_next_actions(obs) == expected and expected
+        assert oracle.expert_actions(tid)[0] in expected
+        checked += 1
+    assert checked == 6
+    assert oracle.optimal_next_actions("#####\n#_SX#\n#####\n") == []  # box in a dead corner... no target
+    solved = SokobanEnv.from_text("#####\n#P√_#\n#####")
+    assert solved.oracle().optimal_next_actions(solved.reset()) == []

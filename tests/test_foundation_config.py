@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -64,3 +65,46 @@ def test_run_dir_records_config_seed_versions(tmp_path):
     record = json.loads((run / "run.json").read_text())
     assert record["seed"] == 5 and "torch" in record["versions"] and "python" in record["versions"]
     assert create_run_dir("demo", cfg, root=tmp_path) != run
+
+
+def test_base_files_merge_and_paths_resolve_relative_to_the_config(tmp_path, monkeypatch):
+    from skillkit.core.config import ConfigPath, InputFile, StrictModel, load_config
+
+    class Inner(StrictModel):
+        data: InputFile = ""
+        out: ConfigPath | None = None
+        lr: float = 0.1
+
+    class Cfg(StrictModel):
+        name: str = "x"
+        inner: Inner = Inner()
+
+    folder = tmp_path / "configs"
+    (folder / "bases").mkdir(parents=True)
+    (folder / "levels.jsonl").write_text("{}\n")
+    (folder / "bases" / "env.yaml").write_text("name: base\ninner: {lr: 0.5, data: levels.jsonl}\n")
+    (folder / "method.yaml").write_text("base: bases/env.yaml\nname: method\ninner: {out: results}\n")
+    monkeypatch.chdir(tmp_path)
+    # a base's relative path resolves against the folder of the file that was loaded
+    assert load_config(Cfg, folder / "method.yaml").inner.data == str(folder.resolve() / "levels.jsonl")
+    (folder / "bases" / "env.yaml").write_text("name: base\ninner: {lr: 0.5, data: missing.jsonl}\n")
+    with pytest.raises(ConfigError, match="inner.data.*file not found"):
+        load_config(Cfg, folder / "method.yaml")
+    cfg = load_config(Cfg, folder / "method.yaml", ["inner.data=configs/levels.jsonl"])
+    assert cfg.name == "method" and cfg.inner.lr == 0.5
+    assert cfg.inner.out == str(folder.resolve() / "results")  # from the file: relative to the file
+    assert cfg.inner.data == str(tmp_path / "configs" / "levels.jsonl")  # from the command line: cwd
+    (folder / "loop.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(Cfg, folder / "loop.yaml")
+
+
+def test_pipeline_config_runs_from_any_folder_and_checks_the_training_config_first(tmp_path, monkeypatch):
+    from skillkit.pipeline import load_pipeline_config
+
+    repo_configs = Path(__file__).resolve().parents[1] / "configs"
+    monkeypatch.chdir(tmp_path)
+    cfg = load_pipeline_config(repo_configs / "demo.yaml")
+    assert Path(cfg.train.config) == repo_configs / "sokoban_skillsd.yaml"
+    with pytest.raises(ConfigError, match="train.config.*file not found"):
+        load_pipeline_config(repo_configs / "demo.yaml", ["train.config=missing.yaml"])

@@ -25,14 +25,14 @@ def traj_file(tmp_path_factory) -> Path:
     out = []
     env = SokobanEnv(max_steps=12)
     for tid in env.task_ids("train")[:3]:
-        plan = iter(env.expert_actions(tid))
+        plan = iter(env.oracle().expert_actions(tid))
         out.append(run_episode(env, lambda o, p=plan: next(p, "Up"), tid, episode_id=f"{tid}-expert"))
         out.append(run_episode(env, lambda o: "Left", tid, episode_id=f"{tid}-left"))
     apps = AppsEnv()
     done = "```python\napis.supervisor.complete_task()\n```"
     try:
         for tid in task_ids("train")[:2]:
-            acts = iter(apps.expert_actions(tid))
+            acts = iter(apps.oracle().expert_actions(tid))
             out.append(run_episode(apps, lambda o, a=acts: next(a, done), tid, episode_id=f"{tid}-expert"))
     finally:
         apps.close()

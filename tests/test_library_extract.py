@@ -43,7 +43,7 @@ def real_trajectories() -> list[Trajectory]:
     env = SokobanEnv(max_steps=15)
     rng = random.Random(0)
     for tid in env.task_ids("train")[:5]:
-        plan = iter(env.expert_actions(tid))
+        plan = iter(env.oracle().expert_actions(tid))
         out.append(run_episode(env, lambda o, p=plan: next(p, "Up"), tid, episode_id=f"{tid}-expert"))
         out.append(run_episode(env, lambda o: rng.choice(["Up", "Down", "Left", "Right", "hop"]), tid,
                                episode_id=f"{tid}-random"))
@@ -51,7 +51,7 @@ def real_trajectories() -> list[Trajectory]:
     done = "```python\napis.supervisor.complete_task()\n```"
     try:
         for tid in task_ids("train")[:3]:
-            acts = iter(apps.expert_actions(tid))
+            acts = iter(apps.oracle().expert_actions(tid))
             out.append(run_episode(apps, lambda o, a=acts: next(a, done), tid, episode_id=f"{tid}-expert"))
             bad = iter(["```python\napis.phone.search_contacts(query='x')\n```", done])
             out.append(run_episode(apps, lambda o, b=bad: next(b), tid, episode_id=f"{tid}-bad"))

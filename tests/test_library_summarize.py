@@ -6,17 +6,11 @@ import json
 
 import pytest
 
-from skillkit.core.jsonrepair import JSONRepairError, normalize_keys, parse_json
+import environments
 from skillkit.core.llm.base import Completion, LLMBackend, SamplingParams
+from skillkit.core.llm_json import normalize_keys, parse_json_object
 from skillkit.core.schemas import Trajectory, TrajectorySkill, Turn, validate_skill_name
-from skillkit.skills.summarize import (
-    Summarizer,
-    api_calls,
-    heuristic_summary,
-    render_episodes,
-    sokoban_grid,
-    turn_error,
-)
+from skillkit.skills.summarize import Summarizer, heuristic_summary, render_episodes
 
 GRID = "######\n#P_XO#\n#____#\n######"
 SOLVED = "######\n#__P√#\n#____#\n######"
@@ -171,7 +165,7 @@ def test_backend_exception_falls_back() -> None:
 
 
 def test_batched_groups_keep_their_order() -> None:
-    other = GOOD | {"success_analysis": "second"}
+    other = GOOD | {"success_analysis": "second", "golden_workflow": ["phone.login", "phone.send_text_message"]}
     backend = ScriptedBackend(["junk", json.dumps(other), json.dumps(GOOD)])  # group 0 retried after group 1
     summarizer = Summarizer(backend)
     a, b = summarizer.summarize_many([[sokoban_win()], apps_trajs()])
@@ -191,8 +185,8 @@ def test_heuristic_sokoban_summary() -> None:
     assert skill.reward_stats["n"] == 2 and skill.reward_stats["max_return"] == pytest.approx(10.8)
     only_loss = heuristic_summary(sokoban_loss())
     assert "No episode solved" in only_loss.success_analysis
-    assert only_loss.golden_workflow  # from the solver when environments is installed
-    assert "Right" in only_loss.golden_workflow[0]
+    # nothing in the failed episode made progress, and no solver plan stands in for it
+    assert only_loss.golden_workflow == [] and "shortest" not in only_loss.success_analysis
 
 
 def test_heuristic_apps_summary() -> None:
@@ -203,15 +197,40 @@ def test_heuristic_apps_summary() -> None:
     assert "message sent" in skill.mistake_analysis
 
 
-def test_helpers() -> None:
+def test_environment_analyzers_read_the_episodes() -> None:
+    from environments.apps.analysis import api_calls
+
     assert api_calls("x = apis.phone.login(a=1)\nall_pages(apis.phone.search_contacts, q=2)") == [
         "phone.login", "phone.search_contacts"]
-    assert sokoban_grid(_obs(GRID, "Start.")) == GRID
-    assert sokoban_grid("no grid") is None
-    assert turn_error(sokoban_loss(), 1).startswith("invalid action")
-    assert turn_error(sokoban_loss(), 0) is None
+    sokoban = environments.analyzer("sokoban")
+    assert GRID in sokoban.start_state(sokoban_loss())
+    assert sokoban.turn_error(sokoban_loss(), 1).startswith("invalid action")
+    assert sokoban.turn_error(sokoban_loss(), 0) is None
+    loss = sokoban.analyze(sokoban_loss())
+    assert [(i.kind, i.action) for i in loss.issues] == [("no-effect", "Up"), ("invalid", ""), ("no-effect", "Left"),
+                                                         ("failed", "")]
+    win = sokoban.analyze(sokoban_win())
+    assert [s.step for s in win.segments] == ["the last box reaches its target: solved; Right x2"]
+    apps = environments.analyzer("apps").analyze(apps_trajs()[1])
+    assert apps.turn_errors[0].startswith("ApiError: invalid or missing access_token")
+    assert {i.kind for i in apps.issues} == {"error", "failed-check"}
+    assert type(environments.analyzer("no-such-env")) is environments.EpisodeAnalyzer
     text = render_episodes([sokoban_win(), sokoban_loss()])
     assert "SUCCESS" in text and "FAILURE" in text and GRID in text
+
+
+def test_useless_answers_are_retried_with_the_reason() -> None:
+    """An answer must name actions that occurred and cover the successes and the failures."""
+    off_topic = GOOD | {"golden_workflow": ["think hard", "then fly"]}
+    no_mistakes = GOOD | {"mistake_analysis": ""}
+    backend = ScriptedBackend([json.dumps(off_topic), json.dumps(no_mistakes), json.dumps(GOOD)])
+    summarizer = Summarizer(backend, max_retries=2)
+    skill = summarizer.summarize([sokoban_win(), sokoban_loss()])
+    assert summarizer.stats.retried == 2 and summarizer.stats.llm_ok == 1
+    first_retry, second_retry = [m["content"] for m in backend.requests[-1][2:] if m["role"] == "user"]
+    assert "golden_workflow names no move that occurred" in first_retry and "Right" in first_retry
+    assert "mistake_analysis is empty but 1 episode(s) failed" in second_retry
+    assert skill.golden_workflow == GOOD["golden_workflow"]
 
 
 def test_no_backend_means_heuristic() -> None:
@@ -221,13 +240,15 @@ def test_no_backend_means_heuristic() -> None:
 
 
 def test_jsonrepair_edge_cases() -> None:
-    assert parse_json('{"a": 1}').repairs == []
-    assert parse_json("{'a': True, b: None,}").value == {"a": True, "b": None}
-    assert parse_json('{"a": "x" "b": 2}').value == {"a": "x", "b": 2}
-    assert parse_json('{"q": "he said "hi" twice"}').value == {"q": 'he said "hi" twice'}
-    assert parse_json('{"a": 1 /* c */, // d\n"b": [1,2,]}').value == {"a": 1, "b": [1, 2]}
-    with pytest.raises(JSONRepairError):
-        parse_json("nothing here")
+    assert parse_json_object('{"a": 1}') == ({"a": 1}, [])
+    assert parse_json_object("{'a': True, b: None,}")[0] == {"a": True, "b": None}
+    assert parse_json_object('{"a": "x" "b": 2}')[0] == {"a": "x", "b": 2}
+    assert parse_json_object('{"q": "he said "hi" twice"}')[0] == {"q": 'he said "hi" twice'}
+    assert parse_json_object('{"a": 1 /* c */, // d\n"b": [1,2,]}')[0] == {"a": 1, "b": [1, 2]}
+    assert parse_json_object('{"a": 1}\n{"b": 2}')[0] == {"a": 1}
+    for no_object in ("nothing here", "[1, 2, 3]", "42"):
+        with pytest.raises(ValueError, match="not a JSON object"):
+            parse_json_object(no_object)
     data, repairs = normalize_keys({"GoldenWorkflow": [1], "Mistakes": "m", "zzz": 1},
                                    ["golden_workflow", "mistake_analysis"], {"mistakes": "mistake_analysis"})
     assert data == {"golden_workflow": [1], "mistake_analysis": "m"}
@@ -241,7 +262,7 @@ def test_real_smollm2_summarizes_a_real_sokoban_episode(smollm2_backend) -> None
 
     env = SokobanEnv(max_steps=12)
     task = env.task_ids("train")[0]
-    plan = iter(env.expert_actions(task) or [])
+    plan = iter(env.oracle().expert_actions(task) or [])
     win = run_episode(env, lambda obs: next(plan, "Up"), task, episode_id="expert")
     loss = run_episode(env, lambda obs: "Left", task, episode_id="stuck")
     # few tokens and one attempt keep this fast on a CPU; a fallback still has to give a valid skill

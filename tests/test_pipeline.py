@@ -26,7 +26,12 @@ def test_run_writes_report_and_plots(tmp_path):
     assert labels == {("no skills", "sokoban"), ("with skills", "sokoban"), ("no skills", "apps"),
                       ("with skills", "apps"), ("Skill-SD student", "sokoban")}
     assert sum(summary["library"]["tiers"].values()) > 0
+    # by default the library is built from the model's own episodes only, and the report says so
+    assert summary["library"]["source"] == "own" and set(summary["library"]["episodes"]) == {"model"}
+    experience = [json.loads(line) for line in (run / "experience.jsonl").read_text().splitlines()]
+    assert experience and all(t["metadata"]["source"] == "model" for t in experience)
     report = (run / "report.md").read_text()
+    assert "built from the model's own episodes only (library.source: own" in report
     for heading in ("Evaluation", "Skill library", "Skill impact", "Skill-SD training", "Timings"):
         assert f"## {heading}" in report
     for name in ("success.png", "skills_per_tier.png", "experience.jsonl", "eval_trajectories.jsonl",
@@ -35,6 +40,17 @@ def test_run_writes_report_and_plots(tmp_path):
     assert (run / "train" / "metrics.jsonl").exists() and (run / "train" / "final").is_dir()
     shown = [json.loads(line) for line in (run / "eval_trajectories.jsonl").read_text().splitlines()]
     assert any(t["turns"][0]["skills_shown"] for t in shown)
+
+
+def test_expert_episodes_only_for_the_named_ground_truth_baseline():
+    from skillkit.pipeline import Hooks, collect_experience, load_pipeline_config
+
+    overrides = ["apps.enabled=false", "sokoban.agent_tasks=0", "sokoban.expert_tasks=2"]
+    own = load_pipeline_config("configs/demo.yaml", overrides)
+    assert own.library.source == "own" and collect_experience(None, own, Hooks()) == []
+    oracle = load_pipeline_config("configs/demo.yaml", [*overrides, "library.source=oracle"])
+    experts = collect_experience(None, oracle, Hooks())
+    assert len(experts) == 2 and all(t.metadata["source"] == "expert" and t.success for t in experts)
 
 
 def test_run_rejects_unknown_keys(tmp_path):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from skillkit.evaluate import EvalResult
 from skillkit.skills.impact import load_run_trajectories, skill_impact
 from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
 from skillkit.core.schemas import Trajectory, Turn, write_jsonl
+from trainer.evaluation import EvalResult
 
 
 def _traj(task, ok, reward, shown):
@@ -32,13 +32,15 @@ def test_impact_compares_the_same_tasks(tmp_path):
 
 def test_report_files(tmp_path):
     results = [EvalResult(label="no skills", env="sokoban", split="test", episodes=4, success_rate=0.25,
-                          mean_steps=7, mean_return=-1.0),
+                          mean_steps=7, mean_return=-1.0, intervals={"success_rate": (0.0, 0.5)},
+                          dense_states=8, dense_greedy_optimal=0.375, dense_logprob_optimal=-1.25),
                EvalResult(label="with skills", env="sokoban", split="test", episodes=4, success_rate=0.5,
                           mean_steps=5, mean_return=2.0)]
     assert plot_success(results, tmp_path / "s.png").stat().st_size > 1000
     assert plot_tiers({"trajectory": 3, "planning": 2}, tmp_path / "t.png").stat().st_size > 1000
     table = eval_table(results)
     assert "| with skills | sokoban | test | 4 | 50.0% |" in table
+    assert "| no skills | sokoban | test | 4 | 25.0% [0.0, 50.0] |" in table and "| 37.5% | -1.250 | - |" in table
     impacts = skill_impact([_traj("t1", True, 1.0, ["a"]), _traj("t1", False, 0.0, [])])
     report = write_report(tmp_path / "report.md", "Run", [("Evaluation", table), ("Impact", impact_table(impacts))])
     text = report.read_text()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from environments.base import Environment, StepResult
+from environments.base import Environment, Oracle, StepResult
+from environments.episodes import LocalEnvPool
 from skillkit.core.llm.base import SamplingParams
 from skillkit.core.llm.hf import render_prompt
 from skillkit.core.prompts import build_messages, insert_skill
-from trainer.envpool import LocalEnvPool
 from trainer.logprobs import token_logprobs
 from trainer.rollout import (
     assign_group_advantages,
@@ -20,6 +20,11 @@ from trainer.rollout import (
     supervised_samples,
 )
 from trainer.teacher import Teacher
+
+
+class LetterOracle(Oracle):
+    def expert_actions(self, task_id: str) -> list[str]:
+        return ["z", task_id]  # one wrong turn, then the answer
 
 
 class LetterEnv(Environment):
@@ -38,8 +43,8 @@ class LetterEnv(Environment):
     def task_instruction(self) -> str:
         return f"Say the letter {self.letter}."
 
-    def expert_actions(self, task_id: str) -> list[str]:
-        return ["z", task_id]  # one wrong turn, then the answer
+    def oracle(self) -> Oracle:
+        return LetterOracle()
 
     def reset(self, task_id: str | None = None, seed: int | None = None) -> str:
         self.letter, self.steps = task_id or "a", 0

@@ -46,6 +46,15 @@ def test_config_trains_two_iterations(config, tmp_path):
         assert all(key in row for key in REQUIRED), sorted(row)
         assert row["loss"] is not None and row["grad_norm"] >= 0
     assert eval_rows and 0.0 <= eval_rows[-1]["eval_success_rate"] <= 1.0
+    final = eval_rows[-1]
+    assert len(final["eval_outcomes"]) == final["eval_episodes"] == 1
+    low, high = final["eval_success_rate_ci"]
+    assert low <= final["eval_success_rate"] <= high
+    if config.startswith("sokoban"):  # held-out states on and off the solver path of the eval level
+        assert final["eval_dense_states"] > 0 and 0.0 <= final["eval_dense_greedy_optimal"] <= 1.0
+        assert final["eval_dense_logprob_optimal"] < 0
+    else:  # the app suite has no dense probe states
+        assert final["eval_dense_states"] == 0 and final["eval_dense_greedy_optimal"] is None
     assert (run_dir / "config.yaml").exists() and (run_dir / "run.json").exists()
     assert (run_dir / "checkpoints" / "iter-000002" / "state.pt").exists()
     assert (run_dir / "curves.png").exists() and (run_dir / "final" / "config.json").exists()

@@ -143,10 +143,13 @@ class SFTConfig(StrictModel):
 
 
 class EvalConfig(StrictModel):
-    """Held-out evaluation: one episode per task."""
+    """Held-out evaluation (:mod:`trainer.evaluation`): one episode per task, plus the dense metric on
+    ``dense_states`` held-out states (DESIGN.md section 10 asks for >= 256; 0 switches it off)."""
 
     every: int = Field(10, ge=0)                      # 0: only at the end
     temperature: float = Field(0.0, ge=0.0)
+    dense_states: int = Field(256, ge=0)
+    dense_seed: int = 0                               # which states: the same for every arm of a study
 
 
 class TrainConfig(StrictModel):

@@ -1,4 +1,4 @@
-"""Environment workers on Ray: the rollout engine's :class:`EnvPool`, with environments in actors.
+"""Environment workers on Ray: the episode loop's :class:`~environments.episodes.EnvPool`, environments in actors.
 
 Generation stays where the policy is (one batched ``backend.generate`` per turn in the learner);
 the environments, which can be slow (the app suite runs code in a sandbox process), live in
@@ -16,7 +16,7 @@ import functools
 from collections import defaultdict
 from typing import Any
 
-from trainer.envpool import EpisodeStart, LocalEnvPool  # torch-free: actor processes import this module
+from environments.episodes import EpisodeStart, LocalEnvPool  # torch-free: actor processes import this module
 
 
 def _make_env(env_name: str, options: dict[str, Any]) -> Any:
@@ -33,7 +33,7 @@ class _EnvWorker(LocalEnvPool):
 
 
 class RayEnvPool:
-    """An :class:`trainer.envpool.EnvPool` whose environments live in ``num_workers`` Ray actors."""
+    """An :class:`environments.episodes.EnvPool` whose environments live in ``num_workers`` Ray actors."""
 
     def __init__(self, env_name: str, options: dict[str, Any], num_workers: int = 2) -> None:
         import ray

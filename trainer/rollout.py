@@ -6,10 +6,11 @@ observation``; the response is that turn's generated tokens. A :class:`TurnSampl
 token ids the model saw and produced, the sampling log-probs (the "old policy") and, once the
 episode group is complete, the episode's group-normalised return as its advantage.
 
-All live episodes of a batch are generated together, one ``backend.generate`` call per turn, so
-the backend (HF batched decoding, or vLLM) sees one large batch. Environments are stepped through
-an :class:`~trainer.envpool.EnvPool` (local objects, or Ray actors from :mod:`trainer.ray_rollout`). The prompt
-layout is :mod:`skillkit.core.prompts`, shared with the inference agent.
+The episodes are played by the one loop, :mod:`environments.episodes`: all live episodes of a
+batch are generated together, one ``backend.generate`` call per turn, so the backend (HF batched
+decoding, or vLLM) sees one large batch. Environments are stepped through an
+:class:`~environments.episodes.EnvPool` (local objects, or Ray actors from :mod:`trainer.ray_rollout`).
+The prompt layout is :mod:`skillkit.core.prompts`, shared with the inference agent.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from typing import Any
 
 import torch
 
-from skillkit.core.llm.base import LLMBackend, SamplingParams
-from skillkit.core.prompts import build_messages, insert_skill
-from skillkit.core.schemas import Trajectory, Turn
-from trainer.envpool import EnvPool, EpisodeStart
+from environments.episodes import ChatPolicy, EnvPool, Episode, finish_episodes, play_episodes
+from skillkit.core.llm.base import Completion, LLMBackend, SamplingParams
+from skillkit.core.prompts import SkillPosition, build_messages
+from skillkit.core.schemas import Trajectory
 
 
 def chat_token_ids(tokenizer: Any, chat: list[dict[str, str]]) -> list[int]:
@@ -75,18 +76,6 @@ class RolloutBatch:
         return [t.success for t in self.trajectories]
 
 
-@dataclass
-class _Episode:
-    task_id: str
-    group: int
-    start: EpisodeStart
-    observation: str
-    trajectory: Trajectory
-    history: list[tuple[str, str]] = field(default_factory=list)
-    sample_indices: list[int] = field(default_factory=list)
-    done: bool = False
-
-
 def collect_rollouts(
     backend: LLMBackend,
     pool: EnvPool,
@@ -96,72 +85,45 @@ def collect_rollouts(
     window: int = 2,
     seed: int = 0,
     student_skills: dict[str, str] | None = None,
-    skill_position: str = "user",
+    skill_position: SkillPosition = "user",
     max_turns: int | None = None,
     id_prefix: str = "ep",
     env_name: str = "",
 ) -> RolloutBatch:
     """Play ``group_size`` episodes of every task, all live episodes generated together each turn.
 
-    ``student_skills`` (task id -> skill text) puts a skill into the *student's* prompt (the
-    skill-in-prompt baseline); the recorded ``messages`` then include it. Sampling at turn ``k``
-    uses seed ``seed * 1000 + k`` so that a batch is reproducible. Episodes end when the
-    environment says ``done`` or after ``max_turns`` turns (default: the environment's
-    ``max_steps``). Advantages are left at 0; see :func:`assign_group_advantages`.
+    The loop is :func:`environments.episodes.play_episodes` with a :class:`~environments.episodes.ChatPolicy`
+    whose ``on_generate`` hook records every turn as a :class:`TurnSample`. ``student_skills`` (task
+    id -> skill text) puts a skill into the *student's* prompt (the skill-in-prompt baseline); the
+    recorded ``messages`` then include it. Sampling at turn ``k`` uses seed ``seed * 1000 + k`` so
+    that a batch is reproducible. Episodes end when the environment says ``done`` or after
+    ``max_turns`` turns (default: the environment's ``max_steps``). Advantages are left at 0; see
+    :func:`assign_group_advantages`.
     """
     t0 = time.perf_counter()
     slot_tasks = [t for t in task_ids for _ in range(group_size)]
-    starts = pool.reset(list(slot_tasks))
-    episodes = []
-    for i, (task_id, start) in enumerate(zip(slot_tasks, starts)):
-        traj = Trajectory(id=f"{id_prefix}-{i}", env=env_name, task_id=str(task_id),
-                          instruction=start.task_instruction, initial_observation=start.observation)
-        episodes.append(_Episode(task_id, i // group_size, start, start.observation, traj))
     samples: list[TurnSample] = []
-    generated = 0
-    turn = 0
-    while True:
-        live = [i for i, ep in enumerate(episodes)
-                if not ep.done and turn < (max_turns or ep.start.max_steps or 10**9)]
-        if not live:
-            break
-        chats = []
-        for i in live:
-            ep = episodes[i]
-            chat = build_messages(ep.start.instructions, ep.start.task_instruction, ep.history,
-                                  ep.observation, window)
-            if student_skills and student_skills.get(ep.task_id):
-                chat = insert_skill(chat, student_skills[ep.task_id], skill_position)
-            chats.append(chat)
-        completions = backend.generate(chats, sampling.model_copy(update={"seed": seed * 1000 + turn, "n": 1}))
-        results = pool.step(live, [c.text for c in completions])
-        for i, chat, comp, res in zip(live, chats, completions, results):
-            ep = episodes[i]
-            ep.sample_indices.append(len(samples))
+
+    def record(live: list[Episode], chats: list[list[dict[str, str]]], completions: list[Completion]) -> None:
+        for ep, chat, comp in zip(live, chats, completions):
             samples.append(TurnSample(
                 prompt_ids=list(comp.prompt_token_ids), response_ids=list(comp.token_ids),
-                old_logprobs=list(comp.logprobs), messages=chat, task_id=ep.task_id, episode=i,
-                group=ep.group, turn=turn,
+                old_logprobs=list(comp.logprobs), messages=chat, task_id=ep.task_id, episode=ep.slot,
+                group=ep.slot // group_size, turn=ep.turn,
             ))
-            generated += len(comp.token_ids)
-            ep.trajectory.turns.append(Turn(action=comp.text, observation=res.observation, reward=res.reward,
-                                            done=res.done, info=res.info))
-            ep.trajectory.total_reward += res.reward
-            ep.history.append((ep.observation, comp.text))
-            ep.observation = res.observation
-            if res.done:
-                ep.done = True
-                ep.trajectory.success = bool(res.info.get("success", False))
-        turn += 1
-    metas = pool.episode_metadata(list(range(len(episodes))))
-    for ep, meta in zip(episodes, metas):
-        ep.trajectory.total_reward = round(ep.trajectory.total_reward, 10)
-        ep.trajectory.metadata = {"max_steps": ep.start.max_steps, "truncated": not ep.done, **meta}
+
+    def skills(ep: Episode) -> tuple[list[str], str]:
+        return [], (student_skills or {}).get(ep.task_id, "")
+
+    policy = ChatPolicy(backend, sampling, window, seed, skill_position, on_generate=record)
+    episodes = play_episodes(pool, slot_tasks, policy, skills if student_skills else None, max_turns, id_prefix,
+                             env_name)
+    trajectories = finish_episodes(pool, episodes)
+    for s in samples:
+        s.episode_return = trajectories[s.episode].total_reward
     groups = [list(range(g * group_size, (g + 1) * group_size)) for g in range(len(task_ids))]
-    for ep in episodes:
-        for k in ep.sample_indices:
-            samples[k].episode_return = ep.trajectory.total_reward
-    return RolloutBatch([ep.trajectory for ep in episodes], samples, generated, time.perf_counter() - t0, groups)
+    return RolloutBatch(trajectories, samples, sum(len(s.response_ids) for s in samples),
+                        time.perf_counter() - t0, groups)
 
 
 def assign_group_advantages(batch: RolloutBatch, eps: float = 1e-6) -> torch.Tensor:

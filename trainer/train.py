@@ -33,13 +33,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from environments.episodes import LocalEnvPool
 from skillkit.core.config import create_run_dir
 from skillkit.core.llm.base import SamplingParams
 from skillkit.core.llm.hf import HFBackend
-from skillkit.core.schemas import write_jsonl
+from skillkit.core.schemas import Trajectory, write_jsonl
 from trainer.checkpoint import checkpoint_dir, load_checkpoint, restore_rng, save_checkpoint
 from trainer.config import TrainConfig, load_train_config
-from trainer.envpool import LocalEnvPool
+from trainer.evaluation import DenseProbe
+from trainer.evaluation import evaluate as run_evaluation
 from trainer.logprobs import TokenLogprobs, unwrap_causal_lm
 from trainer.losses import diagnostics, grpo_loss, sft_loss, skill_sd_loss
 from trainer.metrics import MetricsLogger, plot_metrics
@@ -266,21 +268,40 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
 # ---------------------------------------------------------------------------------------------
 
 def evaluate(backend: HFBackend, pool: Any, task_ids: Sequence[str], cfg: TrainConfig, dist: Dist,
-             student_skills: dict[str, str] | None = None) -> dict[str, float]:
-    """One episode per held-out task (greedy by default): success rate, mean return, mean steps."""
+             student_skills: dict[str, str] | None = None,
+             teacher_skill: Callable[[str], str | None] | None = None) -> dict[str, Any]:
+    """The held-out evaluation (:func:`trainer.evaluation.evaluate`): one episode per task (greedy by
+    default, each rank plays its share), metrics named as everywhere else with an ``eval_`` prefix,
+    plus the dense metric on ``eval.dense_states`` held-out states (``teacher_skill`` gives the
+    skill for ``dense_teacher_advantage``)."""
     sampling = SamplingParams(temperature=cfg.eval.temperature, top_p=cfg.rollout.top_p,
                               max_new_tokens=cfg.rollout.max_new_tokens, stop=cfg.rollout.stop)
-    batch = collect_rollouts(backend, pool, dist.shard(task_ids), 1, sampling, window=cfg.rollout.history_window,
-                             seed=cfg.seed + 7919, student_skills=student_skills,
-                             skill_position=cfg.teacher.skill_position, max_turns=cfg.rollout.max_turns,
-                             id_prefix="eval", env_name=cfg.env.name)
-    trajs = batch.trajectories
-    return {
-        "eval_success_rate": dist.mean(float(np.mean([t.success for t in trajs])) if trajs else 0.0),
-        "eval_return_mean": dist.mean(float(np.mean([t.total_reward for t in trajs])) if trajs else 0.0),
-        "eval_steps_mean": dist.mean(float(np.mean([t.num_steps for t in trajs])) if trajs else 0.0),
-        "eval_episodes": len(task_ids),
-    }
+
+    def play(ids: list[str]) -> list[Trajectory]:
+        batch = collect_rollouts(backend, pool, dist.shard(ids), 1, sampling, window=cfg.rollout.history_window,
+                                 seed=cfg.seed + 7919, student_skills=student_skills,
+                                 skill_position=cfg.teacher.skill_position, max_turns=cfg.rollout.max_turns,
+                                 id_prefix="eval", env_name=cfg.env.name)
+        return _gather_trajectories(batch.trajectories, dist)
+
+    env = make_env_factory(cfg)()
+    try:
+        probe = DenseProbe.build(env, task_ids, cfg.eval.dense_states, seed=cfg.eval.dense_seed)
+    finally:
+        env.close()
+    result, _ = run_evaluation(play, list(task_ids), label=cfg.method, env=cfg.env.name, split=cfg.env.eval_split,
+                               probe=probe, model=backend.model, tokenizer=backend.tokenizer,
+                               skill_text=teacher_skill, skill_position=cfg.teacher.skill_position)
+    return result.metrics(prefix="eval_")
+
+
+def _gather_trajectories(trajectories: list[Trajectory], dist: Dist) -> list[Trajectory]:
+    """Every rank's trajectories on every rank (in rank order)."""
+    if dist.world == 1:
+        return trajectories
+    shards: list[Any] = [None] * dist.world
+    torch.distributed.all_gather_object(shards, [t.model_dump(mode="json") for t in trajectories])
+    return [Trajectory.model_validate(t) for shard in shards for t in shard]
 
 
 def rollout_stats(batch: RolloutBatch, dist: Dist) -> dict[str, float]:
@@ -435,13 +456,16 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
         last = iteration == cfg.iterations or out_of_time
         if last or (cfg.eval.every and iteration % cfg.eval.every == 0):
             eval_skills = ({t: s[1] for t in eval_tasks if (s := skills.skill_for(t)) is not None}
-                           if spec.skill_in_student else None)
+                           if cfg.uses_skills else {})
             with dist.full_params(policy), autocast():
-                result = evaluate(backend, pool, eval_tasks, cfg, dist, eval_skills)
+                result = evaluate(backend, pool, eval_tasks, cfg, dist,
+                                  eval_skills if spec.skill_in_student else None, eval_skills.get)
             if metrics is not None:
                 metrics.log({"iteration": iteration, **result})
             log(f"  eval @ {iteration}: success {result['eval_success_rate']:.3f} "
-                f"return {result['eval_return_mean']:.2f} steps {result['eval_steps_mean']:.1f}")
+                f"return {result['eval_mean_return']:.2f} steps {result['eval_mean_steps']:.1f} "
+                f"dense greedy-optimal {_fmt(result['eval_dense_greedy_optimal'])} "
+                f"log-prob optimal {_fmt(result['eval_dense_logprob_optimal'])}")
         if dist.is_main and (last or (cfg.checkpoint_every and iteration % cfg.checkpoint_every == 0)):
             save_checkpoint(checkpoint_dir(run_dir, iteration), model=model, optimizer=optimizer,
                             iteration=iteration, config=cfg.model_dump(mode="json"), skills=skills.state_dict(),
@@ -461,6 +485,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
         metrics.close()
     pool.close()
     return run_dir
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _summary(r: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from environments.apps.sandbox import ExecResult, Sandbox, SandboxLimits
 from environments.apps.tasks import Check, Task, get_task, task_ids
 from environments.apps.world import AppSuite
-from environments.base import Environment, StepResult
+from environments.base import Environment, EpisodeAnalyzer, Oracle, StepResult
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -35,8 +35,17 @@ apis.supervisor.complete_task(). The sandbox has no network and no file access o
 directory."""
 
 
+class AppsOracle(Oracle):
+    """The app suite's ground truth: each task's reference solution."""
+
+    def expert_actions(self, task_id: str) -> list[str] | None:
+        """The reference solution as one code action."""
+        return [f"```python\n{get_task(task_id).reference.strip()}\n```"]
+
+
 class AppsEnv(Environment):
-    """Offline app suite (phone, wallet, music) with state-based evaluation (TGC/SGC)."""
+    """Offline app suite (phone, wallet, music, email, calendar, notes, shopping, files) with state-based
+    evaluation (TGC/SGC)."""
 
     name = "apps"
     instructions = INSTRUCTIONS
@@ -55,12 +64,19 @@ class AppsEnv(Environment):
         self._checks: list[Check] = []
 
     def task_ids(self, split: str) -> list[str]:
-        """Task ids of "train", "dev" or "test" (a scenario's 3 variants share its split)."""
+        """Task ids of "train", "dev", "test_normal" (alias "test") or "test_challenge" (a scenario's variants
+        share its split)."""
         return task_ids(split)
 
-    def expert_actions(self, task_id: str) -> list[str] | None:
-        """The scripted reference solution as one code action."""
-        return [f"```python\n{get_task(task_id).reference.strip()}\n```"]
+    def oracle(self) -> AppsOracle:
+        """The tasks' reference solutions."""
+        return AppsOracle()
+
+    def analyzer(self) -> EpisodeAnalyzer:
+        """The app suite's reading of episodes: API calls, errors, failed checks."""
+        from environments.apps.analysis import AppsAnalyzer  # it imports extract_code from this module
+
+        return AppsAnalyzer()
 
     def reset(self, task_id: str | None = None, seed: int | None = None) -> str:
         """Start a task (by id; with only ``seed``, a train task chosen by the seed)."""
@@ -123,7 +139,7 @@ class AppsEnv(Environment):
         """Scenario id, split and the evaluation results (for TGC/SGC)."""
         if self._task is None:
             return {}
-        return {"scenario_id": self._task.scenario_id, "split": self._task.split,
+        return {"scenario_id": self._task.scenario_id, "split": self._task.split, "difficulty": self._task.difficulty,
                 "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in self._checks]}
 
     def _close_sandbox(self) -> None:

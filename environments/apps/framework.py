@@ -7,6 +7,7 @@ a JSON copy.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import secrets
@@ -40,12 +41,27 @@ def paginate(items: list[Any], page_index: int, page_limit: int) -> list[Any]:
     return items[page_index * page_limit:(page_index + 1) * page_limit]
 
 
+def require_text(value: Any, field: str) -> str:
+    """``value`` as a non-empty string, or an ``ApiError`` naming ``field``."""
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(f"{field} must be a non-empty string")
+    return value
+
+
+def require_email(value: Any, field: str = "email") -> str:
+    """``value`` if it looks like an email address, else an ``ApiError``."""
+    if not isinstance(value, str) or "@" not in value or " " in value.strip():
+        raise ApiError(f"{field} must be an email address, got {value!r}")
+    return value.strip()
+
+
 class App:
     """Base of an app: a name, a description, its tables in ``db[name]`` and a login."""
 
     name = ""
     description = ""
     login_field = "email"  # which supervisor field is the username
+    has_login = True  # False for apps without an account (the supervisor)
 
     def __init__(self, db: dict[str, Any], accounts: dict[str, dict[str, str]]):
         self.db = db
@@ -95,19 +111,16 @@ class App:
     @classmethod
     def api_names(cls) -> list[str]:
         """Names of the public APIs."""
-        return [name for name, member in inspect.getmembers(cls) if hasattr(member, "__api__")]
+        return list(_api_names(cls))
 
     @classmethod
     def api_doc(cls, api_name: str) -> dict[str, Any]:
         """The documentation of one API: description, parameters (type, required, default)."""
-        member = getattr(cls, api_name, None)
-        if member is None or not hasattr(member, "__api__"):
+        if api_name not in _api_names(cls):
             raise ApiError(f"app {cls.name!r} has no API {api_name!r}; see show_api_descriptions(app_name={cls.name!r})")
-        description, param_docs = member.__api__
+        description, param_docs = getattr(cls, api_name).__api__
         params = []
-        for pname, param in inspect.signature(member).parameters.items():
-            if pname == "self":
-                continue
+        for pname, param in _signature(cls, api_name).parameters.items():
             entry: dict[str, Any] = {"name": pname, "type": str(param.annotation),
                                      "required": param.default is inspect.Parameter.empty,
                                      "description": param_docs.get(pname, _COMMON_DOCS.get(pname, ""))}
@@ -118,11 +131,11 @@ class App:
 
     def call(self, api_name: str, kwargs: dict[str, Any]) -> Any:
         """Validate the arguments and run an API; results are returned as JSON copies."""
-        if api_name not in self.api_names():
+        if api_name not in _api_names(type(self)):
             raise ApiError(f"app {self.name!r} has no API {api_name!r}; see "
                            f"apis.api_docs.show_api_descriptions(app_name={self.name!r})")
         method = getattr(self, api_name)
-        signature = inspect.signature(method)
+        signature = _signature(type(self), api_name)
         unknown = set(kwargs) - set(signature.parameters)
         if unknown:
             raise ApiError(f"{self.name}.{api_name} got unknown parameter(s): {', '.join(sorted(unknown))}")
@@ -133,3 +146,17 @@ class App:
         if "access_token" in signature.parameters:
             self.require(kwargs["access_token"])
         return json.loads(json.dumps(method(**kwargs)))
+
+
+@functools.cache
+def _api_names(cls: type[App]) -> tuple[str, ...]:
+    """The public API names of an app class (cached: they are looked up on every call)."""
+    return tuple(name for name, member in inspect.getmembers(cls) if hasattr(member, "__api__")
+                 and (cls.has_login or name != "login"))
+
+
+@functools.cache
+def _signature(cls: type[App], api_name: str) -> inspect.Signature:
+    """The signature of an API of an app class, bound (without ``self``)."""
+    signature = inspect.signature(getattr(cls, api_name))
+    return signature.replace(parameters=[p for n, p in signature.parameters.items() if n != "self"])

@@ -12,6 +12,7 @@ class SupervisorApp(App):
 
     name = "supervisor"
     description = "Supervisor: your user's profile and account passwords, and complete_task to finish the task."
+    has_login = False
 
     def __init__(self, db: dict[str, Any], accounts: dict[str, dict[str, str]]):
         super().__init__(db, accounts)

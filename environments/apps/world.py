@@ -1,7 +1,10 @@
 """Seeded synthetic users and data for the app suite, and the suite that serves API calls.
 
 ``make_world(seed)`` builds one supervisor with contacts, text messages, wallet transactions and
-money requests, a song catalogue, liked songs and playlists. Everything derives from ``seed``.
+money requests, a song catalogue, liked songs and playlists (the three original apps), plus
+emails, a calendar, notes and todo lists, a shop and file storage. Everything derives from
+``seed``; the original apps' data comes from the same random stream as before the suite grew,
+so ``make_world(seed, apps=ORIGINAL_APPS)`` is the old three-app world.
 """
 
 from __future__ import annotations
@@ -10,9 +13,15 @@ import copy
 import random
 from typing import Any
 
+from environments.apps import calendar, email, files, notes, shopping
+from environments.apps.calendar import CalendarApp
+from environments.apps.email import EmailApp
+from environments.apps.files import FilesApp
 from environments.apps.framework import ApiError, App
 from environments.apps.music import MusicApp
+from environments.apps.notes import NotesApp
 from environments.apps.phone import PhoneApp
+from environments.apps.shopping import ShoppingApp
 from environments.apps.supervisor import ApiDocsApp, SupervisorApp
 from environments.apps.wallet import WalletApp
 
@@ -31,11 +40,18 @@ MESSAGES = ["See you tomorrow!", "Can you call me back?", "Running late, sorry."
             "Did you get my email?", "Lunch on Friday?", "Thanks for yesterday.", "On my way."]
 PAY_NOTES = ["dinner", "movie tickets", "groceries", "rent share", "concert", "taxi", "gift", "coffee"]
 
-APP_CLASSES: dict[str, type[App]] = {cls.name: cls for cls in (PhoneApp, WalletApp, MusicApp, SupervisorApp)}
+APP_CLASSES: dict[str, type[App]] = {cls.name: cls for cls in (
+    PhoneApp, WalletApp, MusicApp, EmailApp, CalendarApp, NotesApp, ShoppingApp, FilesApp, SupervisorApp)}
+ORIGINAL_APPS = ("phone", "wallet", "music")
+ALL_APPS = (*ORIGINAL_APPS, "email", "calendar", "notes", "shopping", "files")
 
 
-def make_world(seed: int) -> dict[str, Any]:
-    """A fresh database for one seed: ``{"meta", "supervisor", "accounts", "phone", "wallet", "music"}``."""
+def make_world(seed: int, apps: tuple[str, ...] = ALL_APPS) -> dict[str, Any]:
+    """A fresh database for one seed: ``{"meta", "supervisor", "accounts", <app>: tables}`` for ``apps``
+    (which must include the three original apps: every other app's people come from the phone)."""
+    unknown = set(apps) - set(ALL_APPS)
+    if unknown or not set(ORIGINAL_APPS) <= set(apps):
+        raise ValueError(f"apps must include {ORIGINAL_APPS} and come from {ALL_APPS}, got {apps}")
     rng = random.Random(seed)
     people = rng.sample([(f, last) for f in FIRST for last in LAST], 22)
     me_first, me_last = people[0]
@@ -92,13 +108,41 @@ def make_world(seed: int) -> dict[str, Any]:
         "wallet": {"username": me_email, "password": f"wa-{rng.randrange(10**5, 10**6)}"},
         "music": {"username": me_email, "password": f"mu-{rng.randrange(10**5, 10**6)}"},
     }
-    return {
+    world = {
         "meta": {"seed": seed, "clock": 0}, "supervisor": supervisor, "accounts": accounts,
         "phone": {"contacts": contacts, "messages": messages},
         "wallet": {"account": {1: {"id": 1, "email": me_email, "balance": float(rng.randrange(400, 900))}},
                    "transactions": transactions, "requests": requests},
         "music": {"songs": songs, "liked": liked, "playlists": playlists},
     }
+    _add_new_apps(world, [a for a in apps if a not in ORIGINAL_APPS], random.Random(seed * 7919 + 17))
+    return world
+
+
+def _add_new_apps(world: dict[str, Any], apps: list[str], rng: random.Random) -> None:
+    """Data and accounts of the apps added after the original three, from their own random stream."""
+    me, contacts = world["supervisor"], world["phone"]["contacts"]
+    clock = 0
+
+    def stamp() -> str:
+        nonlocal clock
+        clock += rng.randrange(20, 400)
+        hours, minutes = divmod(clock, 60)
+        return f"2024-05-{1 + hours // 24:02d}T{hours % 24:02d}:{minutes:02d}:00"
+
+    shop = shopping.generate(rng, me, stamp)
+    in_stock = sorted(p["name"] for p in shop["products"].values() if p["stock"] > 0)
+    owed = [f"{c['first_name']} {c['last_name']}: ${rng.randrange(10, 50)}" for c in rng.sample(list(contacts.values()), 3)]
+    tables = {
+        "email": lambda: email.generate(rng, me, contacts, stamp),
+        "calendar": lambda: calendar.generate(rng, me, contacts),
+        "notes": lambda: notes.generate(rng, rng.sample(in_stock, 3), owed, stamp),
+        "shopping": lambda: shop,
+        "files": lambda: files.generate(rng, me, contacts, stamp),
+    }
+    for app in apps:
+        world[app] = tables[app]()
+        world["accounts"][app] = {"username": me["email"], "password": f"{app[:2]}-{rng.randrange(10**5, 10**6)}"}
 
 
 class AppSuite:
@@ -107,8 +151,10 @@ class AppSuite:
     def __init__(self, db: dict[str, Any]):
         self.db = db
         accounts = db["accounts"]
-        self.apps: dict[str, App] = {name: cls(db, accounts) for name, cls in APP_CLASSES.items()}
-        self.docs = ApiDocsApp(APP_CLASSES)
+        classes = {name: cls for name, cls in APP_CLASSES.items() if name in db or name == SupervisorApp.name}
+        self.apps: dict[str, App] = {name: cls(db, accounts) for name, cls in classes.items()}
+        self.app_names = [name for name in classes if name != SupervisorApp.name]
+        self.docs = ApiDocsApp(classes)
         self.calls = 0
 
     @property
@@ -133,7 +179,7 @@ class AppSuite:
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of the app tables (what the evaluator compares)."""
-        return {app: copy.deepcopy(self.db[app]) for app in ("phone", "wallet", "music")}
+        return {app: copy.deepcopy(self.db[app]) for app in self.app_names}
 
 
 def diff_state(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, dict[str, list]]]:

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from environments.apps.analysis import AppsAnalyzer
 from environments.apps.env import INSTRUCTIONS, extract_code
 from environments.base import Environment, StepResult
 
@@ -127,6 +128,10 @@ class AppWorldEnv(Environment):
         self._steps = 0
         self._done = False
         self._evaluation: dict[str, Any] = {}
+
+    def analyzer(self) -> AppsAnalyzer:
+        """AppWorld's actions are app-suite code: read them like the app suite's."""
+        return AppsAnalyzer()
 
     def task_ids(self, split: str) -> list[str]:
         """AppWorld's task ids of a split (train, dev, test_normal, test_challenge; "test" = test_normal)."""

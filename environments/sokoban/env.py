@@ -5,11 +5,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from environments.base import Environment, StepResult
+from environments.base import Environment, ProbeState, StepResult
 from environments.sokoban.actions import parse_actions
+from environments.sokoban.analysis import SokobanAnalyzer
 from environments.sokoban.generator import generate_level
 from environments.sokoban.level import ACTION_NAMES, LEGEND, Level
-from environments.sokoban.solver import solve
+from environments.sokoban.levels_file import load_levels_file
+from environments.sokoban.oracle import SokobanOracle
+from environments.sokoban.probes import probe_states
 from environments.sokoban.splits import VARIANTS, load_split
 
 STEP_PENALTY = -0.1
@@ -21,7 +24,7 @@ VALID_ACTIONS_TEXT = ", ".join(ACTION_NAMES)
 
 
 class SokobanEnv(Environment):
-    """Text Sokoban over committed level splits, generated levels or a given grid.
+    """Text Sokoban over committed level splits (or a levels file of your own), generated levels or a given grid.
 
     Each move counts as a step (a turn with ``a || b`` makes two steps); a turn whose text holds no
     valid action costs one step and the step penalty, and leaves the grid unchanged.
@@ -30,7 +33,7 @@ class SokobanEnv(Environment):
     name = "sokoban"
 
     def __init__(self, variant: str = "2box", max_steps: int = 40, max_actions_per_turn: int = 3,
-                 grid: str | None = None):
+                 grid: str | None = None, levels_file: str | None = None):
         if variant not in VARIANTS:
             raise ValueError(f"unknown Sokoban variant {variant!r}; choose one of {sorted(VARIANTS)}")
         if max_steps < 1:
@@ -42,6 +45,7 @@ class SokobanEnv(Environment):
         self.max_actions_per_turn = max_actions_per_turn
         self._fixed = Level.from_text(grid) if grid is not None else None
         self._levels: dict[str, dict[str, Any]] = {}
+        self._own_levels = load_levels_file(levels_file) if levels_file is not None else None
         self._level: Level | None = None
         self._task_id = ""
         self._steps = 0
@@ -69,13 +73,14 @@ class SokobanEnv(Environment):
 
     # -- tasks -------------------------------------------------------------------------------------
     def _split_levels(self, split: str) -> list[dict[str, Any]]:
-        records = load_split(self.variant, split)
+        records = self._own_levels if self._own_levels is not None else load_split(self.variant, split)
         for rec in records:
             self._levels.setdefault(rec["id"], rec)
         return records
 
     def task_ids(self, split: str) -> list[str]:
-        """Level ids of a split ("train" is in curriculum order, shortest optimal solution first)."""
+        """Level ids of a split ("train" is in curriculum order, shortest optimal solution first); with
+        ``levels_file`` every split is the file's levels."""
         return [rec["id"] for rec in self._split_levels(split)]
 
     def _lookup(self, task_id: str) -> dict[str, Any]:
@@ -90,9 +95,13 @@ class SokobanEnv(Environment):
         """The grid text of a level id."""
         return self._lookup(task_id)["grid"]
 
-    def expert_actions(self, task_id: str) -> list[str] | None:
-        """A minimum-move solution of the level (one action per step)."""
-        return solve(self.level_grid(task_id))
+    def oracle(self) -> SokobanOracle:
+        """The minimum-move solver over this environment's levels."""
+        return SokobanOracle(self.level_grid)
+
+    def analyzer(self) -> SokobanAnalyzer:
+        """Sokoban's reading of episodes: moves, pushes, wasted moves (no solver involved)."""
+        return SokobanAnalyzer()
 
     # -- episode -----------------------------------------------------------------------------------
     def reset(self, task_id: str | None = None, seed: int | None = None) -> str:
@@ -126,9 +135,16 @@ class SokobanEnv(Environment):
 
     def _observation(self, feedback: str) -> str:
         assert self._level is not None
-        left = self.max_steps - self._steps
-        return (f"{self._level.to_text()}\n{feedback}\nLegend: {LEGEND}.\n"
-                f"Steps left: {left}. Valid actions: {VALID_ACTIONS_TEXT}.")
+        return self.observation_text(self._level, self._steps, feedback)
+
+    def observation_text(self, level: Level, steps: int, feedback: str) -> str:
+        """The observation of ``level`` after ``steps`` steps, with a feedback line."""
+        return (f"{level.to_text()}\n{feedback}\nLegend: {LEGEND}.\n"
+                f"Steps left: {self.max_steps - steps}. Valid actions: {VALID_ACTIONS_TEXT}.")
+
+    def probe_states(self, task_ids: list[str], n: int, seed: int = 0) -> list[ProbeState]:
+        """Held-out states on and off the levels' solver paths (:mod:`environments.sokoban.probes`)."""
+        return probe_states(self, task_ids, n, seed)
 
     def step(self, action: str) -> StepResult:
         """Apply the action(s) in ``action``; see the class docstring for step accounting."""
@@ -182,6 +198,6 @@ class SokobanEnv(Environment):
     def episode_metadata(self) -> dict[str, Any]:
         """The level id, variant and grid of the episode."""
         meta: dict[str, Any] = {"variant": self.variant}
-        if self._task_id in self._levels:
+        if "optimal_moves" in self._levels.get(self._task_id, {}):
             meta["optimal_moves"] = self._levels[self._task_id]["optimal_moves"]
         return meta

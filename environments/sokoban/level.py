@@ -126,3 +126,16 @@ class Level:
             boxes = (self.boxes - {target}) | {beyond}
             return self.with_state(target, boxes), target, beyond
         return self.with_state(target, self.boxes), None, None
+
+
+def grid_from_observation(observation: str) -> str:
+    """The grid at the top of an observation (the rows made only of Sokoban symbols)."""
+    rows = []
+    for line in observation.strip().splitlines():
+        line = line.strip()
+        if not line or any(ch not in SYMBOLS for ch in line):
+            break
+        rows.append(line)
+    if not rows:
+        raise ValueError("no Sokoban grid at the start of the observation")
+    return "\n".join(rows)

@@ -149,19 +149,58 @@ def sokoban_play(
 
 @apps_app.command("tasks")
 @friendly_errors
-def apps_tasks(split: str = typer.Option(None, "--split", help="train, dev or test (default: all).")) -> None:
-    """List the app tasks with their scenario and split."""
+def apps_tasks(split: str = typer.Option(
+        None, "--split", help="train, dev, test_normal (alias test) or test_challenge (default: all).")) -> None:
+    """List the app tasks with their scenario, split and difficulty."""
     from environments.apps import TASKS, task_ids
 
     chosen = task_ids(split) if split else list(TASKS)
     table = Table(title=f"app tasks ({len(chosen)})")
     table.add_column("task id", overflow="fold")
-    for column in ("scenario", "split", "instruction"):
+    for column in ("scenario", "split", "level", "instruction"):
         table.add_column(column)
     for tid in chosen:
         task = TASKS[tid]
-        table.add_row(tid, task.scenario_id, task.split, task.instruction)
+        table.add_row(tid, task.scenario_id, task.split, str(task.difficulty), task.instruction)
     console.print(table)
+
+
+@apps_app.command("stats")
+@friendly_errors
+def apps_stats(
+    reference: bool = typer.Option(True, "--reference/--no-reference",
+                                   help="Also run every reference solution (in-process) for the pass rate."),
+) -> None:
+    """Suite report: apps and APIs, scenarios and tasks per split and difficulty, reference pass rate."""
+    from environments.apps import SCENARIOS, SPLITS, TASKS, AppSuite, make_world, run_reference
+
+    suite = AppSuite(make_world(0))
+    apps = Table(title="apps")
+    for column in ("app", "APIs", "description"):
+        apps.add_column(column)
+    for name, app in suite.apps.items():
+        apps.add_row(name, str(len(app.api_names())), app.description)
+    apps.add_row("[bold]total[/]", str(sum(len(a.api_names()) for a in suite.apps.values())), "")
+    console.print(apps)
+    splits = Table(title="scenarios / tasks per split and difficulty")
+    splits.add_column("split")
+    for column in ("level 1", "level 2", "level 3", "all"):
+        splits.add_column(column, justify="right")
+    for split in SPLITS:
+        cells = []
+        for level in (1, 2, 3, None):
+            chosen = [s for s in SCENARIOS if s.split == split and level in (None, s.difficulty)]
+            ids = {s.id for s in chosen}
+            cells.append(f"{len(chosen)} / {sum(t.scenario_id in ids for t in TASKS.values())}")
+        splits.add_row(split, *cells)
+    console.print(splits)
+    if reference:
+        start = time.perf_counter()
+        passed = sum(all(c.passed for c in run_reference(task).checks()) for task in TASKS.values())
+        console.print(f"reference solutions: {passed}/{len(TASKS)} tasks pass "
+                      f"({passed / len(TASKS):.1%}, {time.perf_counter() - start:.1f}s in-process)")
+        if passed != len(TASKS):
+            raise typer.Exit(1)
 
 
 @apps_app.command("run-task")
@@ -180,7 +219,7 @@ def apps_run_task(
     env = AppsEnv()
     try:
         console.print(env.reset(task_id), highlight=False)
-        action = env.expert_actions(task_id)[0] if reference else code.read_text(encoding="utf-8")
+        action = env.oracle().expert_actions(task_id)[0] if reference else code.read_text(encoding="utf-8")
         if show_code:
             console.print(action, highlight=False)
         result = env.step(action)

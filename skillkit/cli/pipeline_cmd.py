@@ -9,6 +9,9 @@ import typer
 from rich.table import Table
 
 from skillkit.cli.common import console, friendly_errors, progress, quiet_libraries
+from skillkit.core.config import validate_config
+from skillkit.pipeline import REPO_CONFIGS, train_stage_config
+from trainer.config import TrainConfig
 
 
 class _RichHooks:
@@ -32,29 +35,57 @@ class _RichHooks:
         self.bar.console.print(f"  [dim]{message}[/]", highlight=False)
 
 
-def train_from_dict(data: dict[str, Any], run_dir: Path, log: Any) -> Path:
-    """The pipeline's training stage: validate a trainer config dict and train (the CLI may import trainer)."""
-    from skillkit.core.config import validate_config
-    from trainer.config import TrainConfig
-    from trainer.train import train
+def _train_config(data: dict[str, Any], config_dir: Path | None) -> Any:
+    return validate_config(TrainConfig, data, "train stage of the pipeline config", config_dir)
 
-    return train(validate_config(TrainConfig, data, "train stage of the pipeline config"), run_dir=run_dir, log=log)
+
+def train_from_dict(data: dict[str, Any], run_dir: Path, log: Any, config_dir: Path | None = None) -> Path:
+    """The pipeline's training stage: validate a trainer config dict and train (the CLI may import trainer)."""
+    from trainer.train import train  # torch and transformers load only when a command trains
+
+    return train(_train_config(data, config_dir), run_dir=run_dir, log=log)
 
 
 def _results_table(results: list[Any], title: str) -> Table:
+    def ci(r: Any, name: str, scale: float = 100.0, digits: int = 1, unit: str = "%") -> str:
+        value = getattr(r, name)
+        if value is None:
+            return "-"
+        low, high = r.intervals.get(name, (value, value))
+        return f"{scale * value:.{digits}f}{unit} [{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
+
     table = Table(title=title)
-    for col in ("agent", "env", "episodes", "success (TGC)", "SGC", "mean steps", "mean return"):
+    columns = ("agent", "env", "episodes", "success_rate", "sgc", "mean_steps", "mean_return", "dense_greedy_optimal",
+               "dense_logprob_optimal", "dense_teacher_advantage")
+    for col in columns:
         table.add_column(col, justify="right" if col not in ("agent", "env") else "left")
     for r in results:
-        sgc = "-" if r.scenario_success_rate is None else f"{100 * r.scenario_success_rate:.1f}%"
-        table.add_row(r.label, r.env, str(r.episodes), f"{100 * r.success_rate:.1f}%", sgc, f"{r.mean_steps:.1f}",
-                      f"{r.mean_return:.2f}")
+        table.add_row(r.label, r.env, str(r.episodes), ci(r, "success_rate"), ci(r, "sgc"), f"{r.mean_steps:.1f}",
+                      ci(r, "mean_return", 1, 2, ""), ci(r, "dense_greedy_optimal"),
+                      ci(r, "dense_logprob_optimal", 1, 3, ""), ci(r, "dense_teacher_advantage", 1, 3, ""))
     return table
+
+
+def load_backend(model: str, adapter: Path | None = None) -> Any:
+    """An HF backend over ``model``, with a peft LoRA adapter folder merged into it when given."""
+    from skillkit.core.llm.hf import HFBackend
+    from skillkit.core.models import load_causal_lm
+
+    if adapter is None:
+        return HFBackend.from_pretrained(model)
+    if not (adapter / "adapter_config.json").is_file():
+        raise ValueError(f"--adapter {adapter} is not a peft adapter folder (no adapter_config.json)")
+    from peft import PeftModel
+
+    base, tokenizer = load_causal_lm(model)
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    return HFBackend(merged.eval(), tokenizer)
 
 
 @friendly_errors
 def run(
-    config: Path = typer.Option(Path("configs/demo.yaml"), "--config", "-c", help="Pipeline YAML."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Pipeline YAML (default: configs/demo.yaml here, else the repository's)."),
     overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. sokoban.eval_tasks=8"),
     model: str | None = typer.Option(None, "--model", "-m", help="Override the model (name, path or HF id)."),
     no_train: bool = typer.Option(False, "--no-train", help="Skip the Skill-SD training stage."),
@@ -65,8 +96,8 @@ def run(
     """  # noqa: E501 - typer keeps line breaks
     import json
 
-    from skillkit.evaluate import EvalResult
     from skillkit.pipeline import load_pipeline_config, run_pipeline
+    from trainer.evaluation import EvalResult
 
     quiet_libraries()
     overrides = list(overrides or [])
@@ -74,7 +105,11 @@ def run(
         overrides.append(f"model={model}")
     if no_train:
         overrides.append("train.enabled=false")
+    if config is None:
+        config = Path("configs/demo.yaml") if Path("configs/demo.yaml").exists() else REPO_CONFIGS / "demo.yaml"
     cfg = load_pipeline_config(config, overrides)
+    if cfg.train.enabled:  # check the training stage's config now, not after the first stages' minutes
+        _train_config(*train_stage_config(cfg, Path("runs")))
     with progress() as bar:
         run_dir = run_pipeline(cfg, train_fn=train_from_dict, hooks=_RichHooks(bar))
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -85,54 +120,64 @@ def run(
 
 @friendly_errors
 def evaluate(
-    env: str = typer.Option(..., "--env", "-e", help="Environment name (see `skillkit env list`)."),
+    env: str = typer.Option("sokoban", "--env", "-e", help="Environment name (see `skillkit env list`)."),
     split: str = typer.Option("test", help="Task split."),
+    levels: Path | None = typer.Option(None, "--levels", help='Your own Sokoban levels: JSONL, one {"id", "grid"} '
+                                       "per line (replaces the split)."),
     library: Path | None = typer.Option(None, "--library", "-l", help="Skill library: also evaluate with skills."),
     model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model name, local path or HF id."),
+    adapter: Path | None = typer.Option(None, "--adapter", help="A peft LoRA adapter folder to apply to the model."),
     n_tasks: int | None = typer.Option(None, "--n-tasks", "-n", help="First N tasks of the split (default all)."),
     option: list[str] = typer.Option(None, "--option", "-o", help="Environment option key=value (repeatable)."),
     method: str = typer.Option("dense", help="Routing method: dense, bm25, hybrid, rerank."),
     max_skills: int = typer.Option(3, help="Most skills shown per prompt."),
     max_new_tokens: int = typer.Option(48, help="Tokens per action."),
+    dense_states: int = typer.Option(256, "--dense-states", help="Held-out states for the dense metric (0: off)."),
     out: Path | None = typer.Option(None, "--out", help="Write the trajectories here (JSONL)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
 ) -> None:
-    """Success rate (and TGC/SGC for the app suite), mean steps and return, with and without skills."""
+    """success_rate (and sgc on the app suite), mean_steps, mean_return with 95% intervals and per-task outcomes, the dense metric, with and without skills."""  # noqa: E501 - typer keeps line breaks
+    import json
+
     import environments
-    from skillkit.agent import AgentConfig, SkillAgent
+    from skillkit.agent import AgentConfig
     from skillkit.core.config import parse_override
-    from skillkit.evaluate import evaluate_agent
-    from skillkit.core.llm.hf import HFBackend
     from skillkit.core.schemas import write_jsonl
+    from skillkit.evaluate import evaluate_side_by_side
 
     quiet_libraries()
-    options = {}
+    options: dict[str, Any] = {}
     for item in option or []:
         keys, value = parse_override(item)
         options[".".join(keys)] = value
+    if levels is not None:
+        if env != "sokoban":
+            raise ValueError(f"--levels holds Sokoban levels; it cannot be used with --env {env}")
+        options["levels_file"] = str(levels)
     task_ids = environments.task_ids(env, split, n_tasks, **options)
     if not task_ids:
         raise ValueError(f"split {split!r} of {env!r} has no tasks")
-    with console.status(f"loading {model}"):
-        backend = HFBackend.from_pretrained(model)
-    agents = [("no skills", None)]
+    with console.status(f"loading {model}" + (f" + adapter {adapter}" if adapter else "")):
+        backend = load_backend(model, adapter)
+    router = None
     if library is not None:
         from retriever.router import Router
         from skillkit.skills.library import open_skill_source
 
         with console.status("building the router"):
-            agents.append(("with skills", Router.from_library(open_skill_source(library), encoder="minilm",
-                                                              reranker=None)))
+            router = Router.from_library(open_skill_source(library), encoder="minilm", reranker=None)
     config = AgentConfig(max_skills=max_skills, max_new_tokens=max_new_tokens, route_method=method)
-    results, trajectories = [], []
     with progress() as bar:
-        for label, router in agents:
+        def on_label(label: str) -> Any:
             task = bar.add_task(f"{label} on {env}/{split}", total=len(task_ids))
-            result, trajs = evaluate_agent(SkillAgent(backend, router, config), lambda: environments.make(env, **options),
-                                           task_ids, label=label, split=split,
-                                           on_batch=lambda n, t=task: bar.advance(t, n))
-            results.append(result)
-            trajectories.extend(trajs)
-    console.print(_results_table(results, f"{env} / {split}"))
+            return lambda n: bar.advance(task, n)
+
+        results, trajectories = evaluate_side_by_side(backend, router, config, lambda: environments.make(env, **options),
+                                                      task_ids, split, dense_states=dense_states, progress=on_label)
+    if json_out:
+        print(json.dumps([r.model_dump(mode="json") for r in results]))
+    else:
+        console.print(_results_table(results, f"{env} / {split}"))
     if out is not None:
         write_jsonl(out, trajectories)
         console.print(f"trajectories: {out}")

@@ -3,15 +3,18 @@
 Extraction (SkillX tiers) has a deterministic extractor and an LLM one:
 
 * planning (tier 1): per task, the best successful episode condensed into steps
-  ``"sub-goal; key actions/APIs"`` (Sokoban: split at every box placed; apps: one step per API);
+  ``"sub-goal; key actions/APIs"`` (its segments, as the environment's analyzer splits it);
 * functional (tier 2): multi-step action / API n-grams that recur in the successful episodes of
   at least ``min_support`` different tasks, as reusable routines;
-* atomic (tier 3): per action / API: how it was used, the keyword arguments it took, and the
-  pitfalls observed (error messages it raised, moves that changed nothing, boxes pushed off).
+* atomic (tier 3): per action / API: how it was used, its constraints, and the pitfalls observed
+  (the analyzer's issues caused by that action).
 
-With a backend, each task's episodes are sent to the model with a JSON prompt per tier; output is
-repaired like the summarizer's, retried with the validation error, and replaced by the
-deterministic skills of that task when it still fails (counted in ``stats``).
+Everything specific to an environment comes from its analyzer (``environments.analyzer(env)``);
+nothing here asks an oracle. With a backend, each task's episodes are sent to the model with a
+JSON prompt per tier; output is repaired like the summarizer's and must be useful (steps and tools
+that name actions the agent took, atomic skills about an action that occurred, with a usage); an
+answer that is not is retried with the reason, and replaced by the deterministic skills of that
+task when it still fails (counted in ``stats``).
 
 Library maintenance: :func:`apply_candidates` decides ADD / MODIFY / KEEP for every candidate
 against the nearest existing skill of its tier (same name, same task for task-specific tiers, or
@@ -32,8 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from skillkit.core.jsonrepair import JSONRepairError, as_list, as_text, normalize_keys, parse_json
-from skillkit.core.llm_json import ModelCallStats, ask_for_json
+import environments
+from skillkit.core.episode_analysis import ActionUse, Issue
+from skillkit.core.llm.base import SamplingParams
+from skillkit.core.llm_json import (
+    JSONAnswer,
+    ModelCallStats,
+    as_list,
+    as_text,
+    ask_for_json,
+    normalize_keys,
+    parse_json_object,
+)
 from skillkit.core.schemas import (
     DESCRIPTION_MAX,
     AtomicSkill,
@@ -45,34 +58,13 @@ from skillkit.core.schemas import (
     parse_skill,
     slugify,
 )
-from skillkit.skills.summarize import (
-    _best,
-    _code_of,
-    _condense,
-    api_call_lines,
-    api_calls,
-    episode_units,
-    group_by_task,
-    render_episodes,
-    sokoban_grid,
-    sokoban_segments,
-    turn_error,
-    turn_units,
-)
+from skillkit.skills.summarize import Evidence, analyze, best_episode, group_by_task, render_episodes
 
 logger = logging.getLogger(__name__)
 
 EXTRACT_TIERS = ("planning", "functional", "atomic")
 TASK_TIERS = ("trajectory", "planning")  # skills about one task: matched and merged per task only
 MAX_LIST = 30
-MAX_TEXT = 2000
-
-SOKOBAN_RULES = {
-    "Up": "moves the player one cell up; walking into a box pushes it up if the cell above the box is free",
-    "Down": "moves the player one cell down; walking into a box pushes it down if the cell below the box is free",
-    "Left": "moves the player one cell left; walking into a box pushes it left if the cell left of it is free",
-    "Right": "moves the player one cell right; walking into a box pushes it right if the cell right of it is free",
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,47 +72,22 @@ SOKOBAN_RULES = {
 # ---------------------------------------------------------------------------------------------
 
 
-def _api_goal(call: str) -> str:
-    app, _, api = call.partition(".")
-    return f"{api.replace('_', ' ')} ({app})" if api else call
-
-
-def _name(*parts: str) -> str:
-    return slugify("-".join(p for p in parts if p))
-
-
 def planning_from_group(trajs: Sequence[Trajectory], extraction_round: int = 0) -> PlanningSkill | None:
     """The plan of the best successful episode of one task (None when no episode succeeded)."""
     wins = [t for t in trajs if t.success]
     if not wins:
         return None
-    best = _best(wins)
-    task_id, env = best.task_id, best.env
-    steps: list[str] = []
-    if env == "sokoban":
-        for moves, event in sokoban_segments(best):
-            steps.append(f"{event}; {', '.join(_condense(moves))}")
-    else:
-        seen: list[str] = []
-        lines: dict[str, str] = {}
-        for i, turn in enumerate(best.turns):
-            if turn_error(best, i):
-                continue
-            code = _code_of(turn.action)
-            for call, line in api_call_lines(code).items():
-                lines.setdefault(call, line)
-            seen.extend(c for c in api_calls(code) if c not in seen)
-        steps = [f"{_api_goal(c)}; {lines.get(c, c)}" for c in seen]
-        if not steps:
-            steps = [f"{u}" for u in episode_units(best)][:MAX_LIST]
+    best = best_episode([analyze(t) for t in wins])
+    steps = [seg.step for seg in best.segments][:MAX_LIST]
     if not steps:
         return None
-    instruction = best.instruction.strip() or task_id
-    description = f"Step-by-step plan for {env} task {task_id}: {instruction}"[:DESCRIPTION_MAX]
+    traj = best.trajectory
+    instruction = traj.instruction.strip() or traj.task_id
+    description = f"Step-by-step plan for {traj.env} task {traj.task_id}: {instruction}"[:DESCRIPTION_MAX]
     return PlanningSkill(
-        name=_name("plan", task_id), description=description, task=instruction, plan=steps[:MAX_LIST],
-        source_tasks=[task_id], env=env, tags=[env, "planning"], extraction_round=extraction_round,
-        metadata={"extractor": "heuristic", "from_episode": best.id, "steps": best.num_steps},
+        name=slugify(f"plan-{traj.task_id}"), description=description, task=instruction, plan=steps,
+        source_tasks=[traj.task_id], env=traj.env, tags=[traj.env, "planning"], extraction_round=extraction_round,
+        metadata={"extractor": "heuristic", "from_episode": traj.id, "steps": traj.num_steps},
     )
 
 
@@ -130,50 +97,39 @@ def _ngrams(seq: Sequence[str], n: int) -> set[tuple[str, ...]]:
 
 def functional_from_batch(trajs: Sequence[Trajectory], min_support: int = 2, sizes: Sequence[int] = (2, 3, 4),
                           max_skills: int = 10, extraction_round: int = 0) -> list[FunctionalSkill]:
-    """Routines: action/API n-grams found in successful episodes of >= ``min_support`` different tasks."""
-    support: dict[tuple[str, ...], set[str]] = defaultdict(set)
-    env_of: dict[tuple[str, ...], str] = {}
-    lines: dict[str, str] = {}
+    """Routines: action/API n-grams found in successful episodes of >= ``min_support`` different tasks
+    (only those the environment's analyzer counts as routines)."""
+    support: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+    examples: dict[str, dict[str, str]] = defaultdict(dict)
     for traj in trajs:
         if not traj.success:
             continue
-        units = episode_units(traj)
-        for turn in traj.turns:
-            for call, line in api_call_lines(_code_of(turn.action)).items():
-                lines.setdefault(call, line)
+        analyzer = environments.analyzer(traj.env)
+        analysis = analyzer.analyze(traj)
+        for use in analysis.actions:
+            if use.example:
+                examples[traj.env].setdefault(use.name, use.example)
         for n in sizes:
-            for gram in _ngrams(units, n):
-                if traj.env != "sokoban" and len(set(gram)) == 1:
-                    continue  # the same API n times is a loop, not a routine
-                support[gram].add(traj.task_id)
-                env_of.setdefault(gram, traj.env)
-    frequent = [(g, tasks) for g, tasks in support.items() if len(tasks) >= min_support]
-    frequent.sort(key=lambda item: (-len(item[1]) * len(item[0]), item[0]))
-    chosen: list[tuple[tuple[str, ...], set[str]]] = []
-    for gram, tasks in frequent:
-        if any(_contains(big, gram) and len(big_tasks) >= 0.8 * len(tasks) for big, big_tasks in chosen):
+            for gram in _ngrams(analysis.action_names, n):
+                if analyzer.is_routine(gram):
+                    support[(traj.env, gram)].add(traj.task_id)
+    frequent = [(key, tasks) for key, tasks in support.items() if len(tasks) >= min_support]
+    frequent.sort(key=lambda item: (-len(item[1]) * len(item[0][1]), item[0]))
+    chosen: list[tuple[tuple[str, tuple[str, ...]], set[str]]] = []
+    for (env, gram), tasks in frequent:
+        if any(big_env == env and _contains(big, gram) and len(big_tasks) >= 0.8 * len(tasks)
+               for (big_env, big), big_tasks in chosen):
             continue
-        chosen.append((gram, tasks))
+        chosen.append(((env, gram), tasks))
         if len(chosen) == max_skills:
             break
     skills = []
-    for gram, tasks in chosen:
-        env = env_of[gram]
-        if env == "sokoban":
-            shown = ", ".join(_condense(list(gram)))
-            name = _name("moves", *[g.lower() for g in gram])
-            body = "\n".join(f"{i}. {g}" for i, g in enumerate(gram, 1))
-            description = f"Move sequence {shown}, used in successful solutions of {len(tasks)} Sokoban levels."
-        else:
-            name = _name(*[c.split(".")[-1] for c in gram])
-            body = "\n".join(f"{i}. {_api_goal(c)}: `{lines.get(c, c)}`" for i, c in enumerate(gram, 1))
-            description = (f"Routine {' -> '.join(gram)}, used in successful episodes of {len(tasks)} "
-                           f"different {env} tasks.")
-        tools = list(dict.fromkeys(gram))
+    for (env, gram), tasks in chosen:
+        routine = environments.analyzer(env).routine(gram, examples[env], len(tasks), env)
         skills.append(FunctionalSkill(
-            name=name, description=description[:DESCRIPTION_MAX], body=body, tools=tools,
-            source_tasks=sorted(tasks), env=env, tags=[env, "functional"], extraction_round=extraction_round,
-            metadata={"extractor": "heuristic", "support": len(tasks)},
+            name=routine.name, description=routine.description[:DESCRIPTION_MAX], body=routine.body,
+            tools=list(dict.fromkeys(gram)), source_tasks=sorted(tasks), env=env, tags=[env, "functional"],
+            extraction_round=extraction_round, metadata={"extractor": "heuristic", "support": len(tasks)},
         ))
     return skills
 
@@ -182,83 +138,35 @@ def _contains(big: tuple[str, ...], small: tuple[str, ...]) -> bool:
     return any(big[i:i + len(small)] == small for i in range(len(big) - len(small) + 1))
 
 
-_KWARG = re.compile(r"\b([A-Za-z_]\w*)\s*=(?!=)")
-
-
 def atomic_from_batch(trajs: Sequence[Trajectory], extraction_round: int = 0,
                       max_skills: int = 50) -> list[AtomicSkill]:
-    """One skill per action / API seen, with its usage, arguments and the pitfalls observed."""
-    uses: Counter[str] = Counter()
-    win_uses: Counter[str] = Counter()
-    tasks: dict[str, set[str]] = defaultdict(set)
-    env_of: dict[str, str] = {}
-    examples: dict[str, list[str]] = defaultdict(list)
-    kwargs: dict[str, Counter[str]] = defaultdict(Counter)
-    errors: dict[str, Counter[str]] = defaultdict(Counter)
-    wasted: Counter[str] = Counter()
-    off_target: Counter[str] = Counter()
+    """One skill per action / API seen, with its usage, constraints and the pitfalls observed."""
+    uses: dict[tuple[str, str], list[ActionUse]] = defaultdict(list)
+    win_uses: Counter[tuple[str, str]] = Counter()
+    tasks: dict[tuple[str, str], set[str]] = defaultdict(set)
+    issues: dict[tuple[str, str], list[Issue]] = defaultdict(list)
     for traj in trajs:
-        for i, turn in enumerate(traj.turns):
-            units = turn_units(traj, i)
-            code = _code_of(turn.action)
-            lines = api_call_lines(code) if traj.env != "sokoban" else {}
-            err = turn_error(traj, i)
-            for unit in units:
-                uses[unit] += 1
-                win_uses[unit] += int(traj.success)
-                tasks[unit].add(traj.task_id)
-                env_of.setdefault(unit, traj.env)
-                line = lines.get(unit)
-                if line and not err and line not in examples[unit] and len(examples[unit]) < 2:
-                    examples[unit].append(line)
-                if line and not err:
-                    call_args = line.split(unit.split(".")[-1] + "(", 1)[-1]
-                    kwargs[unit].update(set(_KWARG.findall(call_args)))
-            if err and units and not (traj.env == "sokoban" and turn.info.get("invalid")):
-                errors[units[-1]][err] += 1
-            if traj.env == "sokoban" and turn.reward <= -0.5 and units:
-                off_target[units[-1]] += 1
-        if traj.env == "sokoban":
-            before = sokoban_grid(traj.initial_observation)
-            for i, turn in enumerate(traj.turns):
-                after = sokoban_grid(turn.observation)
-                if before is not None and after == before and not turn.info.get("invalid"):
-                    for unit in turn_units(traj, i)[-1:]:
-                        wasted[unit] += 1
-                before = after if after is not None else before
+        analysis = analyze(traj)
+        for use in analysis.actions:
+            key = (traj.env, use.name)
+            uses[key].append(use)
+            win_uses[key] += int(traj.success)
+            tasks[key].add(traj.task_id)
+        for issue in analysis.issues:
+            if issue.action:
+                issues[(traj.env, issue.action)].append(issue)
+    counts = Counter({key: len(items) for key, items in uses.items()})
     skills: list[AtomicSkill] = []
-    for unit, n in uses.most_common(max_skills):
-        env = env_of[unit]
-        constraints: list[str] = []
-        pitfalls: list[str] = []
-        if env == "sokoban":
-            name = _name("move", unit.lower())
-            usage = SOKOBAN_RULES.get(unit, f"the action {unit}")
-            constraints = ["you cannot pull boxes or push two boxes at once", "walls (#) never move"]
-            if wasted[unit]:
-                pitfalls.append("moving into a wall or a box that cannot move wastes a step")
-            if off_target[unit]:
-                pitfalls.append("this move can push a box off its target (-1); check before pushing a placed box")
-            description = f"The Sokoban move {unit}: what it does and when it backfires."
-        else:
-            name = _name(unit.replace(".", "-"))
-            args = [a for a, _ in kwargs[unit].most_common(8)]
-            usage = (f"Call apis.{unit}(...) with keyword arguments"
-                     + (f" ({', '.join(args)})." if args else "."))
-            if "access_token" in args:
-                app = unit.split(".")[0]
-                constraints.append(f"needs access_token=... from apis.{app}.login(username=..., password=...)")
-            if "page_index" in args or "page_limit" in args:
-                constraints.append("paginated: loop over page_index until a page comes back short")
-            for err, count in errors[unit].most_common(4):
-                pitfalls.append(f"raised '{err}'" + (f" ({count}x)" if count > 1 else ""))
-            description = f"How to call the {unit} API: arguments, requirements and errors seen."
+    for (env, action), n in counts.most_common(max_skills):
+        key = (env, action)
+        guide = environments.analyzer(env).guide(action, uses[key], issues[key])
+        examples = list(dict.fromkeys(u.example for u in uses[key] if u.ok and u.example))[:2]
         skills.append(AtomicSkill(
-            name=name, description=description[:DESCRIPTION_MAX], action=unit, usage=usage,
-            constraints=constraints, pitfalls=pitfalls, examples=examples[unit], env=env,
-            source_tasks=sorted(tasks[unit]), tags=[env, "atomic"], extraction_round=extraction_round,
-            metadata={"extractor": "heuristic", "uses": n, "uses_in_successes": win_uses[unit],
-                      "errors": sum(errors[unit].values())},
+            name=guide.name, description=guide.description[:DESCRIPTION_MAX], action=action, usage=guide.usage,
+            constraints=list(guide.constraints), pitfalls=list(guide.pitfalls), examples=examples, env=env,
+            source_tasks=sorted(tasks[key]), tags=[env, "atomic"], extraction_round=extraction_round,
+            metadata={"extractor": "heuristic", "uses": n, "uses_in_successes": win_uses[key],
+                      "errors": sum(i.kind == "error" for i in issues[key])},
         ))
     return skills
 
@@ -291,24 +199,26 @@ _ALIASES = {
 }
 
 
-def _validate_llm(tier: str, text: str, group: Sequence[Trajectory], extraction_round: int) -> tuple[list[SkillBase], list[str]]:
-    try:
-        parsed = parse_json(text, expect=dict)
-    except JSONRepairError as exc:
-        raise ValueError(f"{exc}; reply with one JSON object") from exc
-    task_id, env = group[0].task_id, group[0].env
+def _validate_llm(tier: str, text: str, evidence: Evidence, extraction_round: int) -> tuple[list[SkillBase], list[str]]:
+    """Parse and check one model answer for ``tier`` about one task's episodes; raises ``ValueError``
+    with a message for the model when the answer is not usable."""
+    parsed, repairs = parse_json_object(text)
+    first = evidence.analyses[0].trajectory
+    task_id, env = first.task_id, first.env
     common = {"source_tasks": [task_id], "env": env, "tags": [env, tier], "extraction_round": extraction_round,
               "metadata": {"extractor": "llm"}}
     if tier == "planning":
-        data, repairs = normalize_keys(parsed.value, ["description", "plan"], _ALIASES)
+        data, more = normalize_keys(parsed, ["description", "plan"], _ALIASES)
         plan = as_list(data.get("plan"))[:MAX_LIST]
         if not plan:
             raise ValueError("plan must be a non-empty list of steps")
-        instruction = group[0].instruction.strip() or task_id
+        evidence.require_named("plan", "\n".join(plan))
+        instruction = first.instruction.strip() or task_id
         desc = as_text(data.get("description")) or f"Plan for {env} task {task_id}"
-        return [PlanningSkill(name=_name("plan", task_id), description=desc[:DESCRIPTION_MAX], task=instruction,
-                              plan=plan, **common)], parsed.repairs + repairs
-    outer, repairs = normalize_keys(parsed.value, ["skills"], _ALIASES)
+        return [PlanningSkill(name=slugify(f"plan-{task_id}"), description=desc[:DESCRIPTION_MAX], task=instruction,
+                              plan=plan, **common)], repairs + more
+    outer, more = normalize_keys(parsed, ["skills"], _ALIASES)
+    repairs += more
     items = outer.get("skills")
     if isinstance(items, dict):
         items = [items]
@@ -322,27 +232,30 @@ def _validate_llm(tier: str, text: str, group: Sequence[Trajectory], extraction_
             data, more = normalize_keys(item, ["name", "description", "steps", "tools"], _ALIASES)
             steps = as_list(data.get("steps"))
             desc = as_text(data.get("description"))
-            if not steps or not desc:
+            tools = evidence.named(" ".join(as_list(data.get("tools")))) or evidence.named("\n".join(steps))
+            if not steps or not desc or not tools:
                 continue
             out.append(FunctionalSkill(
-                name=_name(as_text(data.get("name")) or desc[:40]), description=desc[:DESCRIPTION_MAX],
-                body="\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)), tools=as_list(data.get("tools")),
-                **common))
+                name=slugify(as_text(data.get("name")) or desc[:40]), description=desc[:DESCRIPTION_MAX],
+                body="\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)), tools=tools, **common))
         else:
             data, more = normalize_keys(item, ["action", "description", "usage", "constraints", "pitfalls"], _ALIASES)
-            action = as_text(data.get("action"))
-            if not action:
+            action = evidence.named(as_text(data.get("action")))
+            usage = as_text(data.get("usage"))
+            if not action or not usage:
                 continue
-            desc = as_text(data.get("description")) or f"How to use {action}"
+            desc = as_text(data.get("description")) or f"How to use {action[0]}"
             out.append(AtomicSkill(
-                name=_name(action.replace(".", "-")), description=desc[:DESCRIPTION_MAX], action=action,
-                usage=as_text(data.get("usage")), constraints=as_list(data.get("constraints")),
-                pitfalls=as_list(data.get("pitfalls")), **common))
+                name=slugify(action[0].replace(".", "-")), description=desc[:DESCRIPTION_MAX], action=action[0],
+                usage=usage, constraints=as_list(data.get("constraints")), pitfalls=as_list(data.get("pitfalls")),
+                **common))
         repairs += more
     if not out:
-        raise ValueError("no usable skill: every item needs " +
-                         ("a description and a non-empty steps list" if tier == "functional" else "an action"))
-    return out, parsed.repairs + repairs
+        used = ", ".join(evidence.action_names()[:12]) or "none"
+        raise ValueError("no usable skill: every item needs " + (
+            "a description and non-empty steps that name actions the agent took" if tier == "functional"
+            else "an 'action' the agent took and a non-empty 'usage'") + f" (actions that occurred: {used})")
+    return out, repairs
 
 
 class ExtractorStats(ModelCallStats):
@@ -427,18 +340,21 @@ class Extractor:
         return ExtractionReport(extraction_round, decisions, merges, self.stats.as_dict())
 
     def _run_llm(self, jobs: list[tuple[str, list[Trajectory]]], extraction_round: int) -> list[list[SkillBase] | None]:
-        from skillkit.core.llm.base import SamplingParams
-
+        evidence = [Evidence.of(group) for _, group in jobs]
         convs = [[{"role": "system", "content": "You extract reusable skills from agent episodes. " + _TIER_PROMPTS[tier]},
                   {"role": "user", "content": render_episodes(group, self.max_prompt_chars) + "\n\nThe JSON:"}]
                  for tier, group in jobs]
+        answers = self._ask(convs, lambda i, text: _validate_llm(jobs[i][0], text, evidence[i], extraction_round))
+        return [answer.value for answer in answers]
+
+    def _ask(self, conversations: list[list[dict[str, str]]],
+             parse: Callable[[int, str], tuple[list[SkillBase], list[str]]]) -> list[JSONAnswer[list[SkillBase]]]:
+        """The one place the model is asked (sampling settings, retries with the reason fed back)."""
         sampling = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=0.0)
-        answers = ask_for_json(
-            lambda batch: self.backend.generate(batch, sampling), convs,
-            lambda i, text: _validate_llm(jobs[i][0], text, jobs[i][1], extraction_round),
+        return ask_for_json(
+            lambda batch: self.backend.generate(batch, sampling), conversations, parse,  # type: ignore[union-attr]
             lambda error: f"That answer was not valid: {error[:400]}. Reply again with only the JSON object.",
             self.max_retries, self.stats)
-        return [answer.value for answer in answers]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,14 +374,6 @@ def _union(*lists: Sequence[str], cap: int = MAX_LIST) -> list[str]:
             if key and key not in seen:
                 seen[key] = item
     return list(seen.values())[:cap]
-
-
-def _join_text(a: str, b: str) -> str:
-    if not b.strip() or _norm(b) in _norm(a):
-        return a
-    if not a.strip() or _norm(a) in _norm(b):
-        return b
-    return (a.rstrip() + "\n" + b.strip())[:MAX_TEXT]
 
 
 def _merge_usage(skills: Sequence[SkillBase]) -> dict[str, Any]:
@@ -537,8 +445,6 @@ class LLMMerger:
         self.stats = {"llm_ok": 0, "fallback": 0}
 
     def __call__(self, primary: SkillBase, others: Sequence[SkillBase]) -> SkillBase:
-        from skillkit.core.llm.base import SamplingParams
-
         base = merge_skills(primary, others)
         fields = {"trajectory": ["success_analysis", "mistake_analysis", "golden_workflow"],
                   "planning": ["plan"], "functional": ["body", "tools"],
@@ -551,7 +457,7 @@ class LLMMerger:
         try:
             text = self.backend.generate([prompt], SamplingParams(max_new_tokens=self.max_new_tokens,
                                                                   temperature=0.0))[0].text
-            data, _ = normalize_keys(parse_json(text, expect=dict).value, ["description", *fields], _ALIASES)
+            data, _ = normalize_keys(parse_json_object(text)[0], ["description", *fields], _ALIASES)
             update: dict[str, Any] = {}
             if as_text(data.get("description")):
                 update["description"] = as_text(data["description"])[:DESCRIPTION_MAX]
@@ -605,7 +511,7 @@ def _task_key(skill: SkillBase) -> str | None:
 
 
 def _norm_action(text: str) -> str:
-    return re.sub(r"^apis\.", "", re.sub(r"[\s`()]+", "", str(text).lower()))
+    return re.sub(r"[\s`()]+", "", str(text).lower())
 
 
 def _subsequence(small: Sequence[str], big: Sequence[str]) -> bool:

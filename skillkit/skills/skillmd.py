@@ -4,7 +4,7 @@ One folder per skill, named after the skill, holding ``SKILL.md``::
 
     ---
     name: push-box-right
-    description: Plan for Sokoban level 3 ...
+    description: Plan for task level-3 ...
     metadata:
       skillkit-tier: planning
       skillkit-id: 4c208a214b5b4d52

@@ -2,43 +2,44 @@
 
 ``Summarizer(backend).summarize(group)`` asks the model for one JSON object (what worked, what
 went wrong, the golden workflow), contrasting the successes and failures of a group of episodes
-of the same task. The output is parsed robustly (:mod:`skillkit.core.jsonrepair`): code fences,
-surrounding text, trailing commas, quotes and wrong key names are repaired; an answer that still
-does not validate is retried with the validation error fed back; after ``max_retries`` failed
-retries the deterministic :func:`heuristic_summary` is used, so a long run never stops on bad
-model output. The fields that come from the episodes themselves (task, provenance, reward
-statistics) never come from the model.
+of the same task. The answer is repaired (:func:`skillkit.core.llm_json.parse_json_object`: code
+fences, surrounding text, trailing commas, quotes, wrong key names) and must be useful: it names
+what worked when an episode succeeded and what went wrong when one failed, and its workflow names
+actions the agent actually took. An answer that does not pass is retried with the reason fed
+back; after ``max_retries`` failed retries the deterministic :func:`heuristic_summary` is used, so
+a long run never stops on bad model output. The fields that come from the episodes themselves
+(task, provenance, reward statistics) never come from the model.
 
-The deterministic summary is built from the environment's own information: the moves of the best
-successful episode (Sokoban; plus the minimum-move solver plan when ``environments`` is
-installed), the API calls of a successful app episode, and the failing actions, error messages,
-wasted moves and failed checks of the failures.
+Everything specific to an environment (its actions, sub-goals, errors and their wording) comes
+from the environment's analyzer (``environments.analyzer(trajectory.env)``). Summaries are made
+from the agent's own episodes only: nothing here asks an oracle or a solver.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from skillkit.core.jsonrepair import JSONRepairError, as_list, as_text, normalize_keys, parse_json
-from skillkit.core.llm_json import ModelCallStats, ask_for_json
+import environments
+from environments.base import EpisodeAnalyzer
+from skillkit.core.episode_analysis import EpisodeAnalysis
+from skillkit.core.llm.base import SamplingParams
+from skillkit.core.llm_json import (
+    JSONAnswer,
+    ModelCallStats,
+    as_list,
+    as_text,
+    ask_for_json,
+    normalize_keys,
+    parse_json_object,
+)
 from skillkit.core.schemas import DESCRIPTION_MAX, Trajectory, TrajectorySkill, slugify
 
-logger = logging.getLogger(__name__)
-
-SOKOBAN_MOVES = ("Up", "Down", "Left", "Right")
-_GRID_CHARS = set("#_OX√PS")
-_API_CALL = re.compile(r"\bapis\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
-_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit)\b.*)$", re.MULTILINE)
-
-
 # ---------------------------------------------------------------------------------------------
-# What an episode did (shared with skillkit.skills.extract)
+# What a group of episodes did (shared with skillkit.skills.extract)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -50,139 +51,56 @@ def group_by_task(trajectories: Iterable[Trajectory]) -> dict[str, list[Trajecto
     return groups
 
 
-def sokoban_grid(text: str) -> str | None:
-    """The grid at the top of a Sokoban observation (lines made only of grid symbols), or None."""
-    lines: list[str] = []
-    for line in (text or "").splitlines():
-        stripped = line.strip()
-        if stripped and set(stripped) <= _GRID_CHARS and "#" in stripped:
-            lines.append(stripped)
-        elif lines:
-            break
-    return "\n".join(lines) if len(lines) >= 3 else None
+def analyze(traj: Trajectory) -> EpisodeAnalysis:
+    """One episode read by its own environment's analyzer."""
+    return environments.analyzer(traj.env).analyze(traj)
 
 
-def _sokoban_moves_of_text(text: str) -> list[str]:
-    try:
-        from environments.sokoban import parse_actions
-
-        return list(parse_actions(text, max_actions=16).actions)
-    except ImportError:  # pragma: no cover - environments is part of the distribution
-        canon = {m.lower(): m for m in SOKOBAN_MOVES}
-        return [canon[w.lower()] for w in re.findall(r"\b(up|down|left|right)\b", text, re.IGNORECASE)]
+def best_episode(analyses: Sequence[EpisodeAnalysis]) -> EpisodeAnalysis:
+    """The most successful episode: success first, then return, then fewest steps."""
+    return max(analyses, key=lambda a: (a.trajectory.success, a.trajectory.total_reward, -a.trajectory.num_steps))
 
 
-def api_calls(code: str) -> list[str]:
-    """The ``app.api`` names a code action calls (``apis.phone.login(...)`` -> ``phone.login``), in order."""
-    return [f"{app}.{api}" for app, api in _API_CALL.findall(code or "")]
+@dataclass
+class Evidence:
+    """A group of episodes of one task as its environment reads them; what a model answer about
+    them is checked against."""
 
+    analyzer: EpisodeAnalyzer
+    analyses: list[EpisodeAnalysis]
 
-def api_call_lines(code: str) -> dict[str, str]:
-    """For every API called in ``code``: the first source line that calls it (trimmed)."""
-    out: dict[str, str] = {}
-    for line in (code or "").splitlines():
-        for call in api_calls(line):
-            out.setdefault(call, re.sub(r"\s+", " ", line.strip())[:200])
-    return out
+    @classmethod
+    def of(cls, trajectories: Sequence[Trajectory]) -> Evidence:
+        """Analyze a non-empty group of episodes of one environment."""
+        if not trajectories:
+            raise ValueError("no episodes to analyze")
+        analyzer = environments.analyzer(trajectories[0].env)
+        return cls(analyzer, [analyzer.analyze(t) for t in trajectories])
 
+    @property
+    def wins(self) -> list[EpisodeAnalysis]:
+        """The successful episodes."""
+        return [a for a in self.analyses if a.trajectory.success]
 
-def _code_of(action: str) -> str:
-    blocks = re.findall(r"```(?:python|py)?\s*\n(.*?)```", action or "", re.DOTALL)
-    return "\n".join(blocks) if blocks else (action or "")
+    @property
+    def losses(self) -> list[EpisodeAnalysis]:
+        """The failed episodes."""
+        return [a for a in self.analyses if not a.trajectory.success]
 
+    def action_names(self) -> list[str]:
+        """Every action that occurred in the episodes, in first-seen order."""
+        return list(dict.fromkeys(n for a in self.analyses for n in a.action_names))
 
-def turn_units(traj: Trajectory, turn_index: int) -> list[str]:
-    """The atomic actions of one turn: Sokoban moves executed, API calls made, else the action text."""
-    turn = traj.turns[turn_index]
-    if traj.env == "sokoban":
-        moved = turn.info.get("actions")
-        if isinstance(moved, list):
-            return [str(m) for m in moved]
-        return _sokoban_moves_of_text(turn.action)
-    calls = api_calls(_code_of(turn.action))
-    if calls or traj.env == "apps":
-        return calls
-    text = re.sub(r"\s+", " ", turn.action.strip())
-    return [text[:80]] if text else []
+    def named(self, text: str) -> list[str]:
+        """The actions that occurred and that ``text`` names."""
+        return self.analyzer.mentions(text, self.action_names())
 
-
-def episode_units(traj: Trajectory) -> list[str]:
-    """All atomic actions of an episode, in order."""
-    return [u for i in range(len(traj.turns)) for u in turn_units(traj, i)]
-
-
-def turn_error(traj: Trajectory, turn_index: int) -> str | None:
-    """The error a turn caused, as one line (from ``info`` or the observation), or None."""
-    turn = traj.turns[turn_index]
-    info = turn.info or {}
-    if info.get("invalid"):
-        match = re.search(r"Invalid action \(([^)]*)\)", turn.observation or "")
-        return f"invalid action: {match.group(1)}" if match else "invalid action"
-    err = info.get("error")
-    if isinstance(err, str) and err.strip():
-        return err.strip().splitlines()[-1][:200]
-    obs = turn.observation or ""
-    if err or "Error:" in obs or "Traceback" in obs:
-        lines = _ERROR_LINE.findall(obs)
-        if lines:
-            return lines[-1].strip()[:200]
-        after = obs.split("Error:", 1)[1].strip() if "Error:" in obs else ""
-        return (after.splitlines()[0][:200] if after else "error")
-    return None
-
-
-def _condense(moves: Sequence[str]) -> list[str]:
-    """Run-length encode repeated moves: Right, Right, Up -> ['Right x2', 'Up']."""
-    out: list[str] = []
-    i = 0
-    while i < len(moves):
-        j = i
-        while j < len(moves) and moves[j] == moves[i]:
-            j += 1
-        out.append(moves[i] if j - i == 1 else f"{moves[i]} x{j - i}")
-        i = j
-    return out
-
-
-def solver_plan(traj: Trajectory) -> list[str] | None:
-    """A minimum-move Sokoban solution of the episode's start grid, when the solver is available."""
-    grid = sokoban_grid(traj.initial_observation) or sokoban_grid(str(traj.metadata.get("grid", "")))
-    if grid is None:
-        return None
-    try:
-        from environments.sokoban import solve
-    except ImportError:  # pragma: no cover
-        return None
-    try:
-        return solve(grid, max_states=200_000)
-    except Exception as exc:  # noqa: BLE001 - the plan is optional; never fail a summary on it
-        logger.debug("solver failed on %s: %s", traj.task_id, exc)
-        return None
-
-
-def sokoban_segments(traj: Trajectory) -> list[tuple[list[str], str]]:
-    """Split a Sokoban episode at reward events: ``[(moves, what happened at the end), ...]``."""
-    segments: list[tuple[list[str], str]] = []
-    current: list[str] = []
-    for i, turn in enumerate(traj.turns):
-        current.extend(turn_units(traj, i))
-        event = ""
-        if turn.info.get("solved") or (turn.done and traj.success and i == len(traj.turns) - 1):
-            event = "the last box reaches its target: solved"
-        elif turn.reward >= 0.5:
-            event = "a box is pushed onto a target"
-        elif turn.reward <= -0.5:
-            event = "a box is pushed off a target"
-        if event and current:
-            segments.append((current, event))
-            current = []
-    if current:
-        segments.append((current, "end of episode"))
-    return segments
-
-
-def _best(trajs: Sequence[Trajectory]) -> Trajectory:
-    return max(trajs, key=lambda t: (t.success, t.total_reward, -t.num_steps))
+    def require_named(self, field_name: str, text: str) -> None:
+        """Raise ``ValueError`` (a message for the model) when ``text`` names no action that occurred."""
+        names = self.action_names()
+        if names and not self.named(text):
+            raise ValueError(f"{field_name} names no {self.analyzer.action_noun} that occurred in these episodes; "
+                             f"name the ones the agent used, e.g. {', '.join(names[:8])}")
 
 
 def reward_stats(trajs: Sequence[Trajectory]) -> dict[str, float]:
@@ -198,180 +116,63 @@ def reward_stats(trajs: Sequence[Trajectory]) -> dict[str, float]:
     }
 
 
-def _grid_moves(traj: Trajectory) -> tuple[int, list[str]]:
-    """Moves that changed nothing on the grid (walked into a wall or an unpushable box)."""
-    wasted, examples = 0, []
-    before = sokoban_grid(traj.initial_observation)
-    for i, turn in enumerate(traj.turns):
-        after = sokoban_grid(turn.observation)
-        if before is not None and after is not None and after == before and not turn.info.get("invalid"):
-            wasted += 1
-            if len(examples) < 3:
-                examples.append(f"{' || '.join(turn_units(traj, i)) or turn.action.strip()[:20]} at step {i + 1}")
-        before = after if after is not None else before
-    return wasted, examples
-
-
 # ---------------------------------------------------------------------------------------------
 # The deterministic summary
 # ---------------------------------------------------------------------------------------------
 
+MAX_WORKFLOW = 30
 
-def _task_name(task_id: str, suffix: str) -> str:
-    base = slugify(task_id, max_len=64 - len(suffix) - 1)
-    return f"{base}-{suffix}"
+
+def _what_worked(evidence: Evidence) -> tuple[str, list[str]]:
+    """The success analysis and the workflow: the best success's segments, else the steps of the best
+    attempt that made progress."""
+    analyzer, n = evidence.analyzer, len(evidence.analyses)
+    wins = evidence.wins
+    if wins:
+        best = best_episode(wins)
+        worked = [name for seg in best.segments for name in seg.actions]
+        text = (f"{len(wins)} of {n} episodes {analyzer.success_phrase}. The best one took {best.trajectory.num_steps} "
+                f"turn(s) (return {best.trajectory.total_reward:.2f}); its {analyzer.action_noun}(s): "
+                f"{analyzer.render(worked) or 'none'}.")
+        return text, [seg.step for seg in best.segments][:MAX_WORKFLOW]
+    best = best_episode(evidence.analyses)
+    progress = [seg for seg in best.segments if seg.progress]
+    text = f"No episode {analyzer.success_phrase}."
+    if progress:
+        text += (f" What worked in the best attempt: "
+                 f"{analyzer.render([name for seg in progress for name in seg.actions])}.")
+    return text, [seg.step for seg in progress][:MAX_WORKFLOW]
 
 
 def heuristic_summary(trajectories: Trajectory | Sequence[Trajectory], extraction_round: int = 0) -> TrajectorySkill:
-    """A trajectory skill built only from what the episodes recorded (no model involved).
+    """A trajectory skill built only from what the episodes recorded (no model, no oracle).
 
-    Successes give the golden workflow (Sokoban: the best episode's moves split at each box placed,
-    compared with the solver's minimum when available; apps: the API calls of the best episode
-    with the line of code that made each); failures give the mistakes (invalid actions, moves that
-    changed nothing, boxes pushed off targets, running out of steps, error messages and the calls
-    that raised them, failed checks).
+    Successes give the golden workflow (the best episode's segments, as its environment's analyzer
+    splits it: e.g. the moves up to each sub-goal, or each API call with the line that made it);
+    failures give the mistakes (the analyzer's issues: invalid actions, errors and the calls that
+    raised them, failed checks, ...).
     """
     trajs = [trajectories] if isinstance(trajectories, Trajectory) else list(trajectories)
     if not trajs:
         raise ValueError("heuristic_summary needs at least one trajectory")
+    evidence = Evidence.of(trajs)
     task_id, env = trajs[0].task_id, trajs[0].env
-    wins = [t for t in trajs if t.success]
-    losses = [t for t in trajs if not t.success]
-    if env == "sokoban":
-        success, mistakes, workflow = _sokoban_summary(trajs, wins, losses)
-    elif env == "apps" or any(api_calls(t.turns[0].action) for t in trajs if t.turns):
-        success, mistakes, workflow = _apps_summary(trajs, wins, losses)
-    else:
-        success, mistakes, workflow = _generic_summary(trajs, wins, losses)
+    success, workflow = _what_worked(evidence)
+    mistakes = " ".join(evidence.analyzer.mistakes(evidence.analyses))
     stats = reward_stats(trajs)
     instruction = trajs[0].instruction.strip()
     what = f" ({instruction[:200]})" if instruction else ""
     description = (
-        f"Lessons from {len(trajs)} {env} episode(s) of task {task_id}{what}: {len(wins)} succeeded, "
-        f"{len(losses)} failed; best return {stats['max_return']:.2f}."
+        f"Lessons from {len(trajs)} {env} episode(s) of task {task_id}{what}: {len(evidence.wins)} succeeded, "
+        f"{len(evidence.losses)} failed; best return {stats['max_return']:.2f}."
     )[:DESCRIPTION_MAX]
     return TrajectorySkill(
-        name=_task_name(task_id, "summary"), description=description, task_id=task_id, env=env,
-        success_analysis=success, mistake_analysis=mistakes, golden_workflow=workflow,
+        name=f"{slugify(task_id, max_len=64 - len('summary') - 1)}-summary", description=description,
+        task_id=task_id, env=env, success_analysis=success, mistake_analysis=mistakes, golden_workflow=workflow,
         source_trajectory_ids=[t.id for t in trajs], source_tasks=[task_id], reward_stats=stats,
         tags=[env, "trajectory", "heuristic"], extraction_round=extraction_round,
         metadata={"summarizer": "heuristic"},
     )
-
-
-def _sokoban_summary(trajs: list[Trajectory], wins: list[Trajectory],
-                     losses: list[Trajectory]) -> tuple[str, str, list[str]]:
-    plan = solver_plan(trajs[0])
-    success_parts: list[str] = []
-    workflow: list[str] = []
-    if wins:
-        best = _best(wins)
-        moves = episode_units(best)
-        success_parts.append(
-            f"{len(wins)} of {len(trajs)} episodes solved the level; the best took {len(moves)} moves "
-            f"(return {best.total_reward:.2f}): {', '.join(_condense(moves))}."
-        )
-        for seg_moves, event in sokoban_segments(best):
-            workflow.append(f"{event}; {', '.join(_condense(seg_moves))}")
-        if plan is not None and len(plan) < len(moves):
-            success_parts.append(f"A shortest solution takes {len(plan)} moves: {', '.join(_condense(plan))}.")
-    elif plan is not None:
-        success_parts.append(f"No episode solved the level. A shortest solution takes {len(plan)} moves.")
-        workflow = [f"follow the shortest solution; {', '.join(_condense(plan))}"]
-    else:
-        success_parts.append("No episode solved the level.")
-    mistakes: list[str] = []
-    invalid = sum(1 for t in trajs for tu in t.turns if tu.info.get("invalid"))
-    if invalid:
-        mistakes.append(f"{invalid} turn(s) had no valid action; answer with Up, Down, Left or Right only.")
-    wasted_total, examples = 0, []
-    for t in trajs:
-        w, ex = _grid_moves(t)
-        wasted_total += w
-        examples.extend(ex)
-    if wasted_total:
-        mistakes.append(f"{wasted_total} move(s) changed nothing (a wall or an unpushable box), e.g. "
-                        f"{'; '.join(examples[:3])}.")
-    off = [(t, i) for t in trajs for i, tu in enumerate(t.turns) if tu.reward <= -0.5]
-    if off:
-        t, i = off[0]
-        mistakes.append(f"{len(off)} push(es) moved a box off a target (e.g. {' || '.join(turn_units(t, i))} at "
-                        f"step {i + 1}); keep placed boxes in place.")
-    if losses:
-        out_of_steps = [t for t in losses if t.turns and not t.turns[-1].info.get("solved")]
-        stuck = ", ".join(f"{t.num_steps} steps, {t.turns[-1].info.get('boxes_on_target', '?')} box(es) placed"
-                          for t in out_of_steps[:3] if t.turns)
-        mistakes.append(f"{len(losses)} episode(s) failed ({stuck or 'no steps taken'}); plan the pushes before "
-                        "moving and avoid pushing boxes into corners or against walls away from targets.")
-    return " ".join(success_parts), " ".join(mistakes), workflow
-
-
-def _apps_summary(trajs: list[Trajectory], wins: list[Trajectory],
-                  losses: list[Trajectory]) -> tuple[str, str, list[str]]:
-    workflow: list[str] = []
-    success = ""
-    if wins:
-        best = _best(wins)
-        lines: dict[str, str] = {}
-        sequence: list[str] = []
-        for i, turn in enumerate(best.turns):
-            if turn_error(best, i):
-                continue
-            code = _code_of(turn.action)
-            for call, line in api_call_lines(code).items():
-                lines.setdefault(call, line)
-            for call in api_calls(code):
-                if not sequence or sequence[-1] != call:
-                    sequence.append(call)
-        seen: list[str] = []
-        for call in sequence:
-            if call not in seen:
-                seen.append(call)
-                workflow.append(f"call {call}; {lines.get(call, call)}")
-        success = (f"{len(wins)} of {len(trajs)} episodes completed the task. The best one used {best.num_steps} "
-                   f"turn(s) and called: {' -> '.join(seen) or 'no API'}.")
-    else:
-        ok_calls = Counter(c for t in trajs for i, tu in enumerate(t.turns) if not turn_error(t, i)
-                           for c in api_calls(_code_of(tu.action)))
-        success = "No episode completed the task." + (
-            f" Calls that ran without error: {', '.join(c for c, _ in ok_calls.most_common(8))}." if ok_calls else "")
-    mistakes: list[str] = []
-    errors: Counter[tuple[str, str]] = Counter()
-    for t in trajs:
-        for i, tu in enumerate(t.turns):
-            err = turn_error(t, i)
-            if err:
-                calls = api_calls(_code_of(tu.action))
-                errors[(calls[-1] if calls else "code", err)] += 1
-    for (call, err), n in errors.most_common(5):
-        mistakes.append(f"{call} raised '{err}'" + (f" ({n} times)" if n > 1 else "") + ".")
-    failed_checks: Counter[str] = Counter()
-    for t in losses:
-        checks = (t.turns[-1].info.get("checks") if t.turns else None) or t.metadata.get("checks") or []
-        for check in checks:
-            if isinstance(check, dict) and not check.get("passed", True):
-                failed_checks[str(check.get("name", "check"))] += 1
-    if failed_checks:
-        mistakes.append("Failed checks: " + "; ".join(f"{name} ({n}x)" for name, n in failed_checks.most_common(5)) + ".")
-    if losses and not errors and not failed_checks:
-        mistakes.append(f"{len(losses)} episode(s) did not complete the task (remember apis.supervisor.complete_task()).")
-    return success, " ".join(mistakes), workflow
-
-
-def _generic_summary(trajs: list[Trajectory], wins: list[Trajectory],
-                     losses: list[Trajectory]) -> tuple[str, str, list[str]]:
-    workflow: list[str] = []
-    if wins:
-        best = _best(wins)
-        workflow = [u for u in episode_units(best)][:30]
-        success = f"{len(wins)} of {len(trajs)} episodes succeeded; the best took {best.num_steps} steps."
-    else:
-        success = "No episode succeeded."
-    errs = Counter(e for t in trajs for i in range(len(t.turns)) if (e := turn_error(t, i)))
-    mistakes = " ".join(f"'{e}' ({n}x)." for e, n in errs.most_common(5))
-    if losses and not mistakes:
-        mistakes = f"{len(losses)} episode(s) failed."
-    return success, mistakes, workflow
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,14 +233,20 @@ class LLMSummary(BaseModel):
             raise ValueError("golden_workflow must be a non-empty list of concrete steps")
         return value
 
-    def check(self) -> None:
-        """Raise ``ValueError`` when the analyses are missing or are the prompt's placeholders."""
-        if not (self.success_analysis.strip() or self.mistake_analysis.strip()):
-            raise ValueError("success_analysis and mistake_analysis are both empty: describe at least one")
+    def check(self, evidence: Evidence) -> None:
+        """Raise ``ValueError`` (a message for the model) unless the answer is useful for ``evidence``:
+        no placeholder text, what worked when an episode succeeded, what went wrong when one failed,
+        and a workflow that names actions the agent took."""
         placeholders = {"what the successful episodes did right",
                         "what went wrong in the failed episodes and how to avoid it"}
         if self.success_analysis.strip().lower() in placeholders or self.mistake_analysis.strip().lower() in placeholders:
             raise ValueError("the analyses repeat the instructions instead of describing the episodes")
+        wins, losses = len(evidence.wins), len(evidence.losses)
+        if wins and not self.success_analysis:
+            raise ValueError(f"success_analysis is empty but {wins} episode(s) succeeded: say what worked")
+        if losses and not self.mistake_analysis:
+            raise ValueError(f"mistake_analysis is empty but {losses} episode(s) failed: say what went wrong")
+        evidence.require_named("golden_workflow", "\n".join(self.golden_workflow))
 
 
 class SummarizerStats(ModelCallStats):
@@ -449,32 +256,29 @@ class SummarizerStats(ModelCallStats):
 
 
 def render_episodes(trajs: Sequence[Trajectory], max_chars: int = 2400) -> str:
-    """A compact text of a group of episodes for the summarizer prompt (start state once, then per
-    episode: outcome, actions, errors)."""
+    """A compact text of a group of episodes for a model prompt (start state once, then per episode:
+    outcome, actions, errors), as the environment's analyzer reads them."""
+    evidence = Evidence.of(trajs)
     first = trajs[0]
     parts = [f"Environment: {first.env}. Task: {first.task_id}."]
     if first.instruction:
         parts.append(f"Goal: {first.instruction.strip()[:400]}")
-    start = sokoban_grid(first.initial_observation) if first.env == "sokoban" else None
+    start = evidence.analyzer.start_state(first)
     if start:
-        parts.append(f"Start grid:\n{start}")
-    elif first.initial_observation:
-        parts.append(f"Start: {first.initial_observation.strip()[:400]}")
+        parts.append(start if start.startswith("Start") else f"Start: {start}")
     budget = max(200, (max_chars - sum(len(p) for p in parts)) // max(1, len(trajs)))
-    for k, traj in enumerate(trajs, 1):
-        units = episode_units(traj)
-        shown = ", ".join(_condense(units)) if traj.env == "sokoban" else " -> ".join(units)
-        errors = [e for i in range(len(traj.turns)) if (e := turn_error(traj, i))]
+    for k, analysis in enumerate(evidence.analyses, 1):
+        traj = analysis.trajectory
         line = (f"Episode {k}: {'SUCCESS' if traj.success else 'FAILURE'}, return {traj.total_reward:.2f}, "
-                f"{traj.num_steps} steps. Actions: {shown or 'none'}.")
-        if errors:
-            line += " Errors: " + "; ".join(dict.fromkeys(errors)) + "."
+                f"{traj.num_steps} steps. Actions: {evidence.analyzer.render(analysis.action_names) or 'none'}.")
+        if analysis.turn_errors:
+            line += " Errors: " + "; ".join(dict.fromkeys(analysis.turn_errors.values())) + "."
         parts.append(line[:budget])
     return "\n".join(parts)[:max_chars]
 
 
 class Summarizer:
-    """Trajectory skills from a model, repaired, retried, and never failing (see the module doc).
+    """Trajectory skills from a model, repaired, checked, retried, and never failing (see the module doc).
 
     ``backend`` None means: always use :func:`heuristic_summary`.
     """
@@ -494,23 +298,19 @@ class Summarizer:
     # ----- one model answer ---------------------------------------------------------------------
 
     @staticmethod
-    def parse(text: str) -> tuple[LLMSummary, list[str]]:
-        """Parse one model answer into a checked :class:`LLMSummary`; returns it and the repairs made.
-
-        Raises ``ValueError`` with a message meant to be shown to the model on a retry.
+    def parse(text: str, evidence: Evidence) -> tuple[LLMSummary, list[str]]:
+        """Parse one model answer about ``evidence`` into a checked :class:`LLMSummary`; returns it and
+        the repairs made. Raises ``ValueError`` with a message meant to be shown to the model on a retry.
         """
-        try:
-            parsed = parse_json(text, expect=dict)
-        except JSONRepairError as exc:
-            raise ValueError(f"{exc}; reply with one JSON object") from exc
-        data, key_repairs = normalize_keys(parsed.value, SUMMARY_KEYS, SUMMARY_ALIASES)
+        parsed, repairs = parse_json_object(text)
+        data, key_repairs = normalize_keys(parsed, SUMMARY_KEYS, SUMMARY_ALIASES)
         try:
             summary = LLMSummary.model_validate(data)
-            summary.check()
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())
             raise ValueError(problems) from exc
-        return summary, parsed.repairs + key_repairs
+        summary.check(evidence)
+        return summary, repairs + key_repairs
 
     def _messages(self, trajs: Sequence[Trajectory]) -> list[dict[str, str]]:
         return [
@@ -546,26 +346,23 @@ class Summarizer:
         for g in groups:
             if not g:
                 raise ValueError("cannot summarize an empty group of trajectories")
-        results: list[TrajectorySkill | None] = [None] * len(groups)
         if self.backend is None:
-            for i, g in enumerate(groups):
-                results[i] = heuristic_summary(g, extraction_round=extraction_round)
-                self.stats.fallback += 1
-            return [r for r in results if r is not None]
+            self.stats.fallback += len(groups)
+            return [heuristic_summary(g, extraction_round=extraction_round) for g in groups]
+        evidence = [Evidence.of(g) for g in groups]
+        answers = self._ask([self._messages(g) for g in groups], lambda i, text: self.parse(text, evidence[i]))
+        return [self._fallback(g, extraction_round, answer.error) if answer.value is None
+                else self._build(g, answer.value, answer.repairs, answer.attempts, extraction_round)
+                for g, answer in zip(groups, answers)]
 
-        from skillkit.core.llm.base import SamplingParams
-
+    def _ask(self, conversations: list[list[dict[str, str]]],
+             parse: Callable[[int, str], tuple[LLMSummary, list[str]]]) -> list[JSONAnswer[LLMSummary]]:
+        """The one place the model is asked (sampling settings, batching, retries with the reason fed back)."""
         sampling = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed)
-        answers = ask_for_json(lambda convs: self._generate(convs, sampling), [self._messages(g) for g in groups],
-                               lambda _, text: self.parse(text), self._feedback, self.max_retries, self.stats)
-        for i, answer in enumerate(answers):
-            if answer.value is None:
-                results[i] = self._fallback(groups[i], extraction_round, answer.error)
-            else:
-                results[i] = self._build(groups[i], answer.value, answer.repairs, answer.attempts, extraction_round)
-        return [r for r in results if r is not None]
+        return ask_for_json(lambda convs: self._generate(convs, sampling), conversations, parse, self._feedback,
+                            self.max_retries, self.stats)
 
-    def _generate(self, requests: list[list[dict[str, str]]], sampling: Any) -> list[Any]:
+    def _generate(self, requests: list[list[dict[str, str]]], sampling: SamplingParams) -> list[Any]:
         if self.batch_size is None:
             return self.backend.generate(requests, sampling)  # type: ignore[union-attr]
         out: list[Any] = []
@@ -583,4 +380,3 @@ class Summarizer:
         skill = heuristic_summary(group, extraction_round=extraction_round)
         skill.metadata = {**skill.metadata, "fallback_reason": why[:300]}
         return skill
-
