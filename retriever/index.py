@@ -471,3 +471,5 @@ class VectorIndex:
             return cls._from_state(meta, arrays.__getitem__, use_gpu)
         except KeyError as exc:
             raise ValueError(f"the serialised vector index lacks {exc}") from exc
+        except RuntimeError as exc:  # FAISS refusing a damaged index
+            raise ValueError(f"the serialised vector index is damaged ({exc})") from exc
