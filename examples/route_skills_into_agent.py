@@ -16,6 +16,7 @@ import environments
 from retriever.router import Router
 from skillkit.agent import AgentConfig, SkillAgent, make_skill_node
 from skillkit.core.llm.hf import HFBackend
+from skillkit.skills.library import SkillLibrary
 
 
 class MyState(TypedDict, total=False):
@@ -33,7 +34,8 @@ def main() -> None:
     args = parser.parse_args()
 
     llm = HFBackend.from_pretrained(args.model)
-    router = Router.from_library(args.library, reranker=None)   # dense retrieval over name | description | body
+    # dense retrieval over name | description | body, reusing the vectors stored in the library
+    router = Router.from_library(SkillLibrary.load(args.library), reranker=None)
     print([hit.name for hit in router.route("push the box onto the target", k=3)])
 
     # 1. The ready-made agent: retrieve -> act -> step until done, batched over episodes.

@@ -34,14 +34,14 @@ class SkillRouterClient:
             raise SkillServerError(resp.status_code, str(detail))
         return resp.json()
 
-    def route(self, query: str, k: int = 5, tier: str | None = None, method: str = "rerank",
+    def route(self, query: str, k: int = 5, tier: str | None = None, method: str = "auto",
               with_body: bool = False) -> list[dict[str, Any]]:
         """Routed skills for one query, best first (dicts with name, score, id, tier, ...)."""
         payload = {"query": query, "k": k, "tier": tier, "method": method, "with_body": with_body}
         return self._call("POST", "/route", json=payload)["results"]
 
     def route_batch(self, queries: list[str], k: int = 5, tier: str | None = None,
-                    method: str = "rerank") -> list[list[dict[str, Any]]]:
+                    method: str = "auto") -> list[list[dict[str, Any]]]:
         """Routed skills for several queries in one request."""
         payload = {"queries": queries, "k": k, "tier": tier, "method": method}
         return self._call("POST", "/route", json=payload)["batch"]

@@ -1,18 +1,26 @@
-"""Bi-encoder: texts -> L2-normalised float32 vectors, with a content-hash embedding cache.
+"""Text encoders: texts -> L2-normalised float32 vectors. The one encoder stack of the project
+(the router and the skill library both use it).
 
-The default model is the embedded all-MiniLM-L6-v2 (``"minilm"``); any sentence-transformers
-folder or hub id works. Vectors are cached by ``sha256(model key + text)`` in memory and,
-when ``cache_dir`` is given, in a small SQLite file so a library is embedded only once.
+* :class:`Encoder`: a sentence-transformers bi-encoder, default the embedded all-MiniLM-L6-v2
+  (``"minilm"``); any sentence-transformers folder or hub id works. Vectors are cached by
+  ``sha256(model key + text)`` in memory and, when ``cache_dir`` is given, in a small SQLite file
+  so a library is embedded only once.
+* :class:`HashingEncoder`: hashed word unigrams and bigrams, no model (tests, quick runs).
+* :class:`PrecomputedEncoder`: vectors come from the caller; encoding text is an error.
+
+:func:`get_encoder` resolves a spec (``minilm``, ``hashing[-DIM]``, ``precomputed[-DIM]``, a
+path or hub id) and shares loaded models within the process.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -22,6 +30,23 @@ def normalize(vecs: np.ndarray) -> np.ndarray:
     vecs = np.asarray(vecs, dtype=np.float32)
     norms = np.linalg.norm(vecs, axis=-1, keepdims=True)
     return vecs / np.maximum(norms, 1e-12)
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """What the router and the library need from an encoder.
+
+    ``name`` identifies the vectors it produces (same name, same vectors), ``dim`` is their width
+    (None for a precomputed encoder that has not seen a vector yet).
+    """
+
+    name: str
+
+    @property
+    def dim(self) -> int | None: ...
+
+    def encode(self, texts: Sequence[str] | str, batch_size: int | None = None, show_progress: bool = False,
+               use_cache: bool = True) -> np.ndarray: ...
 
 
 class EmbeddingCache:
@@ -98,6 +123,11 @@ class Encoder:
         cache_file = Path(cache_dir) / "embeddings.sqlite" if cache_dir is not None else None
         self.cache = EmbeddingCache(cache_file)
 
+    @property
+    def fingerprint(self) -> str:
+        """Model name and max sequence length: two encoders with the same fingerprint give the same vectors."""
+        return f"{self.name}|{self.model.max_seq_length}"
+
     def _key(self, text: str) -> str:
         return hashlib.sha256(self._key_prefix + text.encode("utf-8")).hexdigest()
 
@@ -128,3 +158,87 @@ class Encoder:
         vecs = self.model.encode(texts, batch_size=batch_size or self.batch_size, convert_to_numpy=True,
                                  normalize_embeddings=True, show_progress_bar=show_progress)
         return normalize(vecs)
+
+
+class HashingEncoder:
+    """A dependency-free encoder (hashed word unigrams and bigrams), for tests and quick runs.
+
+    Named ``hashing-<dim>``; deterministic across processes. Much weaker than a real model.
+    """
+
+    def __init__(self, dim: int = 256) -> None:
+        if dim < 1:
+            raise ValueError(f"a hashing encoder needs dim >= 1, got {dim}")
+        self.dim = int(dim)
+        self.name = f"hashing-{self.dim}"
+        self.fingerprint = self.name
+
+    @staticmethod
+    def _features(text: str) -> list[str]:
+        words = re.findall(r"[a-z0-9]+", text.lower())
+        return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+
+    def encode(self, texts: Sequence[str] | str, batch_size: int | None = None, show_progress: bool = False,
+               use_cache: bool = True) -> np.ndarray:
+        """Encode texts to an ``(n, dim)`` float32 array of unit vectors (zero rows for texts without words)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feat in self._features(text):
+                h = int.from_bytes(hashlib.blake2b(feat.encode(), digest_size=8).digest(), "little")
+                out[row, h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
+        return normalize(out)
+
+
+class PrecomputedEncoder:
+    """Stands for vectors computed elsewhere (named ``precomputed[-DIM]``): encoding text is an error."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        self.dim = dim
+        self.name = f"precomputed-{dim}" if dim else "precomputed"
+        self.fingerprint = self.name
+
+    def encode(self, texts: Sequence[str] | str, batch_size: int | None = None, show_progress: bool = False,
+               use_cache: bool = True) -> np.ndarray:
+        """Always raises: there is no model to encode text with."""
+        raise ValueError(f"the {self.name!r} encoder has no model: pass vectors (add_embeddings / search_vector), "
+                         "or use a real encoder such as 'minilm' to embed text")
+
+
+_SHARED: dict[tuple[str, str | None], Any] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def get_encoder(spec: str | TextEncoder | None = "minilm", cache_dir: str | Path | None = None) -> TextEncoder:
+    """Resolve an encoder spec: ``minilm`` (default), ``hashing[-DIM]`` (DIM 256 by default),
+    ``precomputed[-DIM]``, a sentence-transformers folder or hub id, or an encoder object (returned as is).
+
+    Encoders built from a spec are shared within the process (a model is loaded once per spec and cache folder).
+    """
+    if spec is None:
+        spec = "minilm"
+    if not isinstance(spec, str):
+        if not callable(getattr(spec, "encode", None)) or not hasattr(spec, "name"):
+            raise TypeError(f"an encoder needs a 'name' and an 'encode(texts)' method, got {type(spec).__name__}")
+        return spec
+    key = (spec, str(cache_dir) if cache_dir is not None else None)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            hashing = re.fullmatch(r"hashing(?:-(\d+))?", spec)
+            precomputed = re.fullmatch(r"precomputed(?:-(\d+))?", spec)
+            if hashing:
+                _SHARED[key] = HashingEncoder(int(hashing.group(1) or 256))
+            elif precomputed:
+                _SHARED[key] = PrecomputedEncoder(int(precomputed.group(1)) if precomputed.group(1) else None)
+            else:
+                _SHARED[key] = Encoder(spec, cache_dir=cache_dir)
+        return _SHARED[key]
+
+
+def same_vectors(a: TextEncoder, b: TextEncoder) -> bool:
+    """True when two encoders produce the same vectors for the same text (same object or same fingerprint)."""
+    if a is b:
+        return True
+    fa, fb = getattr(a, "fingerprint", None), getattr(b, "fingerprint", None)
+    return fa is not None and fa == fb

@@ -1,10 +1,15 @@
 """The Router: retrieve with a bi-encoder (+ BM25), then rerank.
 
 Methods: ``dense`` (bi-encoder + vector index), ``bm25``, ``hybrid`` (both fused by reciprocal
-rank) and ``rerank`` (dense top-``candidates``, then the reranker). ``rerank`` is the default; when
-the router has no reranker it answers with ``dense`` and says so in :attr:`Router.last_method`
-(an untrained cross-encoder is no better than dense, so none is used unless one is given or a
-trained one sits next to the library).
+rank), ``rerank`` (dense top-``candidates``, then the reranker) and ``auto`` (the default:
+``rerank`` when the router has a reranker, else ``dense``; :attr:`Router.last_method` says which).
+An untrained cross-encoder is no better than dense, so none is used unless one is given or a
+trained one sits next to the library, and asking for ``rerank`` without one is an error
+(:class:`RerankerMissingError`) rather than a silent fallback.
+
+The retriever does not depend on the skill layer: :meth:`Router.from_library` takes any library
+object with ``list()`` (a ``skillkit.skills.library.SkillLibrary`` among them) or a JSON/JSONL
+file of skill records.
 """
 
 from __future__ import annotations
@@ -19,12 +24,17 @@ import numpy as np
 
 from retriever.bm25 import BM25Index
 from retriever.docs import RouterDoc, load_docs_file, to_docs
-from retriever.encoders import Encoder
+from retriever.encoders import TextEncoder, get_encoder, same_vectors
 from retriever.fusion import reciprocal_rank_fusion
 from retriever.index import VectorIndex
 from retriever.rerank import resolve_reranker
 
-METHODS = ("rerank", "dense", "bm25", "hybrid")
+METHODS = ("auto", "rerank", "dense", "bm25", "hybrid")
+TRAIN_RERANKER_HINT = "skillkit router train-reranker --library LIBRARY"
+
+
+class RerankerMissingError(ValueError):
+    """``method="rerank"`` was asked of a router that has no reranker."""
 
 
 @dataclass
@@ -55,7 +65,7 @@ class RoutedSkill:
 
 
 def load_library_docs(library: Any) -> list[RouterDoc]:
-    """Docs from a SkillLibrary object, a library path, or a JSON/JSONL file of skill records."""
+    """Docs from a library object (anything with ``list()``), an iterable of skills, or a JSON/JSONL file."""
     if hasattr(library, "list") and callable(library.list):
         return to_docs(library.list())
     if isinstance(library, Iterable) and not isinstance(library, str | Path):
@@ -63,21 +73,33 @@ def load_library_docs(library: Any) -> list[RouterDoc]:
     path = Path(library)
     if not path.exists():
         raise FileNotFoundError(f"no skill library at {path}")
-    try:
-        from skillkit.skills.library import SkillLibrary
-    except ImportError:
-        SkillLibrary = None  # noqa: N806 - the library stage is optional for the router
-    if SkillLibrary is not None and SkillLibrary.exists(path):
-        return to_docs(SkillLibrary.load(path).list())
-    if path.is_file():
-        return load_docs_file(path)
-    raise FileNotFoundError(f"{path} is neither a skill library folder nor a JSON/JSONL file of skills")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: open a skill library folder first "
+                         "(skillkit.skills.library.SkillLibrary.load) and pass the library object")
+    return load_docs_file(path)
+
+
+def _library_vectors(library: Any, docs: Sequence[RouterDoc], encoder: TextEncoder) -> np.ndarray | None:
+    """The library's stored vectors of ``docs`` when they are what ``encoder`` would compute, else None.
+
+    Reused only when the library exposes ``encoder`` and ``embeddings(skills)``, its encoder gives the
+    same vectors as the router's, and every skill embeds the same text the router routes on.
+    """
+    lib_encoder = getattr(library, "encoder", None)
+    if lib_encoder is None or not callable(getattr(library, "embeddings", None)) or not docs:
+        return None
+    if not same_vectors(lib_encoder, encoder):
+        return None
+    skills = [d.skill for d in docs]
+    if any(not callable(getattr(s, "to_text", None)) or s.to_text() != d.to_text() for s, d in zip(skills, docs)):
+        return None
+    return np.asarray(library.embeddings(skills), dtype=np.float32)
 
 
 class Router:
     """Route queries to skills. Build with :meth:`from_library` or :meth:`from_docs`."""
 
-    def __init__(self, docs: Sequence[RouterDoc], encoder: Encoder, index: VectorIndex | None = None,
+    def __init__(self, docs: Sequence[RouterDoc], encoder: TextEncoder, index: VectorIndex | None = None,
                  reranker: Any | None = None, index_kind: str = "auto", candidates: int = 20,
                  hybrid_depth: int = 50, rrf_k: int = 60, index_params: dict[str, Any] | None = None) -> None:
         self.encoder = encoder
@@ -88,7 +110,7 @@ class Router:
         self.docs: dict[str, RouterDoc] = {}
         self._by_name: dict[str, str] = {}
         self._tiers: dict[str, set[str]] = {}
-        self.index = index or VectorIndex(encoder.dim, kind=index_kind, **(index_params or {}))
+        self.index = index if index is not None else VectorIndex(encoder.dim, kind=index_kind, **(index_params or {}))
         self.bm25 = BM25Index()
         self.last_timings: dict[str, float] = {}
         self.last_method: str | None = None
@@ -98,22 +120,41 @@ class Router:
     @classmethod
     def from_docs(cls, docs: Iterable[Any], encoder: Any = "minilm", reranker: Any = None,
                   index_kind: str = "auto", cache_dir: str | Path | None = None, **kwargs: Any) -> Router:
-        """A router over skill objects, dicts or :class:`RouterDoc` s. ``encoder``: a name or an Encoder."""
-        enc = encoder if isinstance(encoder, Encoder) else Encoder(encoder, cache_dir=cache_dir)
+        """A router over skill objects, dicts or :class:`RouterDoc` s. ``encoder``: a spec (see
+        :func:`retriever.encoders.get_encoder`) or an encoder object."""
+        enc = get_encoder(encoder, cache_dir=cache_dir)
         return cls(to_docs(docs), enc, reranker=resolve_reranker(reranker), index_kind=index_kind, **kwargs)
 
     @classmethod
-    def from_library(cls, library: Any, encoder: Any = "minilm", reranker: Any = "auto",
-                     index_kind: str = "auto", cache_dir: str | Path | None = None, **kwargs: Any) -> Router:
-        """A router over a skill library (object or path; a JSON/JSONL skill list works too).
+    def from_library(cls, library: Any, encoder: Any = None, reranker: Any = "auto",
+                     index_kind: str = "auto", cache_dir: str | Path | None = None,
+                     index_params: dict[str, Any] | None = None, **kwargs: Any) -> Router:
+        """A router over a skill library object (anything with ``list()``) or a JSON/JSONL file of skills.
 
+        ``encoder`` None means the library's own (``library.encoder``; ``minilm`` for a file). When the
+        router's encoder gives the same vectors as the library's, the library's stored vectors are
+        reused (``library.embeddings``) and nothing is re-embedded; otherwise the skills are encoded
+        with the router's encoder. A library *folder* is opened by the caller
+        (``SkillLibrary.load(path)``): the retriever does not import the skill layer.
         ``reranker="auto"`` uses the trained reranker saved next to the library by
         ``skillkit router train-reranker`` when there is one; otherwise routing is dense.
         """
         docs = load_library_docs(library)
         lib_path = library if isinstance(library, str | Path) else getattr(library, "path", None)
-        enc = encoder if isinstance(encoder, Encoder) else Encoder(encoder, cache_dir=cache_dir)
-        return cls(docs, enc, reranker=resolve_reranker(reranker, lib_path), index_kind=index_kind, **kwargs)
+        is_object = not isinstance(library, str | Path)
+        lib_encoder = getattr(library, "encoder", None) if is_object else None
+        if encoder is None:
+            encoder = lib_encoder if lib_encoder is not None else "minilm"
+        elif isinstance(encoder, str) and lib_encoder is not None and encoder == getattr(library, "embedding_model", None):
+            encoder = lib_encoder  # the same spec: share the loaded model
+        enc = get_encoder(encoder, cache_dir=cache_dir)
+        vectors = _library_vectors(library, docs, enc) if is_object else None
+        index = None
+        if vectors is not None:
+            index = VectorIndex(vectors.shape[1], kind=index_kind, **(index_params or {}))
+            index.add([d.id for d in docs], vectors)
+        return cls(docs, enc, index=index, reranker=resolve_reranker(reranker, lib_path), index_kind=index_kind,
+                   index_params=index_params, **kwargs)
 
     # -- mutation ------------------------------------------------------------------------
     def add(self, items: Iterable[Any], _vectors_known: bool = False) -> None:
@@ -160,23 +201,24 @@ class Router:
         raise KeyError(f"no skill named {name_or_id!r}")
 
     # -- routing -------------------------------------------------------------------------
-    def route(self, query: str, k: int = 5, tier: str | None = None, method: str = "rerank") -> list[RoutedSkill]:
+    def route(self, query: str, k: int = 5, tier: str | None = None, method: str = "auto") -> list[RoutedSkill]:
         """The ``k`` best skills for ``query`` (optionally only of ``tier``), best first."""
         return self.route_batch([query], k=k, tier=tier, method=method)[0]
 
     def route_batch(self, queries: Sequence[str], k: int = 5, tier: str | None = None,
-                    method: str = "rerank") -> list[list[RoutedSkill]]:
-        """Route many queries at once (one batched encode and index search); timings are totals."""
-        if method not in METHODS:
-            raise ValueError(f"unknown routing method {method!r}: use one of {', '.join(METHODS)}")
+                    method: str = "auto") -> list[list[RoutedSkill]]:
+        """Route many queries at once (one batched encode and index search); timings are totals.
+
+        ``method="rerank"`` without a reranker raises :class:`RerankerMissingError`; ``auto`` reranks
+        when there is a reranker and answers densely otherwise.
+        """
+        method = self.resolve_method(method)
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if isinstance(queries, str):
             raise ValueError("route_batch takes a list of queries; use route() for one")
         if any(not isinstance(q, str) or not q.strip() for q in queries):
             raise ValueError("every query must be a non-empty string")
-        if method == "rerank" and self.reranker is None:
-            method = "dense"
         self.last_method = method
         allowed = None
         if tier is not None:
@@ -215,6 +257,18 @@ class Router:
         timings["total"] = time.perf_counter() - start
         self.last_timings = timings
         return results
+
+    def resolve_method(self, method: str) -> str:
+        """The method a request for ``method`` runs: ``auto`` becomes ``rerank`` or ``dense``; ``rerank``
+        without a reranker raises :class:`RerankerMissingError` naming the command that trains one."""
+        if method not in METHODS:
+            raise ValueError(f"unknown routing method {method!r}: use one of {', '.join(METHODS)}")
+        if method == "auto":
+            return "rerank" if self.reranker is not None else "dense"
+        if method == "rerank" and self.reranker is None:
+            raise RerankerMissingError(f"method 'rerank' needs a trained reranker and this router has none: "
+                                       f"train one with `{TRAIN_RERANKER_HINT}` (or use --method dense or auto)")
+        return method
 
     def _dense(self, queries: Sequence[str], depth: int, allowed: set[str] | None,
                timings: dict[str, float]) -> list[list[tuple[str, float]]]:

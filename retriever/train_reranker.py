@@ -169,7 +169,8 @@ def mine_negatives(queries: Sequence[TrainQuery], router: Any, config: NegativeC
     return out
 
 
-def _view_vectors(router: Any, views: set[str]) -> dict[str, dict[str, np.ndarray]]:
+def view_vectors(router: Any, views: set[str]) -> dict[str, dict[str, np.ndarray]]:
+    """Per view, every skill's vector as the router's encoder embeds it in that view (``full``: the index's)."""
     ids = list(router.docs)
     out = {"full": dict(zip(ids, router.index.get_vectors(ids)))}
     for view in views - {"full"}:
@@ -177,7 +178,7 @@ def _view_vectors(router: Any, views: set[str]) -> dict[str, dict[str, np.ndarra
     return out
 
 
-def _freeze_lower_layers(bert: Any, train_layers: int | None) -> None:
+def freeze_lower_layers(bert: Any, train_layers: int | None) -> None:
     """Freeze embeddings and all but the top ``train_layers`` encoder layers (None: train all)."""
     layers = getattr(getattr(bert, "encoder", None), "layer", None)
     for param in bert.parameters():
@@ -212,13 +213,13 @@ def train_reranker(router: Any, labelled: Sequence[TrainQuery] = (), config: Tra
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     negatives = mine_negatives(queries, router, config.negatives, config.seed)
-    view_vecs = _view_vectors(router, {q.view for q in queries})
+    view_vecs = view_vectors(router, {q.view for q in queries})
     qvecs = router.encoder.encode([q.query for q in queries])
 
     reranker = reranker or CrossEncoderReranker.from_base("minilm", seed=config.seed)
     reranker.max_length = config.max_length
     module = reranker.module
-    _freeze_lower_layers(module.bert, config.train_layers)
+    freeze_lower_layers(module.bert, config.train_layers)
     head_params = list(module.head.parameters()) + [module.prior_weight]
     optim = torch.optim.AdamW([
         {"params": [p for p in module.bert.parameters() if p.requires_grad], "lr": config.lr},

@@ -64,3 +64,37 @@ def test_route_errors(library, tmp_path):
     assert res.exit_code == 2 and "exactly one of --query or --queries" in res.output
     res = runner.invoke(app, ["route", "--library", str(tmp_path / "missing.json"), "-q", "x"])
     assert res.exit_code == 2 and "no skill library" in res.output
+
+
+def test_rerank_without_a_trained_reranker_fails_and_names_the_training_command(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    base = ["route", "-l", str(library), "-q", "send money to bob", "--encoder", "hashing", "--json"]
+    res = runner.invoke(app, base + ["--method", "rerank"])
+    assert res.exit_code == 2, res.output
+    message = "".join(res.output.split())  # rich wraps long lines, even inside a path
+    assert f"skillkitroutertrain-reranker--library{library}" in message and "Traceback" not in message
+    res = runner.invoke(app, base)  # the default (auto) answers densely
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])[0]["name"] == "wallet-send-money"
+
+
+def test_distill_commands_check_their_input(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text('{"query": "pay", "view": "desc", "candidates": ["w1", "m1"], "scores": [2.0, -1.0]}\n')
+    res = runner.invoke(app, ["router", "distill", "-l", str(library), "--scores", str(scores), "--student", "svm",
+                              "--out", str(tmp_path / "s")])
+    assert res.exit_code == 2 and "unknown student 'svm'" in res.output
+    scores.write_text("not json\n")
+    res = runner.invoke(app, ["router", "distill", "-l", str(library), "--scores", str(scores), "--out",
+                              str(tmp_path / "s")])
+    assert res.exit_code == 2 and "scores.jsonl:1" in "".join(res.output.split())
+
+
+@pytest.mark.integration
+def test_teacher_scores_without_a_teacher_names_the_training_command(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
+    res = CliRunner().invoke(app, ["router", "teacher-scores", "-l", str(library), "--out", str(tmp_path / "t.jsonl")])
+    assert res.exit_code == 2 and "skillkitroutertrain-reranker" in "".join(res.output.split())

@@ -81,13 +81,28 @@ def test_save_load_roundtrip_gives_identical_results(tmp_path, kind, shards):
     index.remove(["s3", "s4"])
     before = index.search(vecs[:20], k=10)
     index.save(tmp_path / "idx")
-    loaded = VectorIndex.load(tmp_path / "idx")
-    after = loaded.search(vecs[:20], k=10)
-    assert before[1] == after[1]
-    assert np.allclose(before[0], after[0], atol=1e-5)
-    assert len(loaded) == 1498
-    loaded.add(["new"], vecs[3:4])  # still mutable after loading
-    assert loaded.search(vecs[3:4], k=1)[1] == [["new"]]
+    blob = index.to_bytes()
+    for loaded in (VectorIndex.load(tmp_path / "idx"), VectorIndex.from_bytes(blob)):
+        after = loaded.search(vecs[:20], k=10)
+        assert before[1] == after[1]
+        assert np.allclose(before[0], after[0], atol=1e-5)
+        assert len(loaded) == 1498 and sorted(loaded.ids()) == sorted(index.ids())
+        np.testing.assert_array_equal(loaded.get_vectors(["s7", "s1200"]), vecs[[7, 1200]])
+        if kind != "flat":  # the trained HNSW/IVF index is read back, not rebuilt
+            assert all(k == kind for k in loaded.kinds)
+        loaded.add(["new"], vecs[3:4])  # still mutable after loading
+        assert loaded.search(vecs[3:4], k=1)[1] == [["new"]]
+
+
+def test_from_bytes_rejects_what_is_not_an_index():
+    with pytest.raises(ValueError, match="not a serialised vector index"):
+        VectorIndex.from_bytes(b"garbage")
+    index = VectorIndex(4, kind="flat")
+    index.add(["a", "b"], np.eye(4, dtype=np.float32)[:2])
+    blob = bytearray(index.to_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # a flipped byte: a zip CRC error or a bad array, never a silent load
+    with pytest.raises(ValueError):
+        VectorIndex.from_bytes(bytes(blob))
 
 
 def test_sharded_search_equals_single_index():

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from retriever.docs import RouterDoc, load_docs_file
-from retriever.encoders import Encoder
-from retriever.router import Router, load_library_docs
+from retriever.encoders import Encoder, HashingEncoder
+from retriever.router import RerankerMissingError, Router, load_library_docs
+from skillkit.skills.library import SkillLibrary
 
 SKILLS = [
     {"id": "s1", "name": "push-box-onto-target", "tier": "functional", "category": "sokoban",
@@ -46,8 +47,10 @@ def test_every_method_routes_paraphrases(router):
             assert [t.rank for t in top] == [1, 2, 3]
             assert top[0].score >= top[1].score
     assert router.route("wallet send money", k=1, method="bm25")[0].id == "s2"
-    result = router.route("transfer money", k=2, method="rerank")  # no reranker: answers densely
+    result = router.route("transfer money", k=2)  # auto, and no reranker: answers densely
     assert router.last_method == "dense" and result[0].id == "s2"
+    with pytest.raises(RerankerMissingError, match="skillkit router train-reranker"):
+        router.route("transfer money", k=2, method="rerank")  # asked for explicitly: no silent fallback
     assert {"encode", "search", "total"} <= set(router.last_timings)
 
 
@@ -107,8 +110,6 @@ def test_docs_from_objects_dicts_and_files(tmp_path):
 
 @pytest.mark.integration
 def test_routes_a_skill_library_folder(minilm, tmp_path):
-    from skillkit.skills.library import SkillLibrary
-
     lib = SkillLibrary.create(tmp_path / "lib", embedder="hashing")
     lib.add({"name": "wallet-send-money", "tier": "atomic", "description": "Transfer money to a contact.",
              "action": "wallet.send_money(receiver_email, amount)", "env": "wallet"})
@@ -116,10 +117,44 @@ def test_routes_a_skill_library_folder(minilm, tmp_path):
              "body": "Find the playlist with music.show_playlist_library(), then music.play_music(playlist_id).",
              "tags": ["music"]})
     lib.save()
-    router = Router.from_library(tmp_path / "lib", encoder=Encoder(minilm))
+    with pytest.raises(ValueError, match="SkillLibrary.load"):  # the retriever does not open library folders
+        Router.from_library(tmp_path / "lib", encoder=Encoder(minilm))
+    router = Router.from_library(SkillLibrary.load(tmp_path / "lib"), encoder=Encoder(minilm))
     assert router.reranker is None  # nothing trained next to the library: dense routing
     top = router.route("pay my friend ten dollars", k=2)
     assert top[0].name == "wallet-send-money" and top[0].tier == "atomic"
     assert top[0].skill.__class__.__name__ == "AtomicSkill" and top[0].doc.category == "wallet"
     assert "wallet.send_money" in top[0].doc.body
     assert router.route("play music", k=1, tier="functional")[0].name == "music-play-playlist"
+
+
+class CountingEncoder(HashingEncoder):
+    """A real hashing encoder that counts the texts it encodes."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.texts = 0
+
+    def encode(self, texts, **kwargs):
+        self.texts += 1 if isinstance(texts, str) else len(texts)
+        return super().encode(texts, **kwargs)
+
+
+def test_from_library_reuses_stored_vectors_and_encodes_only_for_another_encoder(tmp_path):
+    enc = CountingEncoder(64)
+    lib = SkillLibrary.create(tmp_path / "lib", embedder=enc)
+    for s in SKILLS:
+        lib.add({k: v for k, v in s.items() if k not in ("id", "body", "category")} | {"tier": "atomic"})
+    lib.save()
+    assert enc.texts == len(SKILLS)
+    router = Router.from_library(lib)  # the library's own encoder: its stored vectors, no re-embedding
+    assert enc.texts == len(SKILLS) and router.encoder is enc
+    ids = [s.id for s in lib.list()]
+    np.testing.assert_array_equal(router.index.get_vectors(ids), lib.embeddings())
+    assert router.route("wallet send money transfer", k=1)[0].name == "wallet-send-money"
+    assert enc.texts == len(SKILLS) + 1  # only the query was encoded
+
+    other = CountingEncoder(32)
+    router = Router.from_library(lib, encoder=other)  # another model: every skill is encoded with it
+    assert other.texts == len(SKILLS) and router.index.config.dim == 32
+    assert router.route("wallet send money transfer", k=1)[0].name == "wallet-send-money"

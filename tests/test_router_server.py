@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from retriever.client import SkillRouterClient, SkillServerError
-from retriever.encoders import Encoder
+from retriever.encoders import Encoder, HashingEncoder
 from retriever.router import Router
 from retriever.server import create_app
 
@@ -95,3 +96,40 @@ def test_python_client(server_url):
     with SkillRouterClient(server_url) as anonymous, pytest.raises(SkillServerError) as err:
         anonymous.route("send cash")
     assert err.value.status == 401
+
+
+def _fire(app, bodies):
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            responses = await asyncio.gather(*[client.post("/route", json=b) for b in bodies])
+        return [(r.status_code, r.json()) for r in responses]
+
+    return asyncio.run(go())
+
+
+def test_concurrent_requests_are_batched_and_answer_as_unbatched():
+    router = Router.from_docs(SKILLS, encoder=HashingEncoder(64))
+    queries = ["send money to my friend", "play my playlist music", "send a text message",
+               "wallet transfer", "music please", "sms to mom"] * 3
+    bodies = [{"query": q, "k": 1 + i % 3} for i, q in enumerate(queries)]  # mixed k: routed as separate groups
+    bodies.append({"queries": ["send money", "play music"], "k": 2})
+    batched = _fire(create_app(router, batch_window_ms=50), bodies)
+    alone = _fire(create_app(router, batch_window_ms=0), bodies)
+    assert all(status == 200 for status, _ in batched + alone)
+    for (_, b), (_, a), body in zip(batched, alone, bodies):
+        key = "results" if "query" in body else "batch"
+        assert b[key] == a[key]
+        assert len(b[key] if key == "results" else b[key][0]) == min(body["k"], 3)
+    sizes = [b["timings"]["batched_queries"] for _, b in batched]
+    assert max(sizes) > 2  # concurrent requests shared one route_batch call
+    assert all("batched_queries" not in a["timings"] for _, a in alone)
+
+
+def test_rerank_without_a_reranker_is_refused_with_the_training_command():
+    router = Router.from_docs(SKILLS, encoder=HashingEncoder(64))
+    for window in (0, 5):
+        [(status, data)] = _fire(create_app(router, batch_window_ms=window), [{"query": "x", "method": "rerank"}])
+        assert status == 422 and "skillkit router train-reranker" in data["detail"]
+        [(status, data)] = _fire(create_app(router, batch_window_ms=window), [{"query": "send money"}])
+        assert status == 200 and data["method"] == "dense"

@@ -162,9 +162,10 @@ def evaluate(
     router = None
     if library is not None:
         from retriever.router import Router
+        from skillkit.skills.library import open_skill_source
 
         with console.status("building the router"):
-            router = Router.from_library(str(library), reranker=None)
+            router = Router.from_library(open_skill_source(library), encoder="minilm", reranker=None)
     config = AgentConfig(max_skills=max_skills, max_new_tokens=max_new_tokens, route_method=method)
     with progress() as bar:
         def on_label(label: str) -> Any:

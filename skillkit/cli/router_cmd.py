@@ -1,4 +1,4 @@
-"""Router commands: ``route``, ``router train-reranker``, ``serve`` and ``bench routing``."""
+"""Router commands: ``route``, ``router train-reranker|teacher-scores|distill``, ``serve`` and ``bench routing``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import typer
 
 from skillkit.cli.common import console, fail, friendly_errors, progress, quiet_libraries
 
-router_app = typer.Typer(help="Skill routing: train the reranker.", no_args_is_help=True)
+router_app = typer.Typer(help="Skill routing: train the reranker, score with a teacher, distill.",
+                         no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that write a JSON result and print a table.", no_args_is_help=True)
 
-METHOD_HELP = "rerank (default; dense when no trained reranker is available), dense, bm25 or hybrid"
+METHOD_HELP = ("auto (default: rerank when a trained reranker is available, else dense), rerank (an error "
+               "without a trained reranker), dense, bm25 or hybrid")
 RERANKER_HELP = ("auto (the trained reranker saved next to the library, if any), none, llm (SmolLM2 yes/no), "
                  "or the folder of a trained reranker")
 
@@ -27,10 +29,12 @@ def _load_router(library: Path, reranker: str, index_kind: str, encoder: str) ->
     quiet_libraries()
     from retriever.router import Router
     from skillkit.core.models import cache_root
+    from skillkit.skills.library import open_skill_source
 
-    # skill vectors are cached by content hash, so routing the same library again skips the encoding
+    # A library folder brings its stored vectors (reused when --encoder is its model); a JSON/JSONL file
+    # is embedded through a content-hash cache, so routing the same file again skips the encoding.
     with console.status(f"loading {library} and embedding its skills"):
-        return Router.from_library(library, encoder=encoder, reranker=_reranker_spec(reranker),
+        return Router.from_library(open_skill_source(library), encoder=encoder, reranker=_reranker_spec(reranker),
                                    index_kind=index_kind, cache_dir=cache_root() / "router-embeddings")
 
 
@@ -58,7 +62,7 @@ def route_cmd(
     queries: Path | None = typer.Option(None, "--queries", help="JSONL of {\"id\", \"query\"} lines."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Where batch results go (default stdout)."),
     k: int = typer.Option(5, "--k", "-k", min=1, help="How many skills to return."),
-    method: str = typer.Option("rerank", "--method", "-m", help=METHOD_HELP),
+    method: str = typer.Option("auto", "--method", "-m", help=METHOD_HELP),
     tier: str | None = typer.Option(None, "--tier", help="Only skills of this tier."),
     reranker: str = typer.Option("auto", "--reranker", help=RERANKER_HELP),
     index_kind: str = typer.Option("auto", "--index", help="auto, flat, hnsw, ivf or ivfpq."),
@@ -68,7 +72,14 @@ def route_cmd(
     """Route a query (or a JSONL file of queries, with one model load) to the best skills."""
     if (query is None) == (queries is None):
         fail("give exactly one of --query or --queries")
+    from retriever.router import RerankerMissingError
+
     router = _load_router(library, reranker, index_kind, encoder)
+    try:
+        router.resolve_method(method)
+    except RerankerMissingError:
+        fail(f"--method rerank needs a trained reranker and there is none for {library}: train one with "
+             f"`skillkit router train-reranker --library {library}` (or use --method auto or dense)")
     if query is not None:
         results = router.route(query, k=k, tier=tier, method=method)
         if as_json:
@@ -155,6 +166,69 @@ def train_reranker_cmd(
 
 
 @friendly_errors
+def teacher_scores_cmd(
+    library: Path = typer.Option(..., "--library", "-l", help="Skill library (folder or JSON/JSONL file)."),
+    out: Path = typer.Option(..., "--out", "-o", help="JSONL file of teacher scores to write."),
+    teacher: str = typer.Option("auto", "--teacher", help="auto (the trained reranker next to the library), "
+                                "llm (SmolLM2 yes/no), or the folder of a trained reranker."),
+    negatives: int = typer.Option(8, "--negatives", min=1, help="Hard negatives per query."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Score the mined (query, positive, hard negatives) triples with a teacher, for `router distill`."""
+    from retriever.distill import save_teacher_scores, score_triples
+    from retriever.rerank import resolve_reranker
+    from retriever.train_reranker import NegativeConfig
+
+    router = _load_router(library, "none", "auto", "minilm")
+    scorer = resolve_reranker(teacher, library)
+    if scorer is None:
+        fail(f"no trained reranker next to {library} to act as teacher: train one with "
+             f"`skillkit router train-reranker --library {library}`, or pass --teacher llm or a folder")
+    n_dense = max(1, negatives // 2)
+    rest = negatives - n_dense
+    neg = NegativeConfig(n_dense=n_dense, n_bm25=(rest + 1) // 2, n_category=rest // 4,
+                         n_random=rest - (rest + 1) // 2 - rest // 4)
+    with progress() as bar:
+        task = bar.add_task("teacher scoring", total=None)
+        scored = score_triples(router, scorer, negatives=neg, seed=seed,
+                               on_query=lambda n, total: bar.update(task, completed=n, total=total))
+    save_teacher_scores(out, scored, teacher=str(teacher))
+    console.print(f"scored {len(scored)} queries x {1 + negatives} candidates with {teacher} -> {out}")
+
+
+@friendly_errors
+def distill_cmd(
+    library: Path = typer.Option(..., "--library", "-l", help="Skill library (folder or JSON/JSONL file)."),
+    scores: Path = typer.Option(..., "--scores", help="Teacher scores from `skillkit router teacher-scores`."),
+    student: str = typer.Option("cross-encoder", "--student", help="cross-encoder (a reranker) or bi-encoder "
+                                "(the dense stage's encoder)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: a reranker (use with --reranker) or a "
+                             "sentence-transformers model (use with --encoder)."),
+    time_budget: float = typer.Option(240.0, "--time-budget", help="Stop training after this many seconds."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
+    epochs: int = typer.Option(2, "--epochs", min=1),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Margin-MSE distillation: train a student on the teacher's score margins."""
+    from retriever.distill import DistillConfig, distill, load_teacher_scores
+
+    config = DistillConfig(student=student, time_budget_s=time_budget, max_steps=max_steps, epochs=epochs, seed=seed)
+    config.validate()
+    scored = load_teacher_scores(scores)
+    router = _load_router(library, "none", "auto", "minilm")
+    with progress() as bar:
+        task = bar.add_task("distilling", total=None)
+
+        def on_step(step: int, total: int, loss_value: float) -> None:
+            bar.update(task, completed=step, total=total, description=f"distilling (loss {loss_value:.3f})")
+
+        model, stats = distill(router, scored, config, on_step=on_step)
+    model.save(str(out))
+    console.print(f"distilled a {student} in {stats['steps']} steps on {stats['queries']} queries "
+                  f"(margin MSE {stats['first_loss']} -> {stats['last_loss']}); saved to {out}")
+
+
+@friendly_errors
 def serve_cmd(
     library: Path = typer.Option(..., "--library", "-l", help="Skill library (folder or JSON/JSONL file)."),
     host: str = typer.Option("127.0.0.1", "--host"),
@@ -164,16 +238,23 @@ def serve_cmd(
     reranker: str = typer.Option("auto", "--reranker", help=RERANKER_HELP),
     max_k: int = typer.Option(50, "--max-k", help="Largest k a request may ask for."),
     max_body: int = typer.Option(16_384, "--max-body-bytes", help="Largest request body accepted."),
+    batch_window_ms: float = typer.Option(4.0, "--batch-window-ms", min=0.0,
+                                          help="Collect concurrent /route requests this long and encode them "
+                                               "as one batch (0: route each request on its own)."),
+    encoder: str = typer.Option("minilm", "--encoder", help="Bi-encoder name or path."),
 ) -> None:
     """Serve the library over HTTP: POST /route, GET /skills/{name}, GET /health."""
     try:
         from retriever.server import serve
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         fail(f"the server needs the 'server' extra (pip install 'skillkit[server]'): {exc}")
-    router = _load_router(library, reranker, "auto", "minilm")
+    router = _load_router(library, reranker, "auto", encoder)
+    batching = f"{batch_window_ms:g} ms window" if batch_window_ms > 0 else "off"
     console.print(f"serving {len(router)} skills on http://{host}:{port} "
-                  f"(reranker: {'yes' if router.reranker else 'no, dense'}; auth: {'on' if token else 'off'})")
-    serve(router, host=host, port=port, token=token, max_k=max_k, max_body_bytes=max_body)
+                  f"(reranker: {'yes' if router.reranker else 'no, dense'}; auth: {'on' if token else 'off'}; "
+                  f"batching: {batching})")
+    serve(router, host=host, port=port, token=token, max_k=max_k, max_body_bytes=max_body,
+          batch_window_ms=batch_window_ms)
 
 
 @friendly_errors
@@ -213,5 +294,7 @@ def register(app: typer.Typer) -> None:
     app.command("route")(route_cmd)
     app.command("serve")(serve_cmd)
     router_app.command("train-reranker")(train_reranker_cmd)
+    router_app.command("teacher-scores")(teacher_scores_cmd)
+    router_app.command("distill")(distill_cmd)
     _group(app, "router", router_app)
     _group(app, "bench", bench_app).command("routing")(bench_routing_cmd)

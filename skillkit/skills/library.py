@@ -3,9 +3,10 @@
 On disk (``LIB/``)::
 
     skills.jsonl       one skill per line: the authoritative content (usage counters included)
-    index.faiss        FAISS IndexIDMap2(IndexFlatIP) over L2-normalised embeddings of skill.to_text()
-    index.keys.npz     for every vector: the skill key and the content hash it was computed from
-                       (the embedding cache: reopening a library never re-encodes unchanged skills)
+    index.npz          a retriever.index.VectorIndex (exact inner product, keyed by skill id) over
+                       the L2-normalised embeddings of skill.to_text() (VectorIndex.to_bytes)
+    index.keys.json    for every vector: the skill id and the content hash it was computed from, and
+                       the SHA-256 of index.npz (reopening a library never re-encodes unchanged skills)
     manifest.json      schema version, embedding model, dimension, count, SHA-256 of every file
     history.jsonl      previous versions of modified / removed skills (for rollback), append-only
     .lock              file lock taken by every load and save
@@ -14,38 +15,43 @@ Every file is written atomically (temp file, fsync, rename, fsync of the folder)
 lock, in the order index -> skills -> manifest. ``skills.jsonl`` is the only authoritative file,
 so a process killed at any moment leaves either the previous or the new set of skills, never a
 mix; the index and the manifest are derived from it and, when they do not match (an interrupted
-save, a corrupt or foreign index, another embedder), they are detected on load, a
+save, a corrupt or foreign index, another encoder), they are detected on load, a
 :class:`LibraryRepairWarning` is issued, and the index is rebuilt from ``skills.jsonl`` (reusing
 every cached vector whose content hash still matches).
+
+Encoders and the index are the retriever's (:func:`retriever.encoders.get_encoder`,
+:class:`retriever.index.VectorIndex`); the library adds persistence, history and skill filters.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import re
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from retriever.encoders import TextEncoder, get_encoder, normalize
+from retriever.index import VectorIndex
 from skillkit.core.fileio import atomic_write_bytes, atomic_write_text
 from skillkit.core.schemas import TIERS, SkillBase, parse_skill, slugify
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SKILLS_FILE = "skills.jsonl"
-INDEX_FILE = "index.faiss"
-KEYS_FILE = "index.keys.npz"
+INDEX_FILE = "index.npz"
+KEYS_FILE = "index.keys.json"
 MANIFEST_FILE = "manifest.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = ".lock"
-INDEX_TYPE = "IndexIDMap2(IndexFlatIP)"
+#: Files of schema 1 (a bare FAISS index and its keys), removed by the first save of schema 2.
+LEGACY_FILES = ("index.faiss", "index.keys.npz")
+INDEX_KIND = "flat"  # exact search: a library is small next to a router's corpus, and exactness is promised
 DEFAULT_EMBEDDER = "minilm"
 LOCK_TIMEOUT_S = 120.0
 
@@ -71,219 +77,6 @@ def _now_iso() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Embedders
-# ---------------------------------------------------------------------------------------------
-
-
-class Embedder(Protocol):
-    """What the library needs from an embedder: a name, a dimension and L2-normalised vectors."""
-
-    name: str
-
-    @property
-    def dim(self) -> int: ...
-
-    def encode(self, texts: list[str]) -> np.ndarray: ...
-
-
-class SentenceEmbedder:
-    """A sentence-transformers model (default the embedded all-MiniLM-L6-v2), loaded on first use."""
-
-    def __init__(self, name: str = DEFAULT_EMBEDDER, device: str | None = None, batch_size: int = 64) -> None:
-        self.name = name
-        self.device = device
-        self.batch_size = batch_size
-        self._model: Any = None
-
-    @property
-    def model(self) -> Any:
-        """The loaded SentenceTransformer."""
-        if self._model is None:
-            from skillkit.core.models import load_embedder
-
-            self._model = load_embedder(self.name, device=self.device)
-        return self._model
-
-    @property
-    def dim(self) -> int:
-        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        return int(getter())
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vecs, dtype=np.float32)
-
-
-class HashingEmbedder:
-    """A dependency-free embedder (hashed word unigrams and bigrams), for tests and quick runs.
-
-    Named ``hashing-<dim>``; deterministic across processes. Much weaker than a real model.
-    """
-
-    def __init__(self, dim: int = 256) -> None:
-        self._dim = int(dim)
-        self.name = f"hashing-{self._dim}"
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def _features(self, text: str) -> Iterator[str]:
-        words = re.findall(r"[a-z0-9]+", text.lower())
-        yield from words
-        yield from (f"{a} {b}" for a, b in zip(words, words[1:]))
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for feat in self._features(text):
-                h = int.from_bytes(hashlib.blake2b(feat.encode(), digest_size=8).digest(), "little")
-                out[row, h % self._dim] += 1.0 if (h >> 63) & 1 else -1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return out / norms
-
-
-class PrecomputedEmbedder:
-    """For libraries whose vectors come from elsewhere (``add_embeddings``, ``search_vector``):
-    named ``precomputed[-DIM]``; asking it to encode text is an error."""
-
-    def __init__(self, dim: int | None = None) -> None:
-        self._dim = dim
-        self.name = f"precomputed-{dim}" if dim else "precomputed"
-
-    @property
-    def dim(self) -> int:
-        if self._dim is None:
-            raise LibraryError("a 'precomputed' library learns its dimension from the first add_embeddings")
-        return self._dim
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        raise LibraryError("this library uses precomputed embeddings: use add_embeddings() and search_vector(), "
-                           "or load it with embedder='minilm' to re-embed the text")
-
-
-_EMBEDDERS: dict[str, Any] = {}
-_EMBEDDERS_LOCK = threading.Lock()
-
-
-def get_embedder(spec: str | Embedder | None = None) -> Embedder:
-    """Resolve an embedder: ``minilm`` (default), ``hashing[-DIM]``, ``precomputed[-DIM]`` (vectors
-    supplied by the caller), a sentence-transformers path or id, or an object with ``name``, ``dim`` and ``encode(texts) -> normalised float32 array``.
-
-    Loaded models are shared between libraries of the same process.
-    """
-    if spec is None:
-        spec = DEFAULT_EMBEDDER
-    if not isinstance(spec, str):
-        if not hasattr(spec, "encode") or not hasattr(spec, "name"):
-            raise TypeError("an embedder needs a 'name' and an 'encode(texts)' method")
-        return spec
-    with _EMBEDDERS_LOCK:
-        if spec not in _EMBEDDERS:
-            match = re.fullmatch(r"hashing(?:-(\d+))?", spec)
-            pre = re.fullmatch(r"precomputed(?:-(\d+))?", spec)
-            if match:
-                _EMBEDDERS[spec] = HashingEmbedder(int(match.group(1) or 256))
-            elif pre:
-                _EMBEDDERS[spec] = PrecomputedEmbedder(int(pre.group(1)) if pre.group(1) else None)
-            else:
-                _EMBEDDERS[spec] = SentenceEmbedder(spec)
-        return _EMBEDDERS[spec]
-
-
-# ---------------------------------------------------------------------------------------------
-# The index (one small private helper, so a retriever index can replace it later)
-# ---------------------------------------------------------------------------------------------
-
-
-def skill_key(skill_id: str) -> int:
-    """The int64 FAISS id of a skill: 63 bits of SHA-256 of its ``id``."""
-    return int.from_bytes(hashlib.sha256(skill_id.encode("utf-8")).digest()[:8], "little") & ((1 << 63) - 1)
-
-
-class _FlatIndex:
-    """Exact inner-product search over normalised vectors, addressed by int64 skill keys."""
-
-    def __init__(self, dim: int, index: Any = None) -> None:
-        import faiss
-
-        self.dim = dim
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-
-    @property
-    def ntotal(self) -> int:
-        return int(self.index.ntotal)
-
-    def keys(self) -> np.ndarray:
-        import faiss
-
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
-
-    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        if len(keys):
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(keys, dtype=np.int64))
-
-    def remove(self, keys: Iterable[int]) -> None:
-        import faiss
-
-        keys = np.fromiter(keys, dtype=np.int64)
-        if len(keys):
-            self.index.remove_ids(faiss.IDSelectorBatch(keys))
-
-    def vectors(self, keys: np.ndarray) -> np.ndarray:
-        """The stored vectors of ``keys`` (which must be present)."""
-        if not len(keys):
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self.index.reconstruct(int(k)) for k in keys]).astype(np.float32)
-
-    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(keys, vectors) of everything stored, in storage order."""
-        import faiss
-
-        keys = self.keys()
-        flat = faiss.downcast_index(self.index.index)
-        vecs = faiss.rev_swig_ptr(flat.get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim).copy()
-        return keys, vecs
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        import faiss
-
-        k = max(1, min(k, self.ntotal))
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if len(queries) >= 20:
-            return self.index.search(queries, k)
-        # Below 20 queries FAISS splits a flat search over the queries only, so extra OpenMP threads
-        # bring nothing, and waking them costs milliseconds on a busy machine (9 ms instead of
-        # 0.05 ms for one query over 1K skills; 67 ms instead of 15 ms over 100K, on 2 loaded cores).
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
-            return self.index.search(queries, k)
-        finally:
-            faiss.omp_set_num_threads(threads)
-
-    def to_bytes(self) -> bytes:
-        import faiss
-
-        return faiss.serialize_index(self.index).tobytes()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> _FlatIndex:
-        import faiss
-
-        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        if not isinstance(index, faiss.IndexIDMap2):
-            raise ValueError(f"expected a {INDEX_TYPE}, found {type(index).__name__}")
-        return cls(index.d, index)
-
-
-# ---------------------------------------------------------------------------------------------
 # The library
 # ---------------------------------------------------------------------------------------------
 
@@ -301,16 +94,15 @@ class SkillLibrary:
     hashes, so an edited object is re-embedded either way).
     """
 
-    def __init__(self, path: str | Path, embedder: str | Embedder | None = DEFAULT_EMBEDDER) -> None:
+    def __init__(self, path: str | Path, embedder: str | TextEncoder | None = DEFAULT_EMBEDDER) -> None:
         self.path = Path(path)
         self._embedder_spec = embedder if embedder is not None else DEFAULT_EMBEDDER
-        self._embedder: Embedder | None = None
-        self.embedding_model: str = embedder if isinstance(embedder, str) else get_embedder(embedder).name
+        self._encoder: TextEncoder | None = None
+        self.embedding_model: str = embedder if isinstance(embedder, str) else get_encoder(embedder).name
         self._skills: dict[str, SkillBase] = {}
         self._by_name: dict[str, str] = {}
-        self._key_to_id: dict[int, str] = {}
-        self._index: _FlatIndex | None = None
-        self._index_hash: dict[int, str] = {}  # key -> content hash of the vector stored for it
+        self._index: VectorIndex | None = None
+        self._index_hash: dict[str, str] = {}  # skill id -> content hash of the vector stored for it
         self._stale: set[str] = set()  # skill ids whose vector may be missing or out of date
         self._vec_cache: dict[str, np.ndarray] = {}  # content hash -> vector (this session)
         self._pending_history: list[dict[str, Any]] = []
@@ -331,7 +123,7 @@ class SkillLibrary:
         return (path / MANIFEST_FILE).exists() or (path / SKILLS_FILE).exists()
 
     @classmethod
-    def create(cls, path: str | Path, embedder: str | Embedder | None = DEFAULT_EMBEDDER) -> SkillLibrary:
+    def create(cls, path: str | Path, embedder: str | TextEncoder | None = DEFAULT_EMBEDDER) -> SkillLibrary:
         """Create an empty library folder (an error if one is already there)."""
         path = Path(path)
         if cls.exists(path):
@@ -343,7 +135,7 @@ class SkillLibrary:
         return lib
 
     @classmethod
-    def load(cls, path: str | Path, embedder: str | Embedder | None = None) -> SkillLibrary:
+    def load(cls, path: str | Path, embedder: str | TextEncoder | None = None) -> SkillLibrary:
         """Open an existing library. ``embedder`` defaults to the one named in the manifest; another
         one makes the index be rebuilt (with a warning)."""
         path = Path(path)
@@ -365,7 +157,7 @@ class SkillLibrary:
         return lib
 
     @classmethod
-    def open(cls, path: str | Path, create: bool = True, embedder: str | Embedder | None = None) -> SkillLibrary:
+    def open(cls, path: str | Path, create: bool = True, embedder: str | TextEncoder | None = None) -> SkillLibrary:
         """Load the library at ``path``, or create it (when ``create``) if there is none."""
         if cls.exists(path) or not create:
             return cls.load(path, embedder=embedder)
@@ -379,7 +171,7 @@ class SkillLibrary:
             self._file_lock = FileLock(str(self.path / LOCK_FILE), timeout=LOCK_TIMEOUT_S)
         return self._file_lock
 
-    def _load(self, embedder: str | Embedder | None) -> None:
+    def _load(self, embedder: str | TextEncoder | None) -> None:
         manifest: dict[str, Any] = {}
         manifest_path = self.path / MANIFEST_FILE
         if manifest_path.exists():
@@ -398,7 +190,7 @@ class SkillLibrary:
         if embedder is None:
             embedder = stored_model
         self._embedder_spec = embedder
-        self.embedding_model = embedder if isinstance(embedder, str) else get_embedder(embedder).name
+        self.embedding_model = embedder if isinstance(embedder, str) else get_encoder(embedder).name
         self._disk_generation = self._generation = int(manifest.get("generation", 0))
         files = manifest.get("files", {})
 
@@ -440,23 +232,21 @@ class SkillLibrary:
             return "the index is missing"
         try:
             index_bytes = index_path.read_bytes()
-            keys = np.load(io.BytesIO(keys_path.read_bytes()), allow_pickle=False)
-            if str(keys["index_sha256"]) != _sha256(index_bytes):
+            keys = json.loads(keys_path.read_text(encoding="utf-8"))
+            if keys.get("index_sha256") != _sha256(index_bytes):
                 return "the index does not match its keys"
-            index = _FlatIndex.from_bytes(index_bytes)
-            key_arr, hash_arr = keys["keys"].astype(np.int64), keys["hashes"]
+            index = VectorIndex.from_bytes(index_bytes, use_gpu=False)
+            stored = {str(sid): str(h) for sid, h in keys["hashes"].items()}
         except Exception as exc:  # noqa: BLE001 - any failure means a corrupt index
             self._index = None
             return f"the index is unreadable ({type(exc).__name__}: {exc})"
-        stored = dict(zip(key_arr.tolist(), (h.decode() if isinstance(h, bytes) else str(h) for h in hash_arr)))
-        if set(index.keys().tolist()) != set(stored):
+        if set(index.ids()) != set(stored):
             return "the index and its keys disagree"
         self._index = index
         self._index_hash = stored
         problem = None
         for sid, skill in self._skills.items():
-            key = skill_key(sid)
-            if stored.get(key) == skill.content_hash():
+            if stored.get(sid) == skill.content_hash():
                 self._stale.discard(sid)
             elif problem is None:
                 problem = "the index is out of date"
@@ -467,34 +257,43 @@ class SkillLibrary:
     # ----- embedding ----------------------------------------------------------------------------
 
     @property
-    def embedder(self) -> Embedder:
-        """The embedder (loaded on first use)."""
-        if self._embedder is None:
-            self._embedder = get_embedder(self._embedder_spec)
-        return self._embedder
+    def encoder(self) -> TextEncoder:
+        """The library's encoder (shared within the process, loaded on first use)."""
+        if self._encoder is None:
+            self._encoder = get_encoder(self._embedder_spec)
+        return self._encoder
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised embeddings of ``texts`` with the library's embedder."""
-        vecs = np.asarray(self.embedder.encode(list(texts)), dtype=np.float32)
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return vecs / norms
+        """L2-normalised embeddings of ``texts`` with the library's encoder."""
+        if not texts:
+            return np.zeros((0, self._index_dim()), dtype=np.float32)
+        return normalize(self.encoder.encode(list(texts)))
+
+    def _index_dim(self) -> int:
+        """The vector width: the index's, else the encoder's (a precomputed library learns it from its first vectors)."""
+        if self._index is not None:
+            return self._index.config.dim
+        dim = self.encoder.dim
+        if dim is None:
+            raise LibraryError(f"the {self.embedding_model!r} library learns its dimension from the first "
+                               "add_embeddings")
+        return int(dim)
 
     def _sync_index(self, full_check: bool = False) -> None:
         """Bring the index in line with the skills, encoding only what changed."""
         if full_check:
             self._mark_changed()
-            extra = set(self._index_hash) - set(self._key_to_id)
+            extra = set(self._index_hash) - set(self._skills)
             if extra:
                 self._ensure_index()
                 self._index.remove(extra)  # type: ignore[union-attr]
-                for key in extra:
-                    self._index_hash.pop(key, None)
+                for sid in extra:
+                    self._index_hash.pop(sid, None)
                 self._dirty_index = True
         if not self._stale:
             return
         stale = [sid for sid in self._stale if sid in self._skills]
-        gone = [skill_key(sid) for sid in self._stale if sid not in self._skills]
+        gone = [sid for sid in self._stale if sid not in self._skills]
         hashes = {sid: self._skills[sid].content_hash() for sid in stale}
         need = [sid for sid in stale if hashes[sid] not in self._vec_cache]
         if need:
@@ -503,26 +302,23 @@ class SkillLibrary:
                 self._vec_cache[hashes[sid]] = vec
         if stale:
             dims = {len(self._vec_cache[hashes[sid]]) for sid in stale}
-            if len(dims) != 1 or (self._index is not None and dims != {self._index.dim}):
-                have = self._index.dim if self._index is not None else None
+            if len(dims) != 1 or (self._index is not None and dims != {self._index.config.dim}):
+                have = self._index.config.dim if self._index is not None else None
                 raise LibraryError(f"embedding dimensions {sorted(dims)} do not match the index ({have})")
             self._ensure_index(dims.pop())
         else:
             self._ensure_index()
         index = self._index
         assert index is not None
-        old = [skill_key(sid) for sid in stale if skill_key(sid) in self._index_hash] + [
-            k for k in gone if k in self._index_hash
-        ]
+        old = [sid for sid in gone if sid in self._index_hash]
         if old:
             index.remove(old)
-            for key in old:
-                self._index_hash.pop(key, None)
-        if stale:
-            keys = np.array([skill_key(sid) for sid in stale], dtype=np.int64)
-            index.add(keys, np.stack([self._vec_cache[hashes[sid]] for sid in stale]))
+            for sid in old:
+                self._index_hash.pop(sid, None)
+        if stale:  # add() replaces the vector of an id already in the index
+            index.add(stale, np.stack([self._vec_cache[hashes[sid]] for sid in stale]))
             for sid in stale:
-                self._index_hash[skill_key(sid)] = hashes[sid]
+                self._index_hash[sid] = hashes[sid]
                 skill = self._skills[sid]
                 if skill.embedding_model != self.embedding_model:
                     skill.embedding_model = self.embedding_model
@@ -536,14 +332,14 @@ class SkillLibrary:
     def _mark_changed(self) -> None:
         """Mark stale every skill whose stored vector does not match its current text."""
         for sid, skill in self._skills.items():
-            if self._index_hash.get(skill_key(sid)) != skill.content_hash():
+            if self._index_hash.get(sid) != skill.content_hash():
                 self._stale.add(sid)
 
     def _ensure_index(self, dim: int | None = None) -> None:
         """Create the (empty) index when there is none; the dimension comes from the vectors at hand
-        or, failing that, from the embedder (which is then loaded)."""
+        or, failing that, from the encoder (which is then loaded)."""
         if self._index is None:
-            self._index = _FlatIndex(dim or self.embedder.dim)
+            self._index = VectorIndex(dim or self._index_dim(), kind=INDEX_KIND, use_gpu=False)
             self._index_hash = {}
 
     def add_embeddings(self, skills: Iterable[SkillBase | dict], embeddings: np.ndarray) -> list[SkillBase]:
@@ -557,13 +353,8 @@ class SkillLibrary:
     # ----- changes ------------------------------------------------------------------------------
 
     def _insert(self, skill: SkillBase) -> None:
-        key = skill_key(skill.id)
-        other = self._key_to_id.get(key)
-        if other is not None and other != skill.id:  # pragma: no cover - 2**-63
-            raise LibraryError(f"skill ids {other!r} and {skill.id!r} collide; give one another id")
         self._skills[skill.id] = skill
         self._by_name[skill.name] = skill.id
-        self._key_to_id[key] = skill.id
 
     def add(self, skill: SkillBase | dict, embedding: np.ndarray | None = None) -> SkillBase:
         """Add a new skill (its ``id`` and ``name`` must be unused); returns the stored skill.
@@ -674,7 +465,6 @@ class SkillLibrary:
             sid = self._resolve(name_or_id)
             skill = self._skills.pop(sid)
             del self._by_name[skill.name]
-            del self._key_to_id[skill_key(sid)]
             self._record_history("remove", skill)
             self._stale.add(sid)
             self._dirty_skills = True
@@ -746,20 +536,19 @@ class SkillLibrary:
         """Like :meth:`search` with an embedding instead of a text."""
         with self._lock:
             self._sync_index()
-            if self._index is None or self._index.ntotal == 0 or k <= 0:
+            if self._index is None or len(self._index) == 0 or k <= 0:
                 return []
             filtered = tier is not None or tags or env is not None
-            total = self._index.ntotal
+            total = len(self._index)
             fetch = min(total, k if not filtered else max(4 * k, 32))
             query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
             norm = float(np.linalg.norm(query))
             query = query / norm if norm > 0 else query
             while True:
-                scores, keys = self._index.search(query, fetch)
+                scores, ids = self._index.search(query, fetch)
                 out: list[tuple[SkillBase, float]] = []
-                for score, key in zip(scores[0].tolist(), keys[0].tolist()):
-                    sid = self._key_to_id.get(key)
-                    if key < 0 or sid is None:
+                for score, sid in zip(scores[0].tolist(), ids[0]):
+                    if sid not in self._skills:
                         continue
                     if min_score is not None and score < min_score:
                         break
@@ -768,7 +557,7 @@ class SkillLibrary:
                         out.append((skill, float(score)))
                         if len(out) == k:
                             return out
-                below = min_score is not None and scores[0][-1] < min_score
+                below = min_score is not None and len(scores[0]) and scores[0][-1] < min_score
                 if fetch >= total or below:
                     return out
                 fetch = min(total, fetch * 4)
@@ -779,9 +568,9 @@ class SkillLibrary:
             self._sync_index()
             chosen = list(self._skills.values()) if skills is None else list(skills)
             if not chosen:
-                return np.zeros((0, self.embedder.dim), dtype=np.float32)
+                return np.zeros((0, self._index_dim()), dtype=np.float32)
             assert self._index is not None
-            return self._index.vectors(np.array([skill_key(s.id) for s in chosen], dtype=np.int64))
+            return self._index.get_vectors([s.id for s in chosen])
 
     def reindex(self, full: bool = False, save: bool = True) -> int:
         """Re-embed what is stale now (``full``: every skill) instead of at the next search or save;
@@ -883,11 +672,7 @@ class SkillLibrary:
             if self._index is not None and (self._dirty_index or not (self.path / INDEX_FILE).exists()):
                 index_bytes = self._index.to_bytes()
                 index_sha = _sha256(index_bytes)
-                keys = np.array(list(self._index_hash.keys()), dtype=np.int64)
-                hashes = np.array([self._index_hash[k] for k in keys.tolist()], dtype="S32")
-                buf = io.BytesIO()
-                np.savez(buf, keys=keys, hashes=hashes, index_sha256=np.array(index_sha))
-                keys_bytes = buf.getvalue()
+                keys_bytes = json.dumps({"index_sha256": index_sha, "hashes": self._index_hash}).encode("utf-8")
                 atomic_write_bytes(self.path / KEYS_FILE, keys_bytes)
                 atomic_write_bytes(self.path / INDEX_FILE, index_bytes)
                 files[INDEX_FILE] = {"sha256": index_sha, "size": len(index_bytes)}
@@ -916,14 +701,16 @@ class SkillLibrary:
                 "generation": self._generation,
                 "updated_at": _now_iso(),
                 "embedding_model": self.embedding_model,
-                "dim": self._index.dim if self._index is not None else None,
-                "index_type": INDEX_TYPE,
+                "dim": self._index.config.dim if self._index is not None else None,
+                "index_type": f"retriever.index.VectorIndex(kind={INDEX_KIND})",
                 "metric": "cosine (inner product of L2-normalised vectors)",
                 "count": len(self._skills),
                 "tiers": counts,
                 "files": files,
             }
             atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+            for name in LEGACY_FILES:  # after the commit: until then they belong to the previous manifest
+                (self.path / name).unlink(missing_ok=True)
             self._disk_generation = self._generation
             self._dirty_skills = self._dirty_index = False
 
@@ -1001,5 +788,13 @@ class SkillLibrary:
         }
 
     def __repr__(self) -> str:
-        return f"SkillLibrary({str(self.path)!r}, {len(self)} skills, embedder={self.embedding_model!r})"
+        return f"SkillLibrary({str(self.path)!r}, {len(self)} skills, encoder={self.embedding_model!r})"
 
+
+
+def open_skill_source(path: str | Path) -> SkillLibrary | Path:
+    """What :meth:`retriever.router.Router.from_library` takes for a path: a library folder opened as a
+    :class:`SkillLibrary` (so its stored vectors are reused), any other path (a JSON/JSONL file of
+    skills) as it is."""
+    path = Path(path)
+    return SkillLibrary.load(path) if path.is_dir() and SkillLibrary.exists(path) else path
