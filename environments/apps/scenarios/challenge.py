@@ -7,9 +7,9 @@ import re
 from environments.apps.scenarios.base import (
     WALLET_PAY,
     Check,
+    Question,
     Scenario,
     added_one,
-    answer_check,
     balance_check,
     contact,
     field_is,
@@ -18,6 +18,7 @@ from environments.apps.scenarios.base import (
     rows,
     same_ids,
     updated_ids,
+    updated_to,
 )
 from environments.apps.scenarios.original import FIND
 
@@ -36,8 +37,9 @@ def _amount(content: str) -> float:
 AMOUNT = 'float(re.search(r"Amount: ([\\d.]+)", content).group(1))'
 
 
-class CountFolder(Scenario):
+class CountFolder(Question):
     id, split, difficulty, apps = "files_count_folder", "test_challenge", 1, ("files",)
+    expected = "count"
 
     def params(self, world, rng):
         folder = rng.choice(["Documents", "Photos", "Receipts", "Work"])
@@ -49,9 +51,6 @@ class CountFolder(Scenario):
     def solution(self, p):
         return f'''folders = apis.files.list_folders(access_token=tokens["files"])
 apis.supervisor.complete_task(answer=[f for f in folders if f["name"] == {p["folder"]!r}][0]["num_files"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
 
 
 class CreateFile(Scenario):
@@ -126,8 +125,9 @@ apis.supervisor.complete_task()'''
                 Check("no file shared with the person", not still, f"still shared: {still}")]
 
 
-class ReceiptsTotal(Scenario):
+class ReceiptsTotal(Question):
     id, split, difficulty, apps = "files_receipts_total", "test_challenge", 2, ("files",)
+    expected = "total"
 
     def params(self, world, rng):
         store = rng.choice(sorted({re.search(r"Store: (\w+)", f["content"]).group(1) for f in _files(world, folder="Receipts")}))
@@ -145,9 +145,6 @@ for f in all_pages(apis.files.list_files, access_token=tokens["files"], folder="
     if "Store: {p["store"]}\\n" in content:
         total += {AMOUNT}
 apis.supervisor.complete_task(answer=round(total, 2))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["total"])]
 
 
 class FilePhotos(Scenario):
@@ -170,8 +167,8 @@ apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
         return [added_one(diff, "files", "folders", {"name": p["folder"]}, "the folder created"),
-                same_ids("exactly the photos changed", updated_ids(diff, "files", "files"), p["ids"]),
-                field_is(after, "files", "files", p["ids"], "folder", p["folder"], "photos moved")]
+                *updated_to(diff, after, "files", "files", p["ids"], "exactly the photos changed",
+                            "folder", p["folder"], "photos moved")]
 
 
 class RenameFile(Scenario):
@@ -191,8 +188,8 @@ apis.files.rename_file(access_token=tokens["files"], file_id=f["id"], name={p["n
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("only that file changed", updated_ids(diff, "files", "files"), [p["id"]]),
-                field_is(after, "files", "files", [p["id"]], "name", p["new"], "renamed")]
+        return updated_to(diff, after, "files", "files", [p["id"]], "only that file changed",
+                          "name", p["new"], "renamed")
 
 
 class DeleteOldFolder(Scenario):

@@ -8,12 +8,11 @@ from environments.apps.scenarios.base import (
     Scenario,
     balance_check,
     contact,
-    field_is,
     full,
     money,
     rows,
     same_ids,
-    updated_ids,
+    updated_to,
 )
 from environments.apps.scenarios.original import FIND
 from environments.apps.scenarios.productivity import FIND_EVENT, FIND_LIST, FIND_NOTE, _unique_own
@@ -80,8 +79,8 @@ apis.supervisor.complete_task()'''
         todos = rows(diff, "notes", "todos", "added")
         ok = sorted(t["text"] for t in todos) == p["texts"] and all(t["list_id"] == p["list_id"] for t in todos)
         return [Check("one todo per task email in the list", ok, f"added: {todos}"),
-                same_ids("those emails marked read", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "read", True, "read")]
+                *updated_to(diff, after, "email", "emails", p["ids"], "those emails marked read",
+                            "read", True, "read")]
 
 
 class EmailAttendees(Scenario):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from environments.apps.scenarios.base import (
     WALLET_PAY,
     Check,
+    Question,
     Scenario,
     added_one,
-    answer_check,
     balance_check,
     contact,
     full,
@@ -81,8 +81,9 @@ apis.supervisor.complete_task()'''
         return [added_one(diff, "phone", "contacts", want, "contact added with the right fields")]
 
 
-class CountRelationship(Scenario):
+class CountRelationship(Question):
     id, split, difficulty, apps = "phone_count_relationship", "train", 1, ("phone",)
+    expected = "count"
 
     def params(self, world, rng):
         rel = rng.choice(RELATIONSHIPS)
@@ -94,9 +95,6 @@ class CountRelationship(Scenario):
     def solution(self, p):
         return f'''found = all_pages(apis.phone.search_contacts, access_token=tokens["phone"], relationship={p["rel"]!r})
 apis.supervisor.complete_task(answer=len(found))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
 
 
 class DeleteReceived(Scenario):
@@ -164,8 +162,9 @@ apis.supervisor.complete_task()'''
         return [same_ids("that contact deleted", removed_ids(diff, "phone", "contacts"), [p["id"]])]
 
 
-class ContactPhone(Scenario):
+class ContactPhone(Question):
     id, split, difficulty, apps = "phone_contact_number", "test_normal", 1, ("phone",)
+    expected = "phone"
 
     def params(self, world, rng):
         c = contact(world, rng)
@@ -177,9 +176,6 @@ class ContactPhone(Scenario):
     def solution(self, p):
         return FIND.format(name=p["name"]) + '''
 apis.supervisor.complete_task(answer=apis.phone.show_contact(access_token=tokens["phone"], contact_id=who["id"])["phone_number"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["phone"])]
 
 
 class ReplyLastText(Scenario):
@@ -228,8 +224,9 @@ apis.supervisor.complete_task()'''
                 balance_check(before, after, p["amount"])]
 
 
-class TotalReceived(Scenario):
+class TotalReceived(Question):
     id, split, difficulty, apps = "wallet_total_received", "test_normal", 2, ("phone", "wallet")
+    expected = "total"
 
     def params(self, world, rng):
         txs = world["wallet"]["transactions"].values()
@@ -243,9 +240,6 @@ class TotalReceived(Scenario):
         return FIND.format(name=p["name"]) + '''
 txs = all_pages(apis.wallet.show_transactions, access_token=tokens["wallet"], email=who["email"], direction="received")
 apis.supervisor.complete_task(answer=sum(t["amount"] for t in txs))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["total"])]
 
 
 class HandleRequests(Scenario):
@@ -285,8 +279,9 @@ apis.supervisor.complete_task()'''
                 balance_check(before, after, p["spent"])]
 
 
-class Balance(Scenario):
+class Balance(Question):
     id, split, difficulty, apps = "wallet_balance", "train", 1, ("wallet",)
+    expected = "balance"
 
     def params(self, world, rng):
         return {"balance": world["wallet"]["account"][1]["balance"]}
@@ -297,12 +292,10 @@ class Balance(Scenario):
     def solution(self, p):
         return 'apis.supervisor.complete_task(answer=apis.wallet.show_balance(access_token=tokens["wallet"])["balance"])'
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["balance"])]
 
-
-class LargestPaymentNote(Scenario):
+class LargestPaymentNote(Question):
     id, split, difficulty, apps = "wallet_largest_payment_note", "test_normal", 2, ("wallet",)
+    expected = "note"
 
     def params(self, world, rng):
         me = world["supervisor"]["email"]
@@ -320,9 +313,6 @@ class LargestPaymentNote(Scenario):
 biggest = max(sent, key=lambda t: t["amount"])
 tx = apis.wallet.show_transaction(access_token=tokens["wallet"], transaction_id=biggest["id"])
 apis.supervisor.complete_task(answer=tx["description"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["note"])]
 
 
 class PlaylistOfArtist(Scenario):
@@ -350,8 +340,9 @@ apis.supervisor.complete_task()'''
         return [Check("playlist with exactly the artist's songs", ok, f"added: {added}")]
 
 
-class TopLikedSong(Scenario):
+class TopLikedSong(Question):
     id, split, difficulty, apps = "music_top_liked", "dev", 1, ("music",)
+    expected = "title"
 
     def params(self, world, rng):
         return {"title": top_liked_title(world)}
@@ -361,9 +352,6 @@ class TopLikedSong(Scenario):
 
     def solution(self, p):
         return TOP_SONG + "\napis.supervisor.complete_task(answer=title)"
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["title"])]
 
 
 class RemoveArtistFromPlaylist(Scenario):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from environments.apps.scenarios.base import (
     Check,
+    Question,
     Scenario,
     added_one,
-    answer_check,
     by_email,
     contact,
     field_is,
@@ -15,6 +15,7 @@ from environments.apps.scenarios.base import (
     rows,
     same_ids,
     updated_ids,
+    updated_to,
 )
 from environments.apps.scenarios.original import FIND
 
@@ -53,8 +54,9 @@ apis.supervisor.complete_task()'''
         return [added_one(diff, "email", "emails", want, "one email to the contact")]
 
 
-class CountUnread(Scenario):
+class CountUnread(Question):
     id, split, difficulty, apps = "email_count_unread", "train", 1, ("email",)
+    expected = "count"
 
     def params(self, world, rng):
         return {"count": len(_inbox(world, read=False))}
@@ -65,9 +67,6 @@ class CountUnread(Scenario):
     def solution(self, p):
         return '''unread = all_pages(apis.email.search_emails, access_token=tokens["email"], folder="inbox", unread_only=True)
 apis.supervisor.complete_task(answer=len(unread))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
 
 
 class ReplyLatest(Scenario):
@@ -116,8 +115,8 @@ apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
         return [added_one(diff, "email", "folders", {"name": p["folder"]}, "the folder created"),
-                same_ids("exactly those emails moved", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "folder", p["folder"], "emails in the new folder")]
+                *updated_to(diff, after, "email", "emails", p["ids"], "exactly those emails moved",
+                            "folder", p["folder"], "emails in the new folder")]
 
 
 class ReadFromSender(Scenario):
@@ -140,8 +139,8 @@ for mail in all_pages(apis.email.search_emails, access_token=tokens["email"], se
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those emails changed", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "read", True, "marked read")]
+        return updated_to(diff, after, "email", "emails", p["ids"], "exactly those emails changed",
+                          "read", True, "marked read")
 
 
 class DropReceiptsFolder(Scenario):
@@ -165,8 +164,8 @@ apis.supervisor.complete_task()'''
     def checks(self, p, before, after, diff, answer):
         gone = [f["name"] for f in rows(diff, "email", "folders", "removed")]
         return [Check("the Receipts folder deleted", gone == ["Receipts"], f"removed {gone}"),
-                same_ids("exactly its emails moved", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "folder", p["target"], "emails in the target folder")]
+                *updated_to(diff, after, "email", "emails", p["ids"], "exactly its emails moved",
+                            "folder", p["target"], "emails in the target folder")]
 
 
 class UnstarAll(Scenario):
@@ -186,8 +185,8 @@ class UnstarAll(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly the starred emails changed", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "starred", False, "stars removed")]
+        return updated_to(diff, after, "email", "emails", p["ids"], "exactly the starred emails changed",
+                          "starred", False, "stars removed")
 
 
 class ForwardSubject(Scenario):
@@ -241,8 +240,8 @@ for mail in all_pages(apis.email.search_emails, access_token=tokens["email"], fo
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those emails changed", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "starred", True, "starred")]
+        return updated_to(diff, after, "email", "emails", p["ids"], "exactly those emails changed",
+                          "starred", True, "starred")
 
 
 class EmptyTrash(Scenario):
@@ -265,8 +264,9 @@ apis.supervisor.complete_task()'''
         return [same_ids("exactly the trash deleted", removed_ids(diff, "email", "emails"), p["ids"])]
 
 
-class LatestBody(Scenario):
+class LatestBody(Question):
     id, split, difficulty, apps = "email_latest_body", "test_normal", 1, ("email",)
+    expected = "body"
 
     def params(self, world, rng):
         latest = _latest(_inbox(world))
@@ -278,9 +278,6 @@ class LatestBody(Scenario):
     def solution(self, p):
         return '''newest = apis.email.search_emails(access_token=tokens["email"], folder="inbox", page_limit=1)[0]
 apis.supervisor.complete_task(answer=apis.email.show_email(access_token=tokens["email"], email_id=newest["id"])["body"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["body"])]
 
 
 class MarkUnread(Scenario):
@@ -305,12 +302,13 @@ apis.email.mark_email_unread(access_token=tokens["email"], email_id=mail["id"])
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("only that email changed", updated_ids(diff, "email", "emails"), [p["id"]]),
-                field_is(after, "email", "emails", [p["id"]], "read", False, "marked unread")]
+        return updated_to(diff, after, "email", "emails", [p["id"]], "only that email changed",
+                          "read", False, "marked unread")
 
 
-class CountFolder(Scenario):
+class CountFolder(Question):
     id, split, difficulty, apps = "email_count_folder", "test_normal", 1, ("email",)
+    expected = "count"
 
     def params(self, world, rng):
         folder = rng.choice(["sent", "archive", "trash", "inbox"])
@@ -322,9 +320,6 @@ class CountFolder(Scenario):
     def solution(self, p):
         return f'''folders = apis.email.show_folders(access_token=tokens["email"])
 apis.supervisor.complete_task(answer=[f for f in folders if f["name"] == {p["folder"]!r}][0]["num_emails"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
 
 
 # -- calendar ----------------------------------------------------------------------------------------
@@ -371,8 +366,9 @@ apis.supervisor.complete_task()'''
                 Check("no other attendees", bool(added) and len(added[0]["attendees"]) == 1, f"added: {added}")]
 
 
-class CountDay(Scenario):
+class CountDay(Question):
     id, split, difficulty, apps = "calendar_count_day", "train", 1, ("calendar",)
+    expected = "count"
 
     def params(self, world, rng):
         day = rng.choice(sorted({e["start"][:10] for e in world["calendar"]["events"].values()}))
@@ -385,9 +381,6 @@ class CountDay(Scenario):
     def solution(self, p):
         return f'''events = all_pages(apis.calendar.show_events, access_token=tokens["calendar"], start_date={p["day"]!r}, end_date={p["day"]!r})
 apis.supervisor.complete_task(answer=sum(e["my_response"] != "declined" for e in events))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
 
 
 class AcceptFrom(Scenario):
@@ -413,8 +406,8 @@ for inv in all_pages(apis.calendar.show_invitations, access_token=tokens["calend
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those invitations changed", updated_ids(diff, "calendar", "events"), p["ids"]),
-                field_is(after, "calendar", "events", p["ids"], "my_response", "accepted", "accepted")]
+        return updated_to(diff, after, "calendar", "events", p["ids"], "exactly those invitations changed",
+                          "my_response", "accepted", "accepted")
 
 
 class Reschedule(Scenario):
@@ -468,8 +461,8 @@ class RemindersOnDay(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those events changed", updated_ids(diff, "calendar", "events"), p["ids"]),
-                field_is(after, "calendar", "events", p["ids"], "reminder_minutes", p["minutes"], "reminders set")]
+        return updated_to(diff, after, "calendar", "events", p["ids"], "exactly those events changed",
+                          "reminder_minutes", p["minutes"], "reminders set")
 
 
 class RemoveAttendee(Scenario):
@@ -500,8 +493,9 @@ apis.supervisor.complete_task()'''
                 Check("the person removed everywhere", not still, f"still in {still}")]
 
 
-class EventLocation(Scenario):
+class EventLocation(Question):
     id, split, difficulty, apps = "calendar_event_location", "dev", 1, ("calendar",)
+    expected = "location"
 
     def params(self, world, rng):
         own = _unique_own(world)
@@ -516,9 +510,6 @@ class EventLocation(Scenario):
     def solution(self, p):
         return FIND_EVENT.format(title=p["title"]) + '''
 apis.supervisor.complete_task(answer=apis.calendar.show_event(access_token=tokens["calendar"], event_id=event["id"])["location"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["location"])]
 
 
 class InviteContact(Scenario):
@@ -573,8 +564,8 @@ apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
         return [same_ids("own events that day deleted", removed_ids(diff, "calendar", "events"), p["delete"]),
-                same_ids("invitations that day declined", updated_ids(diff, "calendar", "events"), p["decline"]),
-                field_is(after, "calendar", "events", p["decline"], "my_response", "declined", "declined")]
+                *updated_to(diff, after, "calendar", "events", p["decline"], "invitations that day declined",
+                            "my_response", "declined", "declined")]
 
 
 class MeetInFreeSlot(Scenario):
@@ -640,8 +631,9 @@ apis.supervisor.complete_task()'''
                 same_ids("only invitations changed", updated_ids(diff, "calendar", "events"), p["accept"] + p["decline"])]
 
 
-class FirstEventTitle(Scenario):
+class FirstEventTitle(Question):
     id, split, difficulty, apps = "calendar_first_event", "test_normal", 1, ("calendar",)
+    expected = "title"
 
     def params(self, world, rng):
         day = rng.choice(sorted({e["start"][:10] for e in world["calendar"]["events"].values()}))
@@ -654,9 +646,6 @@ class FirstEventTitle(Scenario):
     def solution(self, p):
         return f'''events = all_pages(apis.calendar.show_events, access_token=tokens["calendar"], start_date={p["day"]!r}, end_date={p["day"]!r})
 apis.supervisor.complete_task(answer=[e for e in events if e["my_response"] == "accepted"][0]["title"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["title"])]
 
 
 # -- notes and todos ----------------------------------------------------------------------------------
@@ -692,8 +681,9 @@ apis.supervisor.complete_task()'''
                           "the note created")]
 
 
-class CountTagged(Scenario):
+class CountTagged(Question):
     id, split, difficulty, apps = "notes_count_tag", "train", 1, ("notes",)
+    expected = "count"
 
     def params(self, world, rng):
         tag = rng.choice(["work", "personal", "ideas", "travel", "recipes"])
@@ -704,9 +694,6 @@ class CountTagged(Scenario):
 
     def solution(self, p):
         return f'''apis.supervisor.complete_task(answer=len(all_pages(apis.notes.search_notes, access_token=tokens["notes"], tag={p["tag"]!r})))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
 
 
 class AppendLine(Scenario):
@@ -750,8 +737,8 @@ class UnpinAll(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly the pinned notes changed", updated_ids(diff, "notes", "notes"), p["ids"]),
-                field_is(after, "notes", "notes", p["ids"], "pinned", False, "unpinned")]
+        return updated_to(diff, after, "notes", "notes", p["ids"], "exactly the pinned notes changed",
+                          "pinned", False, "unpinned")
 
 
 class AddTodo(Scenario):
@@ -776,8 +763,9 @@ apis.supervisor.complete_task()'''
         return [added_one(diff, "notes", "todos", want, "the todo added")]
 
 
-class CountOpenTodos(Scenario):
+class CountOpenTodos(Question):
     id, split, difficulty, apps = "todo_count_open", "train", 1, ("notes",)
+    expected = "count"
 
     def params(self, world, rng):
         priority = rng.choice([None, "high", "normal"])
@@ -791,9 +779,6 @@ class CountOpenTodos(Scenario):
     def solution(self, p):
         return f'''todos = all_pages(apis.notes.show_todos, access_token=tokens["notes"], status="open")
 apis.supervisor.complete_task(answer=sum({p["priority"]!r} in (None, t["priority"]) for t in todos))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
 
 
 class DeleteList(Scenario):
@@ -837,8 +822,8 @@ class Reprioritize(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those todos changed", updated_ids(diff, "notes", "todos"), p["ids"]),
-                field_is(after, "notes", "todos", p["ids"], "priority", "high", "priority high")]
+        return updated_to(diff, after, "notes", "todos", p["ids"], "exactly those todos changed",
+                          "priority", "high", "priority high")
 
 
 class DeleteTaggedNotes(Scenario):
@@ -880,8 +865,8 @@ apis.notes.pin_note(access_token=tokens["notes"], note_id=note["id"])
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("only that note changed", updated_ids(diff, "notes", "notes"), [p["id"]]),
-                field_is(after, "notes", "notes", [p["id"]], "pinned", True, "pinned")]
+        return updated_to(diff, after, "notes", "notes", [p["id"]], "only that note changed",
+                          "pinned", True, "pinned")
 
 
 class DoneOverdue(Scenario):
@@ -905,8 +890,8 @@ for t in all_pages(apis.notes.show_todos, access_token=tokens["notes"], list_id=
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those todos changed", updated_ids(diff, "notes", "todos"), p["ids"]),
-                field_is(after, "notes", "todos", p["ids"], "done", True, "marked done")]
+        return updated_to(diff, after, "notes", "todos", p["ids"], "exactly those todos changed",
+                          "done", True, "marked done")
 
 
 class ListWithItems(Scenario):
@@ -955,8 +940,8 @@ apis.notes.mark_todo_open(access_token=tokens["notes"], todo_id=todo["id"])
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("only that todo changed", updated_ids(diff, "notes", "todos"), [p["id"]]),
-                field_is(after, "notes", "todos", [p["id"]], "done", False, "open again")]
+        return updated_to(diff, after, "notes", "todos", [p["id"]], "only that todo changed",
+                          "done", False, "open again")
 
 
 class DeleteDone(Scenario):

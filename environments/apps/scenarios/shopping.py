@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from environments.apps.scenarios.base import (
     Check,
+    Question,
     Scenario,
     added_one,
-    answer_check,
-    field_is,
     removed_ids,
     rows,
     same_ids,
-    updated_ids,
+    updated_to,
 )
 
 ORDER = frozenset({("shopping", "orders", "added"), ("shopping", "products", "updated")})
@@ -54,8 +53,9 @@ apis.supervisor.complete_task()'''
                 same_ids("the rest of the cart kept", sorted(after["shopping"]["cart"]), p["cart"])]
 
 
-class CheapestInCategory(Scenario):
+class CheapestInCategory(Question):
     id, split, difficulty, apps = "shop_cheapest_category", "train", 1, ("shopping",)
+    expected = "name"
 
     def params(self, world, rng):
         cat = rng.choice(["kitchen", "books", "electronics", "garden", "toys"])
@@ -71,9 +71,6 @@ class CheapestInCategory(Scenario):
     def solution(self, p):
         return f'''items = all_pages(apis.shopping.search_products, category={p["category"]!r}, in_stock_only=True)
 apis.supervisor.complete_task(answer=min(items, key=lambda x: x["price"])["name"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["name"])]
 
 
 class CancelPlaced(Scenario):
@@ -93,8 +90,8 @@ class CancelPlaced(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly the placed orders changed", updated_ids(diff, "shopping", "orders"), p["ids"]),
-                field_is(after, "shopping", "orders", p["ids"], "status", "cancelled", "cancelled")]
+        return updated_to(diff, after, "shopping", "orders", p["ids"], "exactly the placed orders changed",
+                          "status", "cancelled", "cancelled")
 
 
 class WishlistAdd(Scenario):
@@ -221,8 +218,8 @@ class ReturnWithProduct(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those orders changed", updated_ids(diff, "shopping", "orders"), p["ids"]),
-                field_is(after, "shopping", "orders", p["ids"], "status", "returned", "returned")]
+        return updated_to(diff, after, "shopping", "orders", p["ids"], "exactly those orders changed",
+                          "status", "returned", "returned")
 
 
 class BuyWishlist(Scenario):
@@ -290,12 +287,13 @@ apis.shopping.update_cart_item(access_token=tokens["shopping"], product_id=item[
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("only that item changed", updated_ids(diff, "shopping", "cart"), [p["id"]]),
-                field_is(after, "shopping", "cart", [p["id"]], "quantity", p["qty"], "the new quantity")]
+        return updated_to(diff, after, "shopping", "cart", [p["id"]], "only that item changed",
+                          "quantity", p["qty"], "the new quantity")
 
 
-class AverageRating(Scenario):
+class AverageRating(Question):
     id, split, difficulty, apps = "shop_average_rating", "test_normal", 1, ("shopping",)
+    expected = "rating"
 
     def params(self, world, rng):
         reviewed = sorted({r["product_id"] for r in world["shopping"]["reviews"].values()})
@@ -314,9 +312,6 @@ class AverageRating(Scenario):
         return FIND_PRODUCT.format(name=p["name"]) + '''
 ratings = [r["rating"] for r in all_pages(apis.shopping.show_reviews, product_id=product["id"])]
 apis.supervisor.complete_task(answer=round(sum(ratings) / len(ratings), 2))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["rating"])]
 
 
 SCENARIOS = [BuyProduct(), CheapestInCategory(), CancelPlaced(), WishlistAdd(), ReviewDelivered(), RemoveExpensive(),
