@@ -15,7 +15,7 @@ from environments.apps.scenarios.base import (
     updated_to,
 )
 from environments.apps.scenarios.original import FIND
-from environments.apps.scenarios.productivity import FIND_EVENT, FIND_LIST, FIND_NOTE, _unique_own
+from environments.apps.scenarios.productivity import FIND_EVENT, FIND_LIST, FIND_NOTE, own_event, todo_list
 
 
 class PayEmailedAsks(Scenario):
@@ -58,8 +58,7 @@ class TodosFromEmails(Scenario):
     def params(self, world, rng):
         tasks = [e for _, e in sorted(world["email"]["emails"].items()) if e["folder"] == "inbox" and not e["read"]
                  and e["subject"].startswith("Task: ")]
-        lst = rng.choice(["Errands", "Work", "Home"])
-        lid = next(i for i, x in world["notes"]["todo_lists"].items() if x["title"] == lst)
+        lst, lid = todo_list(world, rng)
         return {"list": lst, "list_id": lid, "texts": sorted(e["subject"][6:] for e in tasks),
                 "ids": [e["id"] for e in tasks]} if tasks else None
 
@@ -88,10 +87,9 @@ class EmailAttendees(Scenario):
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
-        own = [e for e in _unique_own(world) if len(e["attendees"]) > 1]
-        if not own:
+        e = own_event(world, rng, lambda e: len(e["attendees"]) > 1)
+        if e is None:
             return None
-        e = rng.choice(own)
         return {"title": e["title"], "to": sorted(a for a in e["attendees"] if a != world["supervisor"]["email"])}
 
     def instruction(self, p):
@@ -147,10 +145,9 @@ class TextAttendees(Scenario):
 
     def params(self, world, rng):
         phones = {c["email"]: c["phone_number"] for c in world["phone"]["contacts"].values()}
-        own = [e for e in _unique_own(world) if any(a in phones for a in e["attendees"])]
-        if not own:
+        e = own_event(world, rng, lambda e: any(a in phones for a in e["attendees"]))
+        if e is None:
             return None
-        e = rng.choice(own)
         return {"title": e["title"], "phones": sorted(phones[a] for a in e["attendees"] if a in phones),
                 "text": rng.choice(["Running 10 minutes late.", "Starting soon!"])}
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 from environments.apps.scenarios.base import (
     Check,
     Question,
@@ -11,6 +14,8 @@ from environments.apps.scenarios.base import (
     contact,
     field_is,
     full,
+    inbox,
+    newest,
     removed_ids,
     rows,
     same_ids,
@@ -20,15 +25,9 @@ from environments.apps.scenarios.base import (
 from environments.apps.scenarios.original import FIND
 
 EMAIL_UPDATED = frozenset({("email", "emails", "updated")})
-
-
-def _inbox(world: dict, **where) -> list[dict]:
-    return [e for e in world["email"]["emails"].values() if e["folder"] == "inbox"
-            and all(e[k] == v for k, v in where.items())]
-
-
-def _latest(emails: list[dict]) -> dict:
-    return max(emails, key=lambda e: (e["sent_at"], e["id"]))
+EVENTS_UPDATED = frozenset({("calendar", "events", "updated")})
+NOTES_UPDATED = frozenset({("notes", "notes", "updated")})
+TODOS_UPDATED = frozenset({("notes", "todos", "updated")})
 
 
 # -- email -------------------------------------------------------------------------------------------
@@ -59,7 +58,7 @@ class CountUnread(Question):
     expected = "count"
 
     def params(self, world, rng):
-        return {"count": len(_inbox(world, read=False))}
+        return {"count": len(inbox(world, read=False))}
 
     def instruction(self, p):
         return "How many unread emails are in my email inbox? Answer with a number."
@@ -74,9 +73,9 @@ class ReplyLatest(Scenario):
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
-        senders = sorted({e["sender"] for e in _inbox(world)} & set(by_email(world)))
+        senders = sorted({e["sender"] for e in inbox(world)} & set(by_email(world)))
         c = by_email(world)[rng.choice(senders)]
-        latest = _latest(_inbox(world, sender=c["email"]))
+        latest = newest(inbox(world, sender=c["email"]))
         return {"name": full(c), "email": c["email"], "subject": latest["subject"],
                 "body": rng.choice(["Thanks, noted!", "Yes, that works for me.", "Let's discuss on Monday."])}
 
@@ -100,8 +99,8 @@ class FolderFromSender(Scenario):
     changes = frozenset({("email", "folders", "added"), ("email", "emails", "updated")})
 
     def params(self, world, rng):
-        c = by_email(world)[rng.choice(sorted({e["sender"] for e in _inbox(world)} & set(by_email(world))))]
-        return {"name": full(c), "folder": c["first_name"], "ids": sorted(e["id"] for e in _inbox(world, sender=c["email"]))}
+        c = by_email(world)[rng.choice(sorted({e["sender"] for e in inbox(world)} & set(by_email(world))))]
+        return {"name": full(c), "folder": c["first_name"], "ids": sorted(e["id"] for e in inbox(world, sender=c["email"]))}
 
     def instruction(self, p):
         return f"Create an email folder named '{p['folder']}' and move every inbox email from {p['name']} into it."
@@ -124,7 +123,7 @@ class ReadFromSender(Scenario):
     changes = EMAIL_UPDATED
 
     def params(self, world, rng):
-        unread = _inbox(world, read=False)
+        unread = inbox(world, read=False)
         senders = sorted({e["sender"] for e in unread} & set(by_email(world)))
         c = by_email(world)[rng.choice(senders)]
         return {"name": full(c), "ids": sorted(e["id"] for e in unread if e["sender"] == c["email"])}
@@ -194,8 +193,8 @@ class ForwardSubject(Scenario):
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
-        inbox = _inbox(world)
-        unique = [e for e in inbox if sum(o["subject"] == e["subject"] for o in inbox) == 1]
+        mails = inbox(world)
+        unique = [e for e in mails if sum(o["subject"] == e["subject"] for o in mails) == 1]
         if not unique:
             return None
         mail = rng.choice(sorted(unique, key=lambda e: e["id"]))
@@ -226,7 +225,7 @@ class StarRelationship(Scenario):
     def params(self, world, rng):
         rel = rng.choice(["friend", "family", "coworker"])
         emails = {c["email"] for c in world["phone"]["contacts"].values() if rel in c["relationships"]}
-        ids = sorted(e["id"] for e in _inbox(world, starred=False) if e["sender"] in emails)
+        ids = sorted(e["id"] for e in inbox(world, starred=False) if e["sender"] in emails)
         return {"rel": rel, "ids": ids} if ids else None
 
     def instruction(self, p):
@@ -269,7 +268,7 @@ class LatestBody(Question):
     expected = "body"
 
     def params(self, world, rng):
-        latest = _latest(_inbox(world))
+        latest = newest(inbox(world))
         return {"body": latest["body"]}
 
     def instruction(self, p):
@@ -285,12 +284,12 @@ class MarkUnread(Scenario):
     changes = EMAIL_UPDATED
 
     def params(self, world, rng):
-        senders = sorted(s for s in {e["sender"] for e in _inbox(world)} & set(by_email(world))
-                         if _latest(_inbox(world, sender=s))["read"])
+        senders = sorted(s for s in {e["sender"] for e in inbox(world)} & set(by_email(world))
+                         if newest(inbox(world, sender=s))["read"])
         if not senders:
             return None
         c = by_email(world)[rng.choice(senders)]
-        return {"name": full(c), "id": _latest(_inbox(world, sender=c["email"]))["id"]}
+        return {"name": full(c), "id": newest(inbox(world, sender=c["email"]))["id"]}
 
     def instruction(self, p):
         return f"Mark the newest email in my inbox from {p['name']} as unread so I remember it."
@@ -332,9 +331,11 @@ def _own(world: dict) -> list[dict]:
     return _events(world, organizer=world["supervisor"]["email"])
 
 
-def _unique_own(world: dict) -> list[dict]:
+def own_event(world: dict, rng: random.Random, pred: Callable[[dict], bool] = lambda e: True) -> dict | None:
+    """A random event I organise whose title no other of my events has, satisfying ``pred`` (None if none)."""
     own = _own(world)
-    return [e for e in own if sum(o["title"] == e["title"] for o in own) == 1]
+    options = [e for e in own if sum(o["title"] == e["title"] for o in own) == 1 and pred(e)]
+    return rng.choice(options) if options else None
 
 
 FIND_EVENT = '''event = [e for e in all_pages(apis.calendar.show_events, access_token=tokens["calendar"], query={title!r})
@@ -385,7 +386,7 @@ apis.supervisor.complete_task(answer=sum(e["my_response"] != "declined" for e in
 
 class AcceptFrom(Scenario):
     id, split, difficulty, apps = "calendar_accept_from", "train", 2, ("phone", "calendar")
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
         pending = _events(world, my_response="pending")
@@ -412,13 +413,12 @@ apis.supervisor.complete_task()'''
 
 class Reschedule(Scenario):
     id, split, difficulty, apps = "calendar_reschedule", "train", 2, ("calendar",)
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
-        own = _unique_own(world)
-        if not own:
+        e = own_event(world, rng)
+        if e is None:
             return None
-        e = rng.choice(own)
         day = rng.choice(["2024-06-20", "2024-06-21"])
         return {"title": e["title"], "id": e["id"], "start": f"{day}{e['start'][10:]}", "end": f"{day}{e['end'][10:]}"}
 
@@ -440,7 +440,7 @@ apis.supervisor.complete_task()'''
 
 class RemindersOnDay(Scenario):
     id, split, difficulty, apps = "calendar_reminders_day", "train", 2, ("calendar",)
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
         minutes = rng.choice((15, 45, 60))
@@ -467,7 +467,7 @@ apis.supervisor.complete_task()'''
 
 class RemoveAttendee(Scenario):
     id, split, difficulty, apps = "calendar_remove_attendee", "train", 2, ("phone", "calendar")
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
         me = world["supervisor"]["email"]
@@ -498,10 +498,9 @@ class EventLocation(Question):
     expected = "location"
 
     def params(self, world, rng):
-        own = _unique_own(world)
-        if not own:
+        e = own_event(world, rng)
+        if e is None:
             return None
-        e = rng.choice(own)
         return {"title": e["title"], "location": e["location"]}
 
     def instruction(self, p):
@@ -514,13 +513,12 @@ apis.supervisor.complete_task(answer=apis.calendar.show_event(access_token=token
 
 class InviteContact(Scenario):
     id, split, difficulty, apps = "calendar_invite_contact", "test_normal", 2, ("phone", "calendar")
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
-        own = _unique_own(world)
-        if not own:
+        e = own_event(world, rng)
+        if e is None:
             return None
-        e = rng.choice(own)
         c = contact(world, rng, lambda c: c["email"] not in e["attendees"])
         return {"title": e["title"], "id": e["id"], "name": full(c), "email": c["email"]}
 
@@ -603,7 +601,7 @@ apis.supervisor.complete_task()'''
 
 class DeclineClashes(Scenario):
     id, split, difficulty, apps = "calendar_decline_clashes", "test_normal", 3, ("calendar",)
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
         own = _own(world)
@@ -649,8 +647,10 @@ apis.supervisor.complete_task(answer=[e for e in events if e["my_response"] == "
 
 
 # -- notes and todos ----------------------------------------------------------------------------------
-def _list_id(world: dict, title: str) -> int:
-    return next(i for i, lst in world["notes"]["todo_lists"].items() if lst["title"] == title)
+def todo_list(world: dict, rng: random.Random) -> tuple[str, int]:
+    """The title and id of one of the todo lists Errands, Work and Home, chosen at random."""
+    title = rng.choice(["Errands", "Work", "Home"])
+    return title, next(i for i, lst in world["notes"]["todo_lists"].items() if lst["title"] == title)
 
 
 def _todos(world: dict, **where) -> list[dict]:
@@ -698,7 +698,7 @@ class CountTagged(Question):
 
 class AppendLine(Scenario):
     id, split, difficulty, apps = "notes_append_line", "train", 2, ("notes",)
-    changes = frozenset({("notes", "notes", "updated")})
+    changes = NOTES_UPDATED
 
     def params(self, world, rng):
         n = rng.choice([n for n in world["notes"]["notes"].values() if n["title"] not in ("Shopping list", "IOUs")])
@@ -722,7 +722,7 @@ apis.supervisor.complete_task()'''
 
 class UnpinAll(Scenario):
     id, split, difficulty, apps = "notes_unpin_all", "train", 1, ("notes",)
-    changes = frozenset({("notes", "notes", "updated")})
+    changes = NOTES_UPDATED
 
     def params(self, world, rng):
         return {"ids": sorted(n["id"] for n in world["notes"]["notes"].values() if n["pinned"])}
@@ -746,8 +746,8 @@ class AddTodo(Scenario):
     changes = frozenset({("notes", "todos", "added")})
 
     def params(self, world, rng):
-        lst = rng.choice(["Errands", "Work", "Home"])
-        return {"list": lst, "list_id": _list_id(world, lst), "text": rng.choice(["Buy stamps", "Print tickets", "Call Bob"]),
+        lst, lid = todo_list(world, rng)
+        return {"list": lst, "list_id": lid, "text": rng.choice(["Buy stamps", "Print tickets", "Call Bob"]),
                 "due": f"2024-06-{rng.randrange(10, 28)}", "priority": rng.choice(["high", "low"])}
 
     def instruction(self, p):
@@ -786,8 +786,7 @@ class DeleteList(Scenario):
     changes = frozenset({("notes", "todo_lists", "removed"), ("notes", "todos", "removed")})
 
     def params(self, world, rng):
-        lst = rng.choice(["Errands", "Work", "Home"])
-        lid = _list_id(world, lst)
+        lst, lid = todo_list(world, rng)
         return {"list": lst, "list_id": lid, "todos": [t["id"] for t in _todos(world, list_id=lid)]}
 
     def instruction(self, p):
@@ -805,7 +804,7 @@ apis.supervisor.complete_task()'''
 
 class Reprioritize(Scenario):
     id, split, difficulty, apps = "todo_reprioritize", "train", 2, ("notes",)
-    changes = frozenset({("notes", "todos", "updated")})
+    changes = TODOS_UPDATED
 
     def params(self, world, rng):
         day = f"2024-06-{rng.randrange(6, 16):02d}"
@@ -849,7 +848,7 @@ apis.supervisor.complete_task()'''
 
 class PinNote(Scenario):
     id, split, difficulty, apps = "notes_pin", "test_normal", 1, ("notes",)
-    changes = frozenset({("notes", "notes", "updated")})
+    changes = NOTES_UPDATED
 
     def params(self, world, rng):
         options = [n for n in world["notes"]["notes"].values() if not n["pinned"]]
@@ -871,12 +870,12 @@ apis.supervisor.complete_task()'''
 
 class DoneOverdue(Scenario):
     id, split, difficulty, apps = "todo_done_overdue", "test_normal", 2, ("notes",)
-    changes = frozenset({("notes", "todos", "updated")})
+    changes = TODOS_UPDATED
 
     def params(self, world, rng):
-        lst = rng.choice(["Errands", "Work", "Home"])
+        lst, lid = todo_list(world, rng)
         day = f"2024-06-{rng.randrange(8, 18):02d}"
-        ids = [t["id"] for t in _todos(world, list_id=_list_id(world, lst), done=False) if t["due_date"] and t["due_date"] < day]
+        ids = [t["id"] for t in _todos(world, list_id=lid, done=False) if t["due_date"] and t["due_date"] < day]
         return {"list": lst, "day": day, "ids": ids} if ids else None
 
     def instruction(self, p):
@@ -922,7 +921,7 @@ apis.supervisor.complete_task()'''
 
 class Reopen(Scenario):
     id, split, difficulty, apps = "todo_reopen", "test_normal", 1, ("notes",)
-    changes = frozenset({("notes", "todos", "updated")})
+    changes = TODOS_UPDATED
 
     def params(self, world, rng):
         done = _todos(world, done=True)
@@ -949,8 +948,8 @@ class DeleteDone(Scenario):
     changes = frozenset({("notes", "todos", "removed")})
 
     def params(self, world, rng):
-        lst = rng.choice(["Errands", "Work", "Home"])
-        ids = [t["id"] for t in _todos(world, list_id=_list_id(world, lst), done=True)]
+        lst, lid = todo_list(world, rng)
+        ids = [t["id"] for t in _todos(world, list_id=lid, done=True)]
         return {"list": lst, "ids": ids} if ids else None
 
     def instruction(self, p):
