@@ -142,6 +142,14 @@ def _same(got: Any, want: Any) -> bool:
     return got == want
 
 
+def emailed_lines(diff: dict[str, Any], email: str, subject: str, lines: list[str], name: str) -> Check:
+    """Exactly one email was added, to ``email`` alone, with ``subject`` and a body of ``lines``, one per line."""
+    added = rows(diff, "email", "emails", "added")
+    ok = len(added) == 1 and added[0]["recipients"] == [email] and added[0]["subject"] == subject \
+        and [x.strip() for x in added[0]["body"].strip().splitlines()] == lines
+    return Check(name, ok, f"added: {added}")
+
+
 def field_is(after: dict[str, Any], app: str, table: str, ids: list[Any], field: str, value: Any, name: str) -> Check:
     """Every row ``ids`` of a table now has ``field == value``."""
     table_rows = after[app][table]

@@ -11,9 +11,13 @@ from environments.apps.scenarios.base import (
     Scenario,
     added_one,
     balance_check,
+    by_email,
     contact,
+    emailed_lines,
     field_is,
     full,
+    inbox,
+    newest,
     removed_ids,
     rows,
     same_ids,
@@ -34,6 +38,7 @@ def _amount(content: str) -> float:
     return float(re.search(r"Amount: ([\d.]+)", content).group(1))
 
 
+FIND_FILE = '''f = [x for x in all_pages(apis.files.list_files, access_token=tokens["files"], folder={folder!r}) if x["name"] == {name!r}][0]'''
 AMOUNT = 'float(re.search(r"Amount: ([\\d.]+)", content).group(1))'
 
 
@@ -86,8 +91,7 @@ class ShareWithContact(Scenario):
         return f"Share the file '{p['file']}' in my '{p['folder']}' folder with my contact {p['name']}."
 
     def solution(self, p):
-        return FIND.format(name=p["name"]) + f'''
-f = [x for x in all_pages(apis.files.list_files, access_token=tokens["files"], folder={p["folder"]!r}) if x["name"] == {p["file"]!r}][0]
+        return FIND.format(name=p["name"]) + "\n" + FIND_FILE.format(folder=p["folder"], name=p["file"]) + '''
 apis.files.share_file(access_token=tokens["files"], file_id=f["id"], email=who["email"])
 apis.supervisor.complete_task()'''
 
@@ -106,7 +110,7 @@ class UnshareAll(Scenario):
         if not emails:
             return None
         email = rng.choice(emails)
-        c = next(c for c in world["phone"]["contacts"].values() if c["email"] == email)
+        c = by_email(world)[email]
         return {"name": full(c), "email": email, "ids": [f["id"] for f in _files(world) if email in f["shared_with"]]}
 
     def instruction(self, p):
@@ -183,7 +187,7 @@ class RenameFile(Scenario):
         return f"Rename the file '{p['old']}' in my '{p['folder']}' folder to '{p['new']}'."
 
     def solution(self, p):
-        return f'''f = [x for x in all_pages(apis.files.list_files, access_token=tokens["files"], folder={p["folder"]!r}) if x["name"] == {p["old"]!r}][0]
+        return FIND_FILE.format(folder=p["folder"], name=p["old"]) + f'''
 apis.files.rename_file(access_token=tokens["files"], file_id=f["id"], name={p["new"]!r})
 apis.supervisor.complete_task()'''
 
@@ -220,10 +224,8 @@ class SaveEmailToFile(Scenario):
     changes = frozenset({("files", "files", "added")})
 
     def params(self, world, rng):
-        emails = {c["email"]: c for c in world["phone"]["contacts"].values()}
-        inbox = [e for e in world["email"]["emails"].values() if e["folder"] == "inbox" and e["sender"] in emails]
-        c = emails[rng.choice(sorted({e["sender"] for e in inbox}))]
-        latest = max((e for e in inbox if e["sender"] == c["email"]), key=lambda e: (e["sent_at"], e["id"]))
+        c = by_email(world)[rng.choice(sorted({e["sender"] for e in inbox(world)} & set(by_email(world))))]
+        latest = newest(inbox(world, sender=c["email"]))
         return {"name": full(c), "file": f"{c['first_name'].lower()}_latest.txt", "body": latest["body"]}
 
     def instruction(self, p):
@@ -255,7 +257,7 @@ class AppendToFile(Scenario):
         return f"Add the line '{p['line']}' at the end of the file '{p['file']}' in my '{p['folder']}' folder."
 
     def solution(self, p):
-        return f'''f = [x for x in all_pages(apis.files.list_files, access_token=tokens["files"], folder={p["folder"]!r}) if x["name"] == {p["file"]!r}][0]
+        return FIND_FILE.format(folder=p["folder"], name=p["file"]) + f'''
 content = apis.files.show_file(access_token=tokens["files"], file_id=f["id"])["content"]
 apis.files.update_file(access_token=tokens["files"], file_id=f["id"], content=content.rstrip("\\n") + "\\n" + {p["line"]!r} + "\\n")
 apis.supervisor.complete_task()'''
@@ -323,10 +325,7 @@ apis.email.send_email(access_token=tokens["email"], recipients=[who["email"]], s
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        added = rows(diff, "email", "emails", "added")
-        ok = len(added) == 1 and added[0]["recipients"] == [p["email"]] and added[0]["subject"] == "Big receipts" \
-            and [x.strip() for x in added[0]["body"].strip().splitlines()] == p["names"]
-        return [Check("one email listing the big receipts", ok, f"added: {added}")]
+        return [emailed_lines(diff, p["email"], "Big receipts", p["names"], "one email listing the big receipts")]
 
 
 SCENARIOS = [CountFolder(), CreateFile(), ShareWithContact(), UnshareAll(), ReceiptsTotal(), FilePhotos(), RenameFile(),

@@ -8,14 +8,16 @@ from environments.apps.scenarios.base import (
     Scenario,
     balance_check,
     contact,
+    emailed_lines,
     full,
     money,
     rows,
     same_ids,
     updated_to,
 )
-from environments.apps.scenarios.original import FIND
+from environments.apps.scenarios.original import FIND, FIND_PLAYLIST
 from environments.apps.scenarios.productivity import FIND_EVENT, FIND_LIST, FIND_NOTE, own_event, todo_list
+from environments.apps.scenarios.shopping import ORDER_FROM_CART, ordered_one_each, other_cart_kept
 
 
 class PayEmailedAsks(Scenario):
@@ -125,18 +127,14 @@ class EmailPlaylist(Scenario):
                 f"playlist order, with the subject '{p['playlist']}'.")
 
     def solution(self, p):
-        return FIND.format(name=p["name"]) + f'''
-pl = [x for x in all_pages(apis.music.show_playlists, access_token=tokens["music"]) if x["title"] == {p["playlist"]!r}][0]
+        return FIND.format(name=p["name"]) + "\n" + FIND_PLAYLIST.format(title=p["playlist"]) + f'''
 ids = apis.music.show_playlist(access_token=tokens["music"], playlist_id=pl["id"])["song_ids"]
 body = "\\n".join(apis.music.show_song(song_id=i)["title"] for i in ids)
 apis.email.send_email(access_token=tokens["email"], recipients=[who["email"]], subject={p["playlist"]!r}, body=body)
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        added = rows(diff, "email", "emails", "added")
-        lines = [x.strip() for x in added[0]["body"].strip().splitlines()] if len(added) == 1 else None
-        ok = lines == p["titles"] and added[0]["recipients"] == [p["email"]] and added[0]["subject"] == p["playlist"]
-        return [Check("one email listing the titles in order", ok, f"added: {added}")]
+        return [emailed_lines(diff, p["email"], p["playlist"], p["titles"], "one email listing the titles in order")]
 
 
 class TextAttendees(Scenario):
@@ -212,8 +210,7 @@ apis.supervisor.complete_task()'''
 
 class BuyShoppingList(Scenario):
     id, split, difficulty, apps = "cross_buy_shopping_list", "test_normal", 3, ("notes", "shopping")
-    changes = frozenset({("shopping", "orders", "added"), ("shopping", "products", "updated"),
-                         ("shopping", "cart", "added"), ("shopping", "cart", "updated"), ("shopping", "cart", "removed")})
+    changes = ORDER_FROM_CART
 
     def params(self, world, rng):
         body = next(n["body"] for n in world["notes"]["notes"].values() if n["title"] == "Shopping list")
@@ -242,12 +239,8 @@ apis.shopping.place_order(access_token=tokens["shopping"], product_ids=chosen)
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        added = rows(diff, "shopping", "orders", "added")
-        ok = len(added) == 1 and sorted((i["product_id"], i["quantity"]) for i in added[0]["items"]) == \
-            [(pid, 1) for pid in p["ids"]]
-        return [Check("one order with one of each listed product", ok, f"added: {added}"),
-                same_ids("other cart items kept", sorted(after["shopping"]["cart"]),
-                         [pid for pid in p["cart"] if pid not in p["ids"]])]
+        return [ordered_one_each(diff, p["ids"], "one order with one of each listed product"),
+                other_cart_kept(after, p["cart"], p["ids"])]
 
 
 

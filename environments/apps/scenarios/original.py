@@ -9,6 +9,7 @@ from environments.apps.scenarios.base import (
     Scenario,
     added_one,
     balance_check,
+    by_email,
     contact,
     full,
     removed_ids,
@@ -30,6 +31,7 @@ def top_liked_title(world: dict) -> str:
 
 
 FIND = 'who = all_pages(apis.phone.search_contacts, access_token=tokens["phone"], query={name!r})[0]'
+FIND_PLAYLIST = '''pl = [x for x in all_pages(apis.music.show_playlists, access_token=tokens["music"]) if x["title"] == {title!r}][0]'''
 TOP_SONG = '''liked = all_pages(apis.music.show_liked_songs, access_token=tokens["music"])
 title = max(liked, key=lambda s: s["my_play_count"])["title"]'''
 
@@ -248,10 +250,9 @@ class HandleRequests(Scenario):
 
     def params(self, world, rng):
         pending = [r for r in world["wallet"]["requests"].values() if r["status"] == "pending"]
-        emails = {c["email"]: c for c in world["phone"]["contacts"].values()}
         if not pending:
             return None
-        c = emails[rng.choice(sorted({r["requester_email"] for r in pending}))]
+        c = by_email(world)[rng.choice(sorted({r["requester_email"] for r in pending}))]
         return {"name": full(c), "email": c["email"],
                 "approve": sorted(r["id"] for r in pending if r["requester_email"] == c["email"]),
                 "decline": sorted(r["id"] for r in pending if r["requester_email"] != c["email"]),
@@ -369,7 +370,7 @@ class RemoveArtistFromPlaylist(Scenario):
         return f"Remove every song by {p['artist']} from my playlist '{p['playlist']}'; keep the other songs."
 
     def solution(self, p):
-        return f'''pl = [x for x in all_pages(apis.music.show_playlists, access_token=tokens["music"]) if x["title"] == {p["playlist"]!r}][0]
+        return FIND_PLAYLIST.format(title=p["playlist"]) + f'''
 for sid in apis.music.show_playlist(access_token=tokens["music"], playlist_id=pl["id"])["song_ids"]:
     if apis.music.show_song(song_id=sid)["artist"] == {p["artist"]!r}:
         apis.music.remove_song_from_playlist(access_token=tokens["music"], playlist_id=pl["id"], song_id=sid)
@@ -439,7 +440,7 @@ class DeletePlaylist(Scenario):
         return f"Delete my music playlist '{p['title']}'."
 
     def solution(self, p):
-        return f'''pl = [x for x in all_pages(apis.music.show_playlists, access_token=tokens["music"]) if x["title"] == {p["title"]!r}][0]
+        return FIND_PLAYLIST.format(title=p["title"]) + '''
 apis.music.delete_playlist(access_token=tokens["music"], playlist_id=pl["id"])
 apis.supervisor.complete_task()'''
 

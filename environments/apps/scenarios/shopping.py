@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from environments.apps.scenarios.base import (
     Check,
     Question,
@@ -14,11 +16,25 @@ from environments.apps.scenarios.base import (
 )
 
 ORDER = frozenset({("shopping", "orders", "added"), ("shopping", "products", "updated")})
+ORDER_FROM_CART = ORDER | {("shopping", "cart", "added"), ("shopping", "cart", "updated"), ("shopping", "cart", "removed")}
 FIND_PRODUCT = '''product = [x for x in all_pages(apis.shopping.search_products, query={name!r}) if x["name"] == {name!r}][0]'''
 
 
 def _orders(world: dict, status: str) -> list[dict]:
     return [o for _, o in sorted(world["shopping"]["orders"].items()) if o["status"] == status]
+
+
+def ordered_one_each(diff: dict[str, Any], ids: list[int], name: str) -> Check:
+    """Exactly one order was placed, with one of each product ``ids`` and nothing else."""
+    added = rows(diff, "shopping", "orders", "added")
+    ok = len(added) == 1 and sorted((i["product_id"], i["quantity"]) for i in added[0]["items"]) == \
+        [(pid, 1) for pid in ids]
+    return Check(name, ok, f"added: {added}")
+
+
+def other_cart_kept(after: dict[str, Any], cart: list[int], ordered: list[int]) -> Check:
+    """The cart still holds the items of ``cart`` (its products before) that were not ``ordered``."""
+    return same_ids("other cart items kept", sorted(after["shopping"]["cart"]), [pid for pid in cart if pid not in ordered])
 
 
 def _unique_names(world: dict) -> dict[str, dict]:
@@ -29,7 +45,7 @@ def _unique_names(world: dict) -> dict[str, dict]:
 
 class BuyProduct(Scenario):
     id, split, difficulty, apps = "shop_buy_product", "train", 2, ("shopping",)
-    changes = ORDER | {("shopping", "cart", "added"), ("shopping", "cart", "updated"), ("shopping", "cart", "removed")}
+    changes = ORDER_FROM_CART
 
     def params(self, world, rng):
         cart = world["shopping"]["cart"]
@@ -224,8 +240,7 @@ apis.supervisor.complete_task()'''
 
 class BuyWishlist(Scenario):
     id, split, difficulty, apps = "shop_buy_wishlist", "test_normal", 3, ("shopping",)
-    changes = ORDER | {("shopping", "wishlist", "removed"), ("shopping", "cart", "added"), ("shopping", "cart", "updated"),
-                       ("shopping", "cart", "removed")}
+    changes = ORDER_FROM_CART | {("shopping", "wishlist", "removed")}
 
     def params(self, world, rng):
         shop = world["shopping"]
@@ -256,13 +271,9 @@ for pid in chosen:
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        added = rows(diff, "shopping", "orders", "added")
-        ok = len(added) == 1 and sorted((i["product_id"], i["quantity"]) for i in added[0]["items"]) == \
-            [(pid, 1) for pid in p["ids"]]
-        return [Check("one order with one of each chosen product", ok, f"added: {added}"),
+        return [ordered_one_each(diff, p["ids"], "one order with one of each chosen product"),
                 same_ids("those products off the wishlist", removed_ids(diff, "shopping", "wishlist"), p["ids"]),
-                same_ids("other cart items kept", sorted(after["shopping"]["cart"]),
-                         [pid for pid in p["cart"] if pid not in p["ids"]])]
+                other_cart_kept(after, p["cart"], p["ids"])]
 
 
 class SetCartQuantity(Scenario):
