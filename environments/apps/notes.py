@@ -99,8 +99,7 @@ class NotesApp(App):
 
     @api("Delete a note.", note_id="the note's id")
     def delete_note(self, access_token: str, note_id: int) -> dict[str, Any]:
-        self._note(note_id)
-        del self.tables["notes"][note_id]
+        self.delete("notes", note_id, "note")
         return {"message": "note deleted"}
 
     @api("Pin a note (pinned notes are listed first).", note_id="the note's id")
@@ -129,8 +128,7 @@ class NotesApp(App):
 
     @api("Delete a todo list and all its todos.", list_id="the list's id")
     def delete_todo_list(self, access_token: str, list_id: int) -> dict[str, Any]:
-        self.find("todo_lists", list_id, "todo list")
-        del self.tables["todo_lists"][list_id]
+        self.delete("todo_lists", list_id, "todo list")
         for todo_id in [i for i, t in self.tables["todos"].items() if t["list_id"] == list_id]:
             del self.tables["todos"][todo_id]
         return {"message": "todo list deleted"}
@@ -190,6 +188,5 @@ class NotesApp(App):
 
     @api("Delete a todo.", todo_id="the todo's id")
     def delete_todo(self, access_token: str, todo_id: int) -> dict[str, Any]:
-        self._todo(todo_id)
-        del self.tables["todos"][todo_id]
+        self.delete("todos", todo_id, "todo")
         return {"message": "todo deleted"}
