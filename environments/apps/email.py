@@ -5,7 +5,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from environments.apps.framework import ApiError, FolderApp, api, paginate, require_email, require_text
+from environments.apps.framework import (
+    ApiError,
+    FolderApp,
+    api,
+    paginate,
+    require_email,
+    require_text,
+    switch,
+)
 
 BUILTIN_FOLDERS = ("inbox", "sent", "archive", "trash")
 SUBJECTS = ["Project update", "Trip plans", "Dinner on Saturday", "Book club", "Meeting notes", "Quick question",
@@ -143,18 +151,12 @@ class EmailApp(FolderApp):
 
     @api("Star an email.", email_id="the email's id")
     def star_email(self, access_token: str, email_id: int) -> dict[str, Any]:
-        row = self._email(email_id)
-        if row["starred"]:
-            raise ApiError(f"email {email_id} is already starred")
-        row["starred"] = True
+        switch(self._email(email_id), "starred", True, f"email {email_id} is already starred")
         return {"message": "email starred"}
 
     @api("Remove the star from an email.", email_id="the email's id")
     def unstar_email(self, access_token: str, email_id: int) -> dict[str, Any]:
-        row = self._email(email_id)
-        if not row["starred"]:
-            raise ApiError(f"email {email_id} is not starred")
-        row["starred"] = False
+        switch(self._email(email_id), "starred", False, f"email {email_id} is not starred")
         return {"message": "star removed"}
 
     @api("Move an email to another folder.", email_id="the email's id", folder="the target folder's name")

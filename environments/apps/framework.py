@@ -60,6 +60,13 @@ def exchanged(rows: Iterable[dict[str, Any]], me: str, direction: str, other: st
     return out
 
 
+def switch(row: dict[str, Any], flag: str, value: bool, error: str) -> None:
+    """Set ``row[flag]`` to ``value``, or an ``ApiError(error)`` when it already has that value."""
+    if bool(row[flag]) == value:
+        raise ApiError(error)
+    row[flag] = value
+
+
 def require_text(value: Any, field: str) -> str:
     """``value`` as a non-empty string, or an ``ApiError`` naming ``field``."""
     if not isinstance(value, str) or not value.strip():

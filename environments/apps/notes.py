@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from environments.apps.framework import ApiError, App, api, paginate, require_text
+from environments.apps.framework import ApiError, App, api, paginate, require_text, switch
 
 TAGS = ["work", "personal", "ideas", "travel", "recipes"]
 NOTE_TITLES = ["Gift ideas", "Pasta recipe", "Packing list", "Book list", "Meeting notes", "Garden plan",
@@ -172,18 +172,12 @@ class NotesApp(App):
 
     @api("Mark a todo as done.", todo_id="the todo's id")
     def mark_todo_done(self, access_token: str, todo_id: int) -> dict[str, Any]:
-        todo = self._todo(todo_id)
-        if todo["done"]:
-            raise ApiError(f"todo {todo_id} is already done")
-        todo["done"] = True
+        switch(self._todo(todo_id), "done", True, f"todo {todo_id} is already done")
         return {"message": "todo done"}
 
     @api("Mark a done todo as open again.", todo_id="the todo's id")
     def mark_todo_open(self, access_token: str, todo_id: int) -> dict[str, Any]:
-        todo = self._todo(todo_id)
-        if not todo["done"]:
-            raise ApiError(f"todo {todo_id} is already open")
-        todo["done"] = False
+        switch(self._todo(todo_id), "done", False, f"todo {todo_id} is already open")
         return {"message": "todo reopened"}
 
     @api("Delete a todo.", todo_id="the todo's id")
