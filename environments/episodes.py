@@ -201,6 +201,7 @@ def play_episodes(pool: EnvPool, task_ids: Sequence[str], policy: Policy, skills
 GenerateHook = Callable[[list[Episode], list[list[dict[str, str]]], list[Completion]], None]
 
 
+@dataclass(eq=False)
 class ChatPolicy:
     """Acts with an :class:`LLMBackend` through the shared prompt layout, all live episodes in one call.
 
@@ -209,16 +210,13 @@ class ChatPolicy:
     with seed ``seed * 1000 + k`` (``n=1``) so that a batch is reproducible.
     """
 
-    def __init__(self, backend: LLMBackend, sampling: SamplingParams, window: int = 2, seed: int = 0,
-                 skill_position: SkillPosition = "user", skill_header: str = SKILL_HEADER,
-                 on_generate: GenerateHook | None = None) -> None:
-        self.backend = backend
-        self.sampling = sampling
-        self.window = window
-        self.seed = seed
-        self.skill_position = skill_position
-        self.skill_header = skill_header
-        self.on_generate = on_generate
+    backend: LLMBackend
+    sampling: SamplingParams
+    window: int = 2
+    seed: int = 0
+    skill_position: SkillPosition = "user"
+    skill_header: str = SKILL_HEADER
+    on_generate: GenerateHook | None = None
 
     def chat(self, ep: Episode) -> list[dict[str, str]]:
         """The chat the policy sees for the episode's next turn."""

@@ -54,21 +54,18 @@ class CalendarApp(App):
     description = ("Calendar: list and show events, create, reschedule or delete your events, manage attendees and "
                    "reminders, answer invitations and find free slots.")
 
-    def _me(self) -> str:
-        return self.accounts[self.name]["username"]
-
     def _event(self, event_id: int) -> dict[str, Any]:
         return self.find("events", event_id, "event")
 
     def _own(self, event_id: int) -> dict[str, Any]:
         event = self._event(event_id)
-        if event["organizer"] != self._me():
+        if event["organizer"] != self.me():
             raise ApiError(f"event {event_id} is organised by {event['organizer']}; you can only answer its invitation")
         return event
 
     def _invitation(self, event_id: int) -> dict[str, Any]:
         event = self._event(event_id)
-        if event["organizer"] == self._me():
+        if event["organizer"] == self.me():
             raise ApiError(f"event {event_id} is your own event, not an invitation")
         return event
 
@@ -100,7 +97,7 @@ class CalendarApp(App):
         event_id = self.next_id("events")
         self.tables["events"][event_id] = {
             "id": event_id, "title": require_text(title, "title"), "start": start, "end": end, "location": location,
-            "organizer": self._me(), "attendees": sorted({self._me(), *others}), "my_response": "accepted",
+            "organizer": self.me(), "attendees": sorted({self.me(), *others}), "my_response": "accepted",
             "reminder_minutes": None}
         return {"message": "event created", "event_id": event_id}
 
@@ -134,7 +131,7 @@ class CalendarApp(App):
     @api("Remove an attendee from an event you organise.", event_id="the event's id", email="the attendee's email")
     def remove_attendee(self, access_token: str, event_id: int, email: str) -> dict[str, Any]:
         event = self._own(event_id)
-        if email == self._me():
+        if email == self.me():
             raise ApiError("you organise this event; delete it instead of removing yourself")
         if email not in event["attendees"]:
             raise ApiError(f"{email} does not attend event {event_id}")
@@ -149,7 +146,7 @@ class CalendarApp(App):
         if status not in (None, *RESPONSES):
             raise ApiError("status must be 'pending', 'accepted', 'declined' or None")
         rows = [e for e in sorted(self.tables["events"].values(), key=lambda e: (e["start"], e["id"]))
-                if e["organizer"] != self._me() and (status is None or e["my_response"] == status)]
+                if e["organizer"] != self.me() and (status is None or e["my_response"] == status)]
         return paginate(rows, page_index, page_limit)
 
     @api("Accept an invitation.", event_id="the event's id")

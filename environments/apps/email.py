@@ -5,7 +5,15 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from environments.apps.framework import ApiError, App, api, paginate, require_email, require_text
+from environments.apps.framework import (
+    ApiError,
+    FolderApp,
+    api,
+    paginate,
+    require_email,
+    require_text,
+    switch,
+)
 
 BUILTIN_FOLDERS = ("inbox", "sent", "archive", "trash")
 SUBJECTS = ["Project update", "Trip plans", "Dinner on Saturday", "Book club", "Meeting notes", "Quick question",
@@ -59,18 +67,12 @@ def generate(rng: random.Random, me: dict[str, Any], contacts: dict[int, dict[st
     return {"emails": emails, "folders": folders}
 
 
-class EmailApp(App):
+class EmailApp(FolderApp):
     """An email account: folders, reading, sending, replying, forwarding, starring and deleting."""
 
     name = "email"
     description = ("Email: search and read emails by folder, send, reply and forward, mark read/unread, star, move "
                    "between folders and delete.")
-
-    def _me(self) -> str:
-        return self.accounts[self.name]["username"]
-
-    def _folder_names(self) -> list[str]:
-        return [f["name"] for _, f in sorted(self.tables["folders"].items())]
 
     def _email(self, email_id: int) -> dict[str, Any]:
         return self.find("emails", email_id, "email")
@@ -81,7 +83,7 @@ class EmailApp(App):
     def _new(self, recipients: list[str], subject: str, body: str, reply_to: int | None = None) -> int:
         email_id = self.next_id("emails")
         self.tables["emails"][email_id] = {
-            "id": email_id, "sender": self._me(), "recipients": recipients, "subject": subject, "body": body,
+            "id": email_id, "sender": self.me(), "recipients": recipients, "subject": subject, "body": body,
             "folder": "sent", "read": True, "starred": False, "sent_at": self.now(),
             **({"reply_to": reply_to} if reply_to is not None else {}),
         }
@@ -95,8 +97,8 @@ class EmailApp(App):
     def search_emails(self, access_token: str, folder: str | None = "inbox", query: str = "", sender: str | None = None,
                       unread_only: bool = False, starred_only: bool = False, page_index: int = 0,
                       page_limit: int = 5) -> list[dict[str, Any]]:
-        if folder is not None and folder not in self._folder_names():
-            raise ApiError(f"no folder {folder!r}; folders: {', '.join(self._folder_names())}")
+        if folder is not None:
+            self._folder(folder)
         q = str(query).lower()
         rows = [self._summary(e) for e in sorted(self.tables["emails"].values(), key=lambda e: (e["sent_at"], e["id"]),
                                                  reverse=True)
@@ -121,7 +123,7 @@ class EmailApp(App):
          body="the reply text")
     def reply_to_email(self, access_token: str, email_id: int, body: str) -> dict[str, Any]:
         original = self._email(email_id)
-        if original["sender"] == self._me():
+        if original["sender"] == self.me():
             raise ApiError("you cannot reply to your own email; use send_email")
         subject = original["subject"] if original["subject"].startswith("Re: ") else f"Re: {original['subject']}"
         new_id = self._new([original["sender"]], subject, require_text(body, "body"), reply_to=email_id)
@@ -149,18 +151,12 @@ class EmailApp(App):
 
     @api("Star an email.", email_id="the email's id")
     def star_email(self, access_token: str, email_id: int) -> dict[str, Any]:
-        row = self._email(email_id)
-        if row["starred"]:
-            raise ApiError(f"email {email_id} is already starred")
-        row["starred"] = True
+        switch(self._email(email_id), "starred", True, f"email {email_id} is already starred")
         return {"message": "email starred"}
 
     @api("Remove the star from an email.", email_id="the email's id")
     def unstar_email(self, access_token: str, email_id: int) -> dict[str, Any]:
-        row = self._email(email_id)
-        if not row["starred"]:
-            raise ApiError(f"email {email_id} is not starred")
-        row["starred"] = False
+        switch(self._email(email_id), "starred", False, f"email {email_id} is not starred")
         return {"message": "star removed"}
 
     @api("Move an email to another folder.", email_id="the email's id", folder="the target folder's name")
@@ -173,8 +169,7 @@ class EmailApp(App):
 
     @api("Delete an email for good (it does not go to the trash).", email_id="the email's id")
     def delete_email(self, access_token: str, email_id: int) -> dict[str, Any]:
-        self._email(email_id)
-        del self.tables["emails"][email_id]
+        self.delete("emails", email_id, "email")
         return {"message": "email deleted"}
 
     @api("List the folders with how many emails (and unread emails) each holds.")
@@ -183,14 +178,6 @@ class EmailApp(App):
         return [{"name": name, "num_emails": sum(e["folder"] == name for e in emails),
                  "num_unread": sum(e["folder"] == name and not e["read"] for e in emails)}
                 for name in self._folder_names()]
-
-    @api("Create a folder; names must be unique.", name="the folder name")
-    def create_folder(self, access_token: str, name: str) -> dict[str, Any]:
-        if require_text(name, "name") in self._folder_names():
-            raise ApiError(f"a folder named {name!r} already exists")
-        folder_id = self.next_id("folders")
-        self.tables["folders"][folder_id] = {"id": folder_id, "name": name}
-        return {"message": "folder created"}
 
     @api("Delete one of your own folders; it must be empty.", name="the folder name")
     def delete_folder(self, access_token: str, name: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from environments.apps.framework import ApiError, App, api, paginate, require_email, require_text
+from environments.apps.framework import ApiError, FolderApp, api, paginate, require_email, require_text
 
 FOLDERS = ["Documents", "Photos", "Receipts", "Invoices", "Work"]
 STORES = ["GroceryMart", "BookNook", "FuelStop", "PharmaPlus", "CafeLuna", "HardwareHub"]
@@ -37,7 +37,7 @@ def generate(rng: random.Random, me: dict[str, Any], contacts: dict[int, dict[st
     return {"folders": folders, "files": files}
 
 
-class FilesApp(App):
+class FilesApp(FolderApp):
     """Cloud file storage: text files in folders, shared by email."""
 
     name = "files"
@@ -45,14 +45,6 @@ class FilesApp(App):
 
     def _file(self, file_id: int) -> dict[str, Any]:
         return self.find("files", file_id, "file")
-
-    def _folder_names(self) -> list[str]:
-        return [f["name"] for _, f in sorted(self.tables["folders"].items())]
-
-    def _folder(self, folder: Any) -> str:
-        if folder not in self._folder_names():
-            raise ApiError(f"no folder {folder!r}; folders: {', '.join(self._folder_names())}")
-        return folder
 
     def _name_free(self, name: str, folder: str, but: int | None = None) -> str:
         require_text(name, "name")
@@ -66,14 +58,6 @@ class FilesApp(App):
     def list_folders(self, access_token: str) -> list[dict[str, Any]]:
         files = self.tables["files"].values()
         return [{"name": n, "num_files": sum(f["folder"] == n for f in files)} for n in self._folder_names()]
-
-    @api("Create a folder; names must be unique.", name="the folder name")
-    def create_folder(self, access_token: str, name: str) -> dict[str, Any]:
-        if require_text(name, "name") in self._folder_names():
-            raise ApiError(f"a folder named {name!r} already exists")
-        folder_id = self.next_id("folders")
-        self.tables["folders"][folder_id] = {"id": folder_id, "name": name}
-        return {"message": "folder created"}
 
     @api("Delete an empty folder.", name="the folder name")
     def delete_folder(self, access_token: str, name: str) -> dict[str, Any]:
@@ -127,8 +111,7 @@ class FilesApp(App):
 
     @api("Delete a file.", file_id="the file's id")
     def delete_file(self, access_token: str, file_id: int) -> dict[str, Any]:
-        self._file(file_id)
-        del self.tables["files"][file_id]
+        self.delete("files", file_id, "file")
         return {"message": "file deleted"}
 
     @api("Share a file with someone by email.", file_id="the file's id", email="who to share it with")

@@ -11,7 +11,7 @@ import functools
 import inspect
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 MAX_PAGE_LIMIT = 20
@@ -39,6 +39,32 @@ def paginate(items: list[Any], page_index: int, page_limit: int) -> list[Any]:
     if not isinstance(page_limit, int) or not 1 <= page_limit <= MAX_PAGE_LIMIT:
         raise ApiError(f"page_limit must be an integer between 1 and {MAX_PAGE_LIMIT}")
     return items[page_index * page_limit:(page_index + 1) * page_limit]
+
+
+def exchanged(rows: Iterable[dict[str, Any]], me: str, direction: str, other: str | None, sender: str, receiver: str,
+              when: str) -> list[dict[str, Any]]:
+    """The rows (messages, transactions) between ``me`` and someone, newest first (by ``when``, then id):
+    ``direction`` 'sent', 'received' or 'all', and only those with the counterpart ``other`` unless it is None.
+    ``sender``/``receiver`` name the rows' fields for the two parties."""
+    if direction not in ("sent", "received", "all"):
+        raise ApiError("direction must be 'sent', 'received' or 'all'")
+    out = []
+    for row in sorted(rows, key=lambda r: (r[when], r["id"]), reverse=True):
+        sent = row[sender] == me
+        counterpart = row[receiver] if sent else row[sender]
+        if other is not None and counterpart != other:
+            continue
+        if direction == "sent" and not sent or direction == "received" and sent:
+            continue
+        out.append(row)
+    return out
+
+
+def switch(row: dict[str, Any], flag: str, value: bool, error: str) -> None:
+    """Set ``row[flag]`` to ``value``, or an ``ApiError(error)`` when it already has that value."""
+    if bool(row[flag]) == value:
+        raise ApiError(error)
+    row[flag] = value
 
 
 def require_text(value: Any, field: str) -> str:
@@ -88,6 +114,10 @@ class App:
         if access_token not in self.tokens:
             raise ApiError(f"invalid or missing access_token: call apis.{self.name}.login(...) first")
 
+    def me(self) -> str:
+        """This app's account username (the supervisor's email or phone number, see ``login_field``)."""
+        return self.accounts[self.name]["username"]
+
     def now(self) -> str:
         """The suite's clock: a deterministic timestamp that advances one minute per call."""
         meta = self.db["meta"]
@@ -106,6 +136,11 @@ class App:
         if row is None:
             raise ApiError(f"{what} with id {row_id!r} not found")
         return row
+
+    def delete(self, table: str, row_id: Any, what: str) -> None:
+        """Delete a row by id, or an ``ApiError`` naming what was not found."""
+        self.find(table, row_id, what)
+        del self.tables[table][row_id]
 
     # -- introspection -----------------------------------------------------------------------------
     @classmethod
@@ -146,6 +181,27 @@ class App:
         if "access_token" in signature.parameters:
             self.require(kwargs["access_token"])
         return json.loads(json.dumps(method(**kwargs)))
+
+
+class FolderApp(App):
+    """An app whose items sit in named folders (the ``folders`` table: ``{id: {"id", "name"}}``)."""
+
+    def _folder_names(self) -> list[str]:
+        return [f["name"] for _, f in sorted(self.tables["folders"].items())]
+
+    def _folder(self, folder: Any) -> str:
+        """``folder`` if it exists, else an ``ApiError`` listing the folders."""
+        if folder not in self._folder_names():
+            raise ApiError(f"no folder {folder!r}; folders: {', '.join(self._folder_names())}")
+        return folder
+
+    @api("Create a folder; names must be unique.", name="the folder name")
+    def create_folder(self, access_token: str, name: str) -> dict[str, Any]:
+        if require_text(name, "name") in self._folder_names():
+            raise ApiError(f"a folder named {name!r} already exists")
+        folder_id = self.next_id("folders")
+        self.tables["folders"][folder_id] = {"id": folder_id, "name": name}
+        return {"message": "folder created"}
 
 
 @functools.cache

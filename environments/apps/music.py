@@ -43,8 +43,7 @@ class MusicApp(App):
 
     @api("Unlike a song.", song_id="the song's id")
     def unlike_song(self, access_token: str, song_id: int) -> dict[str, Any]:
-        self.find("liked", song_id, "liked song")
-        del self.tables["liked"][song_id]
+        self.delete("liked", song_id, "liked song")
         return {"message": "song unliked"}
 
     @api("List your playlists (without songs).", page_index="page number from 0", page_limit="per page (1-20)")
@@ -86,6 +85,5 @@ class MusicApp(App):
 
     @api("Delete a playlist.", playlist_id="the playlist's id")
     def delete_playlist(self, access_token: str, playlist_id: int) -> dict[str, Any]:
-        self.find("playlists", playlist_id, "playlist")
-        del self.tables["playlists"][playlist_id]
+        self.delete("playlists", playlist_id, "playlist")
         return {"message": "playlist deleted"}

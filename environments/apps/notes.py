@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from environments.apps.framework import ApiError, App, api, paginate, require_text
+from environments.apps.framework import ApiError, App, api, paginate, require_text, switch
 
 TAGS = ["work", "personal", "ideas", "travel", "recipes"]
 NOTE_TITLES = ["Gift ideas", "Pasta recipe", "Packing list", "Book list", "Meeting notes", "Garden plan",
@@ -99,8 +99,7 @@ class NotesApp(App):
 
     @api("Delete a note.", note_id="the note's id")
     def delete_note(self, access_token: str, note_id: int) -> dict[str, Any]:
-        self._note(note_id)
-        del self.tables["notes"][note_id]
+        self.delete("notes", note_id, "note")
         return {"message": "note deleted"}
 
     @api("Pin a note (pinned notes are listed first).", note_id="the note's id")
@@ -129,8 +128,7 @@ class NotesApp(App):
 
     @api("Delete a todo list and all its todos.", list_id="the list's id")
     def delete_todo_list(self, access_token: str, list_id: int) -> dict[str, Any]:
-        self.find("todo_lists", list_id, "todo list")
-        del self.tables["todo_lists"][list_id]
+        self.delete("todo_lists", list_id, "todo list")
         for todo_id in [i for i, t in self.tables["todos"].items() if t["list_id"] == list_id]:
             del self.tables["todos"][todo_id]
         return {"message": "todo list deleted"}
@@ -174,22 +172,15 @@ class NotesApp(App):
 
     @api("Mark a todo as done.", todo_id="the todo's id")
     def mark_todo_done(self, access_token: str, todo_id: int) -> dict[str, Any]:
-        todo = self._todo(todo_id)
-        if todo["done"]:
-            raise ApiError(f"todo {todo_id} is already done")
-        todo["done"] = True
+        switch(self._todo(todo_id), "done", True, f"todo {todo_id} is already done")
         return {"message": "todo done"}
 
     @api("Mark a done todo as open again.", todo_id="the todo's id")
     def mark_todo_open(self, access_token: str, todo_id: int) -> dict[str, Any]:
-        todo = self._todo(todo_id)
-        if not todo["done"]:
-            raise ApiError(f"todo {todo_id} is already open")
-        todo["done"] = False
+        switch(self._todo(todo_id), "done", False, f"todo {todo_id} is already open")
         return {"message": "todo reopened"}
 
     @api("Delete a todo.", todo_id="the todo's id")
     def delete_todo(self, access_token: str, todo_id: int) -> dict[str, Any]:
-        self._todo(todo_id)
-        del self.tables["todos"][todo_id]
+        self.delete("todos", todo_id, "todo")
         return {"message": "todo deleted"}

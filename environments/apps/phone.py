@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from environments.apps.framework import ApiError, App, api, paginate
+from environments.apps.framework import ApiError, App, api, exchanged, paginate
 
 
 class PhoneApp(App):
@@ -13,9 +13,6 @@ class PhoneApp(App):
     name = "phone"
     description = "Phone: manage contacts (search, add, update, delete) and send, read or delete text messages."
     login_field = "phone_number"
-
-    def _own_number(self) -> str:
-        return self.accounts[self.name]["username"]
 
     @api("Search contacts by name, phone or email substring and/or relationship (ordered by id).", query="substring to match (empty matches all)",
          relationship="only contacts having this relationship tag (e.g. 'friend')",
@@ -61,8 +58,7 @@ class PhoneApp(App):
 
     @api("Delete a contact.", contact_id="the contact's id")
     def delete_contact(self, access_token: str, contact_id: int) -> dict[str, Any]:
-        self.find("contacts", contact_id, "contact")
-        del self.tables["contacts"][contact_id]
+        self.delete("contacts", contact_id, "contact")
         return {"message": "contact deleted"}
 
     @api("Show text messages, newest first, optionally only those exchanged with one phone number.",
@@ -70,18 +66,8 @@ class PhoneApp(App):
          direction="'sent', 'received' or 'all'", page_index="page number from 0", page_limit="per page (1-20)")
     def show_text_messages(self, access_token: str, phone_number: str | None = None, direction: str = "all",
                            page_index: int = 0, page_limit: int = 5) -> list[dict[str, Any]]:
-        if direction not in ("sent", "received", "all"):
-            raise ApiError("direction must be 'sent', 'received' or 'all'")
-        me = self._own_number()
-        rows = []
-        for msg in sorted(self.tables["messages"].values(), key=lambda m: (m["sent_at"], m["id"]), reverse=True):
-            sent = msg["sender"] == me
-            other = msg["receiver"] if sent else msg["sender"]
-            if phone_number is not None and other != phone_number:
-                continue
-            if direction == "sent" and not sent or direction == "received" and sent:
-                continue
-            rows.append(msg)
+        rows = exchanged(self.tables["messages"].values(), self.me(), direction, phone_number, "sender", "receiver",
+                         "sent_at")
         return paginate(rows, page_index, page_limit)
 
     @api("Send a text message.", phone_number="the receiver's phone number", message="the text")
@@ -89,12 +75,11 @@ class PhoneApp(App):
         if not str(message).strip():
             raise ApiError("message must not be empty")
         msg_id = self.next_id("messages")
-        self.tables["messages"][msg_id] = {"id": msg_id, "sender": self._own_number(), "receiver": phone_number,
+        self.tables["messages"][msg_id] = {"id": msg_id, "sender": self.me(), "receiver": phone_number,
                                            "text": message, "sent_at": self.now()}
         return {"message": "text message sent", "text_message_id": msg_id}
 
     @api("Delete a text message.", message_id="the text message's id")
     def delete_text_message(self, access_token: str, message_id: int) -> dict[str, Any]:
-        self.find("messages", message_id, "text message")
-        del self.tables["messages"][message_id]
+        self.delete("messages", message_id, "text message")
         return {"message": "text message deleted"}

@@ -111,8 +111,7 @@ class ShoppingApp(App):
 
     @api("Remove a product from the cart.", product_id="the product's id")
     def remove_from_cart(self, access_token: str, product_id: int) -> dict[str, Any]:
-        self.find("cart", product_id, "cart item for product")
-        del self.tables["cart"][product_id]
+        self.delete("cart", product_id, "cart item for product")
         return {"message": "removed from cart"}
 
     @api("List the coupon codes you can use.")
@@ -196,8 +195,7 @@ class ShoppingApp(App):
 
     @api("Remove a product from your wishlist.", product_id="the product's id")
     def remove_from_wishlist(self, access_token: str, product_id: int) -> dict[str, Any]:
-        self.find("wishlist", product_id, "wishlist item for product")
-        del self.tables["wishlist"][product_id]
+        self.delete("wishlist", product_id, "wishlist item for product")
         return {"message": "removed from wishlist"}
 
     @api("List the reviews of a product (ordered by id).", product_id="the product's id",
@@ -211,7 +209,7 @@ class ShoppingApp(App):
          rating="1 to 5 stars", text="the review text")
     def write_review(self, access_token: str, product_id: int, rating: int, text: str) -> dict[str, Any]:
         self._product(product_id)
-        me = self.accounts[self.name]["username"]
+        me = self.me()
         if not any(o["status"] == "delivered" and any(i["product_id"] == product_id for i in o["items"])
                    for o in self.tables["orders"].values()):
             raise ApiError(f"you can only review products from your delivered orders; product {product_id} is not one")

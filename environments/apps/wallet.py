@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from environments.apps.framework import ApiError, App, api, paginate
+from environments.apps.framework import ApiError, App, api, exchanged, paginate
 
 
 class WalletApp(App):
@@ -12,9 +12,6 @@ class WalletApp(App):
 
     name = "wallet"
     description = "Wallet: check the balance, send money by email, list transactions and approve/decline money requests."
-
-    def _me(self) -> str:
-        return self.accounts[self.name]["username"]
 
     def _account(self) -> dict[str, Any]:
         return self.tables["account"][1]
@@ -27,17 +24,8 @@ class WalletApp(App):
          direction="'sent', 'received' or 'all'", page_index="page number from 0", page_limit="per page (1-20)")
     def show_transactions(self, access_token: str, email: str | None = None, direction: str = "all",
                           page_index: int = 0, page_limit: int = 5) -> list[dict[str, Any]]:
-        if direction not in ("sent", "received", "all"):
-            raise ApiError("direction must be 'sent', 'received' or 'all'")
-        me, rows = self._me(), []
-        for tx in sorted(self.tables["transactions"].values(), key=lambda t: (t["created_at"], t["id"]), reverse=True):
-            sent = tx["sender_email"] == me
-            other = tx["receiver_email"] if sent else tx["sender_email"]
-            if email is not None and other != email:
-                continue
-            if direction == "sent" and not sent or direction == "received" and sent:
-                continue
-            rows.append(tx)
+        rows = exchanged(self.tables["transactions"].values(), self.me(), direction, email, "sender_email",
+                         "receiver_email", "created_at")
         return paginate(rows, page_index, page_limit)
 
     @api("Show one transaction.", transaction_id="the transaction's id")
@@ -47,14 +35,14 @@ class WalletApp(App):
     def _transfer(self, receiver_email: str, amount: float, description: str) -> int:
         if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount <= 0:
             raise ApiError("amount must be a positive number")
-        if "@" not in str(receiver_email) or receiver_email == self._me():
+        if "@" not in str(receiver_email) or receiver_email == self.me():
             raise ApiError(f"invalid receiver_email {receiver_email!r}")
         account = self._account()
         if amount > account["balance"]:
             raise ApiError(f"insufficient balance: {account['balance']:.2f} available")
         account["balance"] = round(account["balance"] - amount, 2)
         tx_id = self.next_id("transactions")
-        self.tables["transactions"][tx_id] = {"id": tx_id, "sender_email": self._me(), "receiver_email": receiver_email,
+        self.tables["transactions"][tx_id] = {"id": tx_id, "sender_email": self.me(), "receiver_email": receiver_email,
                                               "amount": round(float(amount), 2), "description": description,
                                               "created_at": self.now()}
         return tx_id

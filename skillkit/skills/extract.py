@@ -38,15 +38,7 @@ import numpy as np
 import environments
 from skillkit.core.episode_analysis import ActionUse, Issue
 from skillkit.core.llm.base import SamplingParams
-from skillkit.core.llm_json import (
-    JSONAnswer,
-    ModelCallStats,
-    as_list,
-    as_text,
-    ask_for_json,
-    normalize_keys,
-    parse_json_object,
-)
+from skillkit.core.llm_json import ModelCallStats, as_list, as_text, normalize_keys, parse_json_object
 from skillkit.core.schemas import (
     DESCRIPTION_MAX,
     AtomicSkill,
@@ -58,7 +50,14 @@ from skillkit.core.schemas import (
     parse_skill,
     slugify,
 )
-from skillkit.skills.summarize import Evidence, analyze, best_episode, group_by_task, render_episodes
+from skillkit.skills.summarize import (
+    Evidence,
+    analyze,
+    ask_model,
+    best_episode,
+    group_by_task,
+    render_episodes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -262,22 +261,20 @@ class ExtractorStats(ModelCallStats):
     """``llm_ok``/``fallback`` count (task, tier) pairs answered by the model / by the heuristic."""
 
 
+@dataclass(eq=False)
 class Extractor:
     """Planning / functional / atomic candidates from a batch of trajectories (see the module doc)."""
 
-    def __init__(self, backend: Any | None = None, max_retries: int = 1, max_new_tokens: int = 384,
-                 min_support: int = 2, max_functional: int = 10, max_atomic: int = 50,
-                 max_prompt_chars: int = 2400, threshold: float = 0.85, merge_threshold: float | None = 0.90) -> None:
-        self.backend = backend
-        self.threshold = threshold
-        self.merge_threshold = merge_threshold
-        self.max_retries = max_retries
-        self.max_new_tokens = max_new_tokens
-        self.min_support = min_support
-        self.max_functional = max_functional
-        self.max_atomic = max_atomic
-        self.max_prompt_chars = max_prompt_chars
-        self.stats = ExtractorStats()
+    backend: Any | None = None
+    max_retries: int = 1
+    max_new_tokens: int = 384
+    min_support: int = 2
+    max_functional: int = 10
+    max_atomic: int = 50
+    max_prompt_chars: int = 2400
+    threshold: float = 0.85
+    merge_threshold: float | None = 0.90
+    stats: ExtractorStats = field(default_factory=ExtractorStats, init=False)
 
     def heuristic(self, trajectories: Sequence[Trajectory], tiers: Sequence[str] = EXTRACT_TIERS,
                   extraction_round: int = 0) -> list[SkillBase]:
@@ -344,17 +341,11 @@ class Extractor:
         convs = [[{"role": "system", "content": "You extract reusable skills from agent episodes. " + _TIER_PROMPTS[tier]},
                   {"role": "user", "content": render_episodes(group, self.max_prompt_chars) + "\n\nThe JSON:"}]
                  for tier, group in jobs]
-        answers = self._ask(convs, lambda i, text: _validate_llm(jobs[i][0], text, evidence[i], extraction_round))
-        return [answer.value for answer in answers]
-
-    def _ask(self, conversations: list[list[dict[str, str]]],
-             parse: Callable[[int, str], tuple[list[SkillBase], list[str]]]) -> list[JSONAnswer[list[SkillBase]]]:
-        """The one place the model is asked (sampling settings, retries with the reason fed back)."""
-        sampling = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=0.0)
-        return ask_for_json(
-            lambda batch: self.backend.generate(batch, sampling), conversations, parse,  # type: ignore[union-attr]
+        answers = ask_model(
+            self.backend, convs, lambda i, text: _validate_llm(jobs[i][0], text, evidence[i], extraction_round),
             lambda error: f"That answer was not valid: {error[:400]}. Reply again with only the JSON object.",
-            self.max_retries, self.stats)
+            SamplingParams(max_new_tokens=self.max_new_tokens, temperature=0.0), self.max_retries, self.stats)
+        return [answer.value for answer in answers]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from the agent's own episodes only: nothing here asks an oracle or a solver.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -37,6 +37,8 @@ from skillkit.core.llm_json import (
     parse_json_object,
 )
 from skillkit.core.schemas import DESCRIPTION_MAX, Trajectory, TrajectorySkill, slugify
+
+T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------------
 # What a group of episodes did (shared with skillkit.skills.extract)
@@ -101,6 +103,23 @@ class Evidence:
         if names and not self.named(text):
             raise ValueError(f"{field_name} names no {self.analyzer.action_noun} that occurred in these episodes; "
                              f"name the ones the agent used, e.g. {', '.join(names[:8])}")
+
+
+def ask_model(backend: Any, conversations: list[list[dict[str, str]]], parse: Callable[[int, str], tuple[T, list[str]]],
+              feedback: Callable[[str], str], sampling: SamplingParams, max_retries: int, stats: ModelCallStats,
+              batch_size: int | None = None) -> list[JSONAnswer[T]]:
+    """How the summarizer and the extractor ask a model: :func:`~skillkit.core.llm_json.ask_for_json`
+    over ``backend.generate`` with ``sampling``, ``batch_size`` conversations per call (None: all at once)."""
+
+    def generate(requests: list[list[dict[str, str]]]) -> list[Any]:
+        if batch_size is None:
+            return backend.generate(requests, sampling)
+        out: list[Any] = []
+        for start in range(0, len(requests), batch_size):
+            out.extend(backend.generate(requests[start:start + batch_size], sampling))
+        return out
+
+    return ask_for_json(generate, conversations, parse, feedback, max_retries, stats)
 
 
 def reward_stats(trajs: Sequence[Trajectory]) -> dict[str, float]:
@@ -277,23 +296,21 @@ def render_episodes(trajs: Sequence[Trajectory], max_chars: int = 2400) -> str:
     return "\n".join(parts)[:max_chars]
 
 
+@dataclass(eq=False)
 class Summarizer:
     """Trajectory skills from a model, repaired, checked, retried, and never failing (see the module doc).
 
     ``backend`` None means: always use :func:`heuristic_summary`.
     """
 
-    def __init__(self, backend: Any | None = None, max_retries: int = 2, max_new_tokens: int = 384,
-                 temperature: float = 0.0, seed: int | None = 0, batch_size: int | None = None,
-                 max_prompt_chars: int = 2400) -> None:
-        self.backend = backend
-        self.max_retries = max_retries
-        self.max_new_tokens = max_new_tokens
-        self.temperature = temperature
-        self.seed = seed
-        self.batch_size = batch_size
-        self.max_prompt_chars = max_prompt_chars
-        self.stats = SummarizerStats()
+    backend: Any | None = None
+    max_retries: int = 2
+    max_new_tokens: int = 384
+    temperature: float = 0.0
+    seed: int | None = 0
+    batch_size: int | None = None
+    max_prompt_chars: int = 2400
+    stats: SummarizerStats = field(default_factory=SummarizerStats, init=False)
 
     # ----- one model answer ---------------------------------------------------------------------
 
@@ -359,16 +376,8 @@ class Summarizer:
              parse: Callable[[int, str], tuple[LLMSummary, list[str]]]) -> list[JSONAnswer[LLMSummary]]:
         """The one place the model is asked (sampling settings, batching, retries with the reason fed back)."""
         sampling = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed)
-        return ask_for_json(lambda convs: self._generate(convs, sampling), conversations, parse, self._feedback,
-                            self.max_retries, self.stats)
-
-    def _generate(self, requests: list[list[dict[str, str]]], sampling: SamplingParams) -> list[Any]:
-        if self.batch_size is None:
-            return self.backend.generate(requests, sampling)  # type: ignore[union-attr]
-        out: list[Any] = []
-        for start in range(0, len(requests), self.batch_size):
-            out.extend(self.backend.generate(requests[start:start + self.batch_size], sampling))  # type: ignore[union-attr]
-        return out
+        return ask_model(self.backend, conversations, parse, self._feedback, sampling, self.max_retries, self.stats,
+                         self.batch_size)
 
     @staticmethod
     def _feedback(error: str) -> str:

@@ -82,6 +82,17 @@ class Scenario:
         return self.checks(p, before, after, diff, answer) + [only(diff, self.changes)]
 
 
+class Question(Scenario):
+    """A scenario whose goal is an answer and no change: its one check compares the answer with
+    ``p[expected]`` (see :func:`answer_check`)."""
+
+    expected = ""
+
+    def checks(self, p: dict[str, Any], before: dict, after: dict, diff: dict, answer: Any) -> list[Check]:
+        """The answer equals the parameter named ``expected``."""
+        return [answer_check(answer, p[self.expected])]
+
+
 def only(diff: dict[str, Any], allowed: frozenset[tuple[str, str, str]] | set[tuple[str, str, str]]) -> Check:
     """Check that the diff has no kind of change outside ``allowed`` (app, table, added|removed|updated)."""
     extra = [f"{app}.{table} {kind}" for app, tables in diff.items() for table, change in tables.items()
@@ -131,11 +142,26 @@ def _same(got: Any, want: Any) -> bool:
     return got == want
 
 
+def emailed_lines(diff: dict[str, Any], email: str, subject: str, lines: list[str], name: str) -> Check:
+    """Exactly one email was added, to ``email`` alone, with ``subject`` and a body of ``lines``, one per line."""
+    added = rows(diff, "email", "emails", "added")
+    ok = len(added) == 1 and added[0]["recipients"] == [email] and added[0]["subject"] == subject \
+        and [x.strip() for x in added[0]["body"].strip().splitlines()] == lines
+    return Check(name, ok, f"added: {added}")
+
+
 def field_is(after: dict[str, Any], app: str, table: str, ids: list[Any], field: str, value: Any, name: str) -> Check:
     """Every row ``ids`` of a table now has ``field == value``."""
     table_rows = after[app][table]
     wrong = [i for i in ids if i not in table_rows or table_rows[i][field] != value]
     return Check(name, not wrong, f"rows with the wrong {field}: {wrong}")
+
+
+def updated_to(diff: dict[str, Any], after: dict[str, Any], app: str, table: str, ids: list[Any], changed: str,
+               field: str, value: Any, name: str) -> list[Check]:
+    """Two checks: exactly the rows ``ids`` of a table were updated (named ``changed``), and each of
+    them now has ``field == value`` (named ``name``)."""
+    return [same_ids(changed, updated_ids(diff, app, table), ids), field_is(after, app, table, ids, field, value, name)]
 
 
 def same_ids(name: str, got: list[Any], want: list[Any]) -> Check:
@@ -163,6 +189,17 @@ def contact(world: dict, rng: random.Random, pred: Callable[[dict], bool] = lamb
 def by_email(world: dict) -> dict[str, dict]:
     """Contacts keyed by email."""
     return {c["email"]: c for c in world["phone"]["contacts"].values()}
+
+
+def inbox(world: dict, **where: Any) -> list[dict]:
+    """The emails in the inbox whose fields equal ``where``."""
+    return [e for e in world["email"]["emails"].values() if e["folder"] == "inbox"
+            and all(e[k] == v for k, v in where.items())]
+
+
+def newest(emails: list[dict]) -> dict:
+    """The most recently sent of some emails."""
+    return max(emails, key=lambda e: (e["sent_at"], e["id"]))
 
 
 def money(text: str) -> float | None:

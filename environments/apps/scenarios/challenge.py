@@ -7,17 +7,22 @@ import re
 from environments.apps.scenarios.base import (
     WALLET_PAY,
     Check,
+    Question,
     Scenario,
     added_one,
-    answer_check,
     balance_check,
+    by_email,
     contact,
+    emailed_lines,
     field_is,
     full,
+    inbox,
+    newest,
     removed_ids,
     rows,
     same_ids,
     updated_ids,
+    updated_to,
 )
 from environments.apps.scenarios.original import FIND
 
@@ -33,11 +38,13 @@ def _amount(content: str) -> float:
     return float(re.search(r"Amount: ([\d.]+)", content).group(1))
 
 
+FIND_FILE = '''f = [x for x in all_pages(apis.files.list_files, access_token=tokens["files"], folder={folder!r}) if x["name"] == {name!r}][0]'''
 AMOUNT = 'float(re.search(r"Amount: ([\\d.]+)", content).group(1))'
 
 
-class CountFolder(Scenario):
+class CountFolder(Question):
     id, split, difficulty, apps = "files_count_folder", "test_challenge", 1, ("files",)
+    expected = "count"
 
     def params(self, world, rng):
         folder = rng.choice(["Documents", "Photos", "Receipts", "Work"])
@@ -49,9 +56,6 @@ class CountFolder(Scenario):
     def solution(self, p):
         return f'''folders = apis.files.list_folders(access_token=tokens["files"])
 apis.supervisor.complete_task(answer=[f for f in folders if f["name"] == {p["folder"]!r}][0]["num_files"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
 
 
 class CreateFile(Scenario):
@@ -87,8 +91,7 @@ class ShareWithContact(Scenario):
         return f"Share the file '{p['file']}' in my '{p['folder']}' folder with my contact {p['name']}."
 
     def solution(self, p):
-        return FIND.format(name=p["name"]) + f'''
-f = [x for x in all_pages(apis.files.list_files, access_token=tokens["files"], folder={p["folder"]!r}) if x["name"] == {p["file"]!r}][0]
+        return FIND.format(name=p["name"]) + "\n" + FIND_FILE.format(folder=p["folder"], name=p["file"]) + '''
 apis.files.share_file(access_token=tokens["files"], file_id=f["id"], email=who["email"])
 apis.supervisor.complete_task()'''
 
@@ -107,7 +110,7 @@ class UnshareAll(Scenario):
         if not emails:
             return None
         email = rng.choice(emails)
-        c = next(c for c in world["phone"]["contacts"].values() if c["email"] == email)
+        c = by_email(world)[email]
         return {"name": full(c), "email": email, "ids": [f["id"] for f in _files(world) if email in f["shared_with"]]}
 
     def instruction(self, p):
@@ -126,8 +129,9 @@ apis.supervisor.complete_task()'''
                 Check("no file shared with the person", not still, f"still shared: {still}")]
 
 
-class ReceiptsTotal(Scenario):
+class ReceiptsTotal(Question):
     id, split, difficulty, apps = "files_receipts_total", "test_challenge", 2, ("files",)
+    expected = "total"
 
     def params(self, world, rng):
         store = rng.choice(sorted({re.search(r"Store: (\w+)", f["content"]).group(1) for f in _files(world, folder="Receipts")}))
@@ -145,9 +149,6 @@ for f in all_pages(apis.files.list_files, access_token=tokens["files"], folder="
     if "Store: {p["store"]}\\n" in content:
         total += {AMOUNT}
 apis.supervisor.complete_task(answer=round(total, 2))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["total"])]
 
 
 class FilePhotos(Scenario):
@@ -170,8 +171,8 @@ apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
         return [added_one(diff, "files", "folders", {"name": p["folder"]}, "the folder created"),
-                same_ids("exactly the photos changed", updated_ids(diff, "files", "files"), p["ids"]),
-                field_is(after, "files", "files", p["ids"], "folder", p["folder"], "photos moved")]
+                *updated_to(diff, after, "files", "files", p["ids"], "exactly the photos changed",
+                            "folder", p["folder"], "photos moved")]
 
 
 class RenameFile(Scenario):
@@ -186,13 +187,13 @@ class RenameFile(Scenario):
         return f"Rename the file '{p['old']}' in my '{p['folder']}' folder to '{p['new']}'."
 
     def solution(self, p):
-        return f'''f = [x for x in all_pages(apis.files.list_files, access_token=tokens["files"], folder={p["folder"]!r}) if x["name"] == {p["old"]!r}][0]
+        return FIND_FILE.format(folder=p["folder"], name=p["old"]) + f'''
 apis.files.rename_file(access_token=tokens["files"], file_id=f["id"], name={p["new"]!r})
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("only that file changed", updated_ids(diff, "files", "files"), [p["id"]]),
-                field_is(after, "files", "files", [p["id"]], "name", p["new"], "renamed")]
+        return updated_to(diff, after, "files", "files", [p["id"]], "only that file changed",
+                          "name", p["new"], "renamed")
 
 
 class DeleteOldFolder(Scenario):
@@ -223,10 +224,8 @@ class SaveEmailToFile(Scenario):
     changes = frozenset({("files", "files", "added")})
 
     def params(self, world, rng):
-        emails = {c["email"]: c for c in world["phone"]["contacts"].values()}
-        inbox = [e for e in world["email"]["emails"].values() if e["folder"] == "inbox" and e["sender"] in emails]
-        c = emails[rng.choice(sorted({e["sender"] for e in inbox}))]
-        latest = max((e for e in inbox if e["sender"] == c["email"]), key=lambda e: (e["sent_at"], e["id"]))
+        c = by_email(world)[rng.choice(sorted({e["sender"] for e in inbox(world)} & set(by_email(world))))]
+        latest = newest(inbox(world, sender=c["email"]))
         return {"name": full(c), "file": f"{c['first_name'].lower()}_latest.txt", "body": latest["body"]}
 
     def instruction(self, p):
@@ -258,7 +257,7 @@ class AppendToFile(Scenario):
         return f"Add the line '{p['line']}' at the end of the file '{p['file']}' in my '{p['folder']}' folder."
 
     def solution(self, p):
-        return f'''f = [x for x in all_pages(apis.files.list_files, access_token=tokens["files"], folder={p["folder"]!r}) if x["name"] == {p["file"]!r}][0]
+        return FIND_FILE.format(folder=p["folder"], name=p["file"]) + f'''
 content = apis.files.show_file(access_token=tokens["files"], file_id=f["id"])["content"]
 apis.files.update_file(access_token=tokens["files"], file_id=f["id"], content=content.rstrip("\\n") + "\\n" + {p["line"]!r} + "\\n")
 apis.supervisor.complete_task()'''
@@ -326,10 +325,7 @@ apis.email.send_email(access_token=tokens["email"], recipients=[who["email"]], s
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        added = rows(diff, "email", "emails", "added")
-        ok = len(added) == 1 and added[0]["recipients"] == [p["email"]] and added[0]["subject"] == "Big receipts" \
-            and [x.strip() for x in added[0]["body"].strip().splitlines()] == p["names"]
-        return [Check("one email listing the big receipts", ok, f"added: {added}")]
+        return [emailed_lines(diff, p["email"], "Big receipts", p["names"], "one email listing the big receipts")]
 
 
 SCENARIOS = [CountFolder(), CreateFile(), ShareWithContact(), UnshareAll(), ReceiptsTotal(), FilePhotos(), RenameFile(),

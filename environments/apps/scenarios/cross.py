@@ -8,15 +8,16 @@ from environments.apps.scenarios.base import (
     Scenario,
     balance_check,
     contact,
-    field_is,
+    emailed_lines,
     full,
     money,
     rows,
     same_ids,
-    updated_ids,
+    updated_to,
 )
-from environments.apps.scenarios.original import FIND
-from environments.apps.scenarios.productivity import FIND_EVENT, FIND_LIST, FIND_NOTE, _unique_own
+from environments.apps.scenarios.original import FIND, FIND_PLAYLIST
+from environments.apps.scenarios.productivity import FIND_EVENT, FIND_LIST, FIND_NOTE, own_event, todo_list
+from environments.apps.scenarios.shopping import ORDER_FROM_CART, ordered_one_each, other_cart_kept
 
 
 class PayEmailedAsks(Scenario):
@@ -59,8 +60,7 @@ class TodosFromEmails(Scenario):
     def params(self, world, rng):
         tasks = [e for _, e in sorted(world["email"]["emails"].items()) if e["folder"] == "inbox" and not e["read"]
                  and e["subject"].startswith("Task: ")]
-        lst = rng.choice(["Errands", "Work", "Home"])
-        lid = next(i for i, x in world["notes"]["todo_lists"].items() if x["title"] == lst)
+        lst, lid = todo_list(world, rng)
         return {"list": lst, "list_id": lid, "texts": sorted(e["subject"][6:] for e in tasks),
                 "ids": [e["id"] for e in tasks]} if tasks else None
 
@@ -80,8 +80,8 @@ apis.supervisor.complete_task()'''
         todos = rows(diff, "notes", "todos", "added")
         ok = sorted(t["text"] for t in todos) == p["texts"] and all(t["list_id"] == p["list_id"] for t in todos)
         return [Check("one todo per task email in the list", ok, f"added: {todos}"),
-                same_ids("those emails marked read", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "read", True, "read")]
+                *updated_to(diff, after, "email", "emails", p["ids"], "those emails marked read",
+                            "read", True, "read")]
 
 
 class EmailAttendees(Scenario):
@@ -89,10 +89,9 @@ class EmailAttendees(Scenario):
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
-        own = [e for e in _unique_own(world) if len(e["attendees"]) > 1]
-        if not own:
+        e = own_event(world, rng, lambda e: len(e["attendees"]) > 1)
+        if e is None:
             return None
-        e = rng.choice(own)
         return {"title": e["title"], "to": sorted(a for a in e["attendees"] if a != world["supervisor"]["email"])}
 
     def instruction(self, p):
@@ -128,18 +127,14 @@ class EmailPlaylist(Scenario):
                 f"playlist order, with the subject '{p['playlist']}'.")
 
     def solution(self, p):
-        return FIND.format(name=p["name"]) + f'''
-pl = [x for x in all_pages(apis.music.show_playlists, access_token=tokens["music"]) if x["title"] == {p["playlist"]!r}][0]
+        return FIND.format(name=p["name"]) + "\n" + FIND_PLAYLIST.format(title=p["playlist"]) + f'''
 ids = apis.music.show_playlist(access_token=tokens["music"], playlist_id=pl["id"])["song_ids"]
 body = "\\n".join(apis.music.show_song(song_id=i)["title"] for i in ids)
 apis.email.send_email(access_token=tokens["email"], recipients=[who["email"]], subject={p["playlist"]!r}, body=body)
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        added = rows(diff, "email", "emails", "added")
-        lines = [x.strip() for x in added[0]["body"].strip().splitlines()] if len(added) == 1 else None
-        ok = lines == p["titles"] and added[0]["recipients"] == [p["email"]] and added[0]["subject"] == p["playlist"]
-        return [Check("one email listing the titles in order", ok, f"added: {added}")]
+        return [emailed_lines(diff, p["email"], p["playlist"], p["titles"], "one email listing the titles in order")]
 
 
 class TextAttendees(Scenario):
@@ -148,10 +143,9 @@ class TextAttendees(Scenario):
 
     def params(self, world, rng):
         phones = {c["email"]: c["phone_number"] for c in world["phone"]["contacts"].values()}
-        own = [e for e in _unique_own(world) if any(a in phones for a in e["attendees"])]
-        if not own:
+        e = own_event(world, rng, lambda e: any(a in phones for a in e["attendees"]))
+        if e is None:
             return None
-        e = rng.choice(own)
         return {"title": e["title"], "phones": sorted(phones[a] for a in e["attendees"] if a in phones),
                 "text": rng.choice(["Running 10 minutes late.", "Starting soon!"])}
 
@@ -216,8 +210,7 @@ apis.supervisor.complete_task()'''
 
 class BuyShoppingList(Scenario):
     id, split, difficulty, apps = "cross_buy_shopping_list", "test_normal", 3, ("notes", "shopping")
-    changes = frozenset({("shopping", "orders", "added"), ("shopping", "products", "updated"),
-                         ("shopping", "cart", "added"), ("shopping", "cart", "updated"), ("shopping", "cart", "removed")})
+    changes = ORDER_FROM_CART
 
     def params(self, world, rng):
         body = next(n["body"] for n in world["notes"]["notes"].values() if n["title"] == "Shopping list")
@@ -246,12 +239,8 @@ apis.shopping.place_order(access_token=tokens["shopping"], product_ids=chosen)
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        added = rows(diff, "shopping", "orders", "added")
-        ok = len(added) == 1 and sorted((i["product_id"], i["quantity"]) for i in added[0]["items"]) == \
-            [(pid, 1) for pid in p["ids"]]
-        return [Check("one order with one of each listed product", ok, f"added: {added}"),
-                same_ids("other cart items kept", sorted(after["shopping"]["cart"]),
-                         [pid for pid in p["cart"] if pid not in p["ids"]])]
+        return [ordered_one_each(diff, p["ids"], "one order with one of each listed product"),
+                other_cart_kept(after, p["cart"], p["ids"])]
 
 
 

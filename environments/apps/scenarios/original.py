@@ -5,10 +5,11 @@ from __future__ import annotations
 from environments.apps.scenarios.base import (
     WALLET_PAY,
     Check,
+    Question,
     Scenario,
     added_one,
-    answer_check,
     balance_check,
+    by_email,
     contact,
     full,
     removed_ids,
@@ -30,6 +31,7 @@ def top_liked_title(world: dict) -> str:
 
 
 FIND = 'who = all_pages(apis.phone.search_contacts, access_token=tokens["phone"], query={name!r})[0]'
+FIND_PLAYLIST = '''pl = [x for x in all_pages(apis.music.show_playlists, access_token=tokens["music"]) if x["title"] == {title!r}][0]'''
 TOP_SONG = '''liked = all_pages(apis.music.show_liked_songs, access_token=tokens["music"])
 title = max(liked, key=lambda s: s["my_play_count"])["title"]'''
 
@@ -81,8 +83,9 @@ apis.supervisor.complete_task()'''
         return [added_one(diff, "phone", "contacts", want, "contact added with the right fields")]
 
 
-class CountRelationship(Scenario):
+class CountRelationship(Question):
     id, split, difficulty, apps = "phone_count_relationship", "train", 1, ("phone",)
+    expected = "count"
 
     def params(self, world, rng):
         rel = rng.choice(RELATIONSHIPS)
@@ -94,9 +97,6 @@ class CountRelationship(Scenario):
     def solution(self, p):
         return f'''found = all_pages(apis.phone.search_contacts, access_token=tokens["phone"], relationship={p["rel"]!r})
 apis.supervisor.complete_task(answer=len(found))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
 
 
 class DeleteReceived(Scenario):
@@ -164,8 +164,9 @@ apis.supervisor.complete_task()'''
         return [same_ids("that contact deleted", removed_ids(diff, "phone", "contacts"), [p["id"]])]
 
 
-class ContactPhone(Scenario):
+class ContactPhone(Question):
     id, split, difficulty, apps = "phone_contact_number", "test_normal", 1, ("phone",)
+    expected = "phone"
 
     def params(self, world, rng):
         c = contact(world, rng)
@@ -177,9 +178,6 @@ class ContactPhone(Scenario):
     def solution(self, p):
         return FIND.format(name=p["name"]) + '''
 apis.supervisor.complete_task(answer=apis.phone.show_contact(access_token=tokens["phone"], contact_id=who["id"])["phone_number"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["phone"])]
 
 
 class ReplyLastText(Scenario):
@@ -228,8 +226,9 @@ apis.supervisor.complete_task()'''
                 balance_check(before, after, p["amount"])]
 
 
-class TotalReceived(Scenario):
+class TotalReceived(Question):
     id, split, difficulty, apps = "wallet_total_received", "test_normal", 2, ("phone", "wallet")
+    expected = "total"
 
     def params(self, world, rng):
         txs = world["wallet"]["transactions"].values()
@@ -244,9 +243,6 @@ class TotalReceived(Scenario):
 txs = all_pages(apis.wallet.show_transactions, access_token=tokens["wallet"], email=who["email"], direction="received")
 apis.supervisor.complete_task(answer=sum(t["amount"] for t in txs))'''
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["total"])]
-
 
 class HandleRequests(Scenario):
     id, split, difficulty, apps = "wallet_handle_requests", "test_normal", 3, ("phone", "wallet")
@@ -254,10 +250,9 @@ class HandleRequests(Scenario):
 
     def params(self, world, rng):
         pending = [r for r in world["wallet"]["requests"].values() if r["status"] == "pending"]
-        emails = {c["email"]: c for c in world["phone"]["contacts"].values()}
         if not pending:
             return None
-        c = emails[rng.choice(sorted({r["requester_email"] for r in pending}))]
+        c = by_email(world)[rng.choice(sorted({r["requester_email"] for r in pending}))]
         return {"name": full(c), "email": c["email"],
                 "approve": sorted(r["id"] for r in pending if r["requester_email"] == c["email"]),
                 "decline": sorted(r["id"] for r in pending if r["requester_email"] != c["email"]),
@@ -285,8 +280,9 @@ apis.supervisor.complete_task()'''
                 balance_check(before, after, p["spent"])]
 
 
-class Balance(Scenario):
+class Balance(Question):
     id, split, difficulty, apps = "wallet_balance", "train", 1, ("wallet",)
+    expected = "balance"
 
     def params(self, world, rng):
         return {"balance": world["wallet"]["account"][1]["balance"]}
@@ -297,12 +293,10 @@ class Balance(Scenario):
     def solution(self, p):
         return 'apis.supervisor.complete_task(answer=apis.wallet.show_balance(access_token=tokens["wallet"])["balance"])'
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["balance"])]
 
-
-class LargestPaymentNote(Scenario):
+class LargestPaymentNote(Question):
     id, split, difficulty, apps = "wallet_largest_payment_note", "test_normal", 2, ("wallet",)
+    expected = "note"
 
     def params(self, world, rng):
         me = world["supervisor"]["email"]
@@ -320,9 +314,6 @@ class LargestPaymentNote(Scenario):
 biggest = max(sent, key=lambda t: t["amount"])
 tx = apis.wallet.show_transaction(access_token=tokens["wallet"], transaction_id=biggest["id"])
 apis.supervisor.complete_task(answer=tx["description"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["note"])]
 
 
 class PlaylistOfArtist(Scenario):
@@ -350,8 +341,9 @@ apis.supervisor.complete_task()'''
         return [Check("playlist with exactly the artist's songs", ok, f"added: {added}")]
 
 
-class TopLikedSong(Scenario):
+class TopLikedSong(Question):
     id, split, difficulty, apps = "music_top_liked", "dev", 1, ("music",)
+    expected = "title"
 
     def params(self, world, rng):
         return {"title": top_liked_title(world)}
@@ -361,9 +353,6 @@ class TopLikedSong(Scenario):
 
     def solution(self, p):
         return TOP_SONG + "\napis.supervisor.complete_task(answer=title)"
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["title"])]
 
 
 class RemoveArtistFromPlaylist(Scenario):
@@ -381,7 +370,7 @@ class RemoveArtistFromPlaylist(Scenario):
         return f"Remove every song by {p['artist']} from my playlist '{p['playlist']}'; keep the other songs."
 
     def solution(self, p):
-        return f'''pl = [x for x in all_pages(apis.music.show_playlists, access_token=tokens["music"]) if x["title"] == {p["playlist"]!r}][0]
+        return FIND_PLAYLIST.format(title=p["playlist"]) + f'''
 for sid in apis.music.show_playlist(access_token=tokens["music"], playlist_id=pl["id"])["song_ids"]:
     if apis.music.show_song(song_id=sid)["artist"] == {p["artist"]!r}:
         apis.music.remove_song_from_playlist(access_token=tokens["music"], playlist_id=pl["id"], song_id=sid)
@@ -451,7 +440,7 @@ class DeletePlaylist(Scenario):
         return f"Delete my music playlist '{p['title']}'."
 
     def solution(self, p):
-        return f'''pl = [x for x in all_pages(apis.music.show_playlists, access_token=tokens["music"]) if x["title"] == {p["title"]!r}][0]
+        return FIND_PLAYLIST.format(title=p["title"]) + '''
 apis.music.delete_playlist(access_token=tokens["music"], playlist_id=pl["id"])
 apis.supervisor.complete_task()'''
 

@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 from environments.apps.scenarios.base import (
     Check,
+    Question,
     Scenario,
     added_one,
-    answer_check,
     by_email,
     contact,
     field_is,
     full,
+    inbox,
+    newest,
     removed_ids,
     rows,
     same_ids,
     updated_ids,
+    updated_to,
 )
 from environments.apps.scenarios.original import FIND
 
 EMAIL_UPDATED = frozenset({("email", "emails", "updated")})
-
-
-def _inbox(world: dict, **where) -> list[dict]:
-    return [e for e in world["email"]["emails"].values() if e["folder"] == "inbox"
-            and all(e[k] == v for k, v in where.items())]
-
-
-def _latest(emails: list[dict]) -> dict:
-    return max(emails, key=lambda e: (e["sent_at"], e["id"]))
+EVENTS_UPDATED = frozenset({("calendar", "events", "updated")})
+NOTES_UPDATED = frozenset({("notes", "notes", "updated")})
+TODOS_UPDATED = frozenset({("notes", "todos", "updated")})
 
 
 # -- email -------------------------------------------------------------------------------------------
@@ -53,11 +53,12 @@ apis.supervisor.complete_task()'''
         return [added_one(diff, "email", "emails", want, "one email to the contact")]
 
 
-class CountUnread(Scenario):
+class CountUnread(Question):
     id, split, difficulty, apps = "email_count_unread", "train", 1, ("email",)
+    expected = "count"
 
     def params(self, world, rng):
-        return {"count": len(_inbox(world, read=False))}
+        return {"count": len(inbox(world, read=False))}
 
     def instruction(self, p):
         return "How many unread emails are in my email inbox? Answer with a number."
@@ -66,18 +67,15 @@ class CountUnread(Scenario):
         return '''unread = all_pages(apis.email.search_emails, access_token=tokens["email"], folder="inbox", unread_only=True)
 apis.supervisor.complete_task(answer=len(unread))'''
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
-
 
 class ReplyLatest(Scenario):
     id, split, difficulty, apps = "email_reply_latest", "train", 2, ("phone", "email")
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
-        senders = sorted({e["sender"] for e in _inbox(world)} & set(by_email(world)))
+        senders = sorted({e["sender"] for e in inbox(world)} & set(by_email(world)))
         c = by_email(world)[rng.choice(senders)]
-        latest = _latest(_inbox(world, sender=c["email"]))
+        latest = newest(inbox(world, sender=c["email"]))
         return {"name": full(c), "email": c["email"], "subject": latest["subject"],
                 "body": rng.choice(["Thanks, noted!", "Yes, that works for me.", "Let's discuss on Monday."])}
 
@@ -101,8 +99,8 @@ class FolderFromSender(Scenario):
     changes = frozenset({("email", "folders", "added"), ("email", "emails", "updated")})
 
     def params(self, world, rng):
-        c = by_email(world)[rng.choice(sorted({e["sender"] for e in _inbox(world)} & set(by_email(world))))]
-        return {"name": full(c), "folder": c["first_name"], "ids": sorted(e["id"] for e in _inbox(world, sender=c["email"]))}
+        c = by_email(world)[rng.choice(sorted({e["sender"] for e in inbox(world)} & set(by_email(world))))]
+        return {"name": full(c), "folder": c["first_name"], "ids": sorted(e["id"] for e in inbox(world, sender=c["email"]))}
 
     def instruction(self, p):
         return f"Create an email folder named '{p['folder']}' and move every inbox email from {p['name']} into it."
@@ -116,8 +114,8 @@ apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
         return [added_one(diff, "email", "folders", {"name": p["folder"]}, "the folder created"),
-                same_ids("exactly those emails moved", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "folder", p["folder"], "emails in the new folder")]
+                *updated_to(diff, after, "email", "emails", p["ids"], "exactly those emails moved",
+                            "folder", p["folder"], "emails in the new folder")]
 
 
 class ReadFromSender(Scenario):
@@ -125,7 +123,7 @@ class ReadFromSender(Scenario):
     changes = EMAIL_UPDATED
 
     def params(self, world, rng):
-        unread = _inbox(world, read=False)
+        unread = inbox(world, read=False)
         senders = sorted({e["sender"] for e in unread} & set(by_email(world)))
         c = by_email(world)[rng.choice(senders)]
         return {"name": full(c), "ids": sorted(e["id"] for e in unread if e["sender"] == c["email"])}
@@ -140,8 +138,8 @@ for mail in all_pages(apis.email.search_emails, access_token=tokens["email"], se
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those emails changed", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "read", True, "marked read")]
+        return updated_to(diff, after, "email", "emails", p["ids"], "exactly those emails changed",
+                          "read", True, "marked read")
 
 
 class DropReceiptsFolder(Scenario):
@@ -165,8 +163,8 @@ apis.supervisor.complete_task()'''
     def checks(self, p, before, after, diff, answer):
         gone = [f["name"] for f in rows(diff, "email", "folders", "removed")]
         return [Check("the Receipts folder deleted", gone == ["Receipts"], f"removed {gone}"),
-                same_ids("exactly its emails moved", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "folder", p["target"], "emails in the target folder")]
+                *updated_to(diff, after, "email", "emails", p["ids"], "exactly its emails moved",
+                            "folder", p["target"], "emails in the target folder")]
 
 
 class UnstarAll(Scenario):
@@ -186,8 +184,8 @@ class UnstarAll(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly the starred emails changed", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "starred", False, "stars removed")]
+        return updated_to(diff, after, "email", "emails", p["ids"], "exactly the starred emails changed",
+                          "starred", False, "stars removed")
 
 
 class ForwardSubject(Scenario):
@@ -195,8 +193,8 @@ class ForwardSubject(Scenario):
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
-        inbox = _inbox(world)
-        unique = [e for e in inbox if sum(o["subject"] == e["subject"] for o in inbox) == 1]
+        mails = inbox(world)
+        unique = [e for e in mails if sum(o["subject"] == e["subject"] for o in mails) == 1]
         if not unique:
             return None
         mail = rng.choice(sorted(unique, key=lambda e: e["id"]))
@@ -227,7 +225,7 @@ class StarRelationship(Scenario):
     def params(self, world, rng):
         rel = rng.choice(["friend", "family", "coworker"])
         emails = {c["email"] for c in world["phone"]["contacts"].values() if rel in c["relationships"]}
-        ids = sorted(e["id"] for e in _inbox(world, starred=False) if e["sender"] in emails)
+        ids = sorted(e["id"] for e in inbox(world, starred=False) if e["sender"] in emails)
         return {"rel": rel, "ids": ids} if ids else None
 
     def instruction(self, p):
@@ -241,8 +239,8 @@ for mail in all_pages(apis.email.search_emails, access_token=tokens["email"], fo
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those emails changed", updated_ids(diff, "email", "emails"), p["ids"]),
-                field_is(after, "email", "emails", p["ids"], "starred", True, "starred")]
+        return updated_to(diff, after, "email", "emails", p["ids"], "exactly those emails changed",
+                          "starred", True, "starred")
 
 
 class EmptyTrash(Scenario):
@@ -265,11 +263,12 @@ apis.supervisor.complete_task()'''
         return [same_ids("exactly the trash deleted", removed_ids(diff, "email", "emails"), p["ids"])]
 
 
-class LatestBody(Scenario):
+class LatestBody(Question):
     id, split, difficulty, apps = "email_latest_body", "test_normal", 1, ("email",)
+    expected = "body"
 
     def params(self, world, rng):
-        latest = _latest(_inbox(world))
+        latest = newest(inbox(world))
         return {"body": latest["body"]}
 
     def instruction(self, p):
@@ -279,21 +278,18 @@ class LatestBody(Scenario):
         return '''newest = apis.email.search_emails(access_token=tokens["email"], folder="inbox", page_limit=1)[0]
 apis.supervisor.complete_task(answer=apis.email.show_email(access_token=tokens["email"], email_id=newest["id"])["body"])'''
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["body"])]
-
 
 class MarkUnread(Scenario):
     id, split, difficulty, apps = "email_mark_unread", "test_normal", 1, ("phone", "email")
     changes = EMAIL_UPDATED
 
     def params(self, world, rng):
-        senders = sorted(s for s in {e["sender"] for e in _inbox(world)} & set(by_email(world))
-                         if _latest(_inbox(world, sender=s))["read"])
+        senders = sorted(s for s in {e["sender"] for e in inbox(world)} & set(by_email(world))
+                         if newest(inbox(world, sender=s))["read"])
         if not senders:
             return None
         c = by_email(world)[rng.choice(senders)]
-        return {"name": full(c), "id": _latest(_inbox(world, sender=c["email"]))["id"]}
+        return {"name": full(c), "id": newest(inbox(world, sender=c["email"]))["id"]}
 
     def instruction(self, p):
         return f"Mark the newest email in my inbox from {p['name']} as unread so I remember it."
@@ -305,12 +301,13 @@ apis.email.mark_email_unread(access_token=tokens["email"], email_id=mail["id"])
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("only that email changed", updated_ids(diff, "email", "emails"), [p["id"]]),
-                field_is(after, "email", "emails", [p["id"]], "read", False, "marked unread")]
+        return updated_to(diff, after, "email", "emails", [p["id"]], "only that email changed",
+                          "read", False, "marked unread")
 
 
-class CountFolder(Scenario):
+class CountFolder(Question):
     id, split, difficulty, apps = "email_count_folder", "test_normal", 1, ("email",)
+    expected = "count"
 
     def params(self, world, rng):
         folder = rng.choice(["sent", "archive", "trash", "inbox"])
@@ -323,9 +320,6 @@ class CountFolder(Scenario):
         return f'''folders = apis.email.show_folders(access_token=tokens["email"])
 apis.supervisor.complete_task(answer=[f for f in folders if f["name"] == {p["folder"]!r}][0]["num_emails"])'''
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
-
 
 # -- calendar ----------------------------------------------------------------------------------------
 def _events(world: dict, **where) -> list[dict]:
@@ -337,9 +331,11 @@ def _own(world: dict) -> list[dict]:
     return _events(world, organizer=world["supervisor"]["email"])
 
 
-def _unique_own(world: dict) -> list[dict]:
+def own_event(world: dict, rng: random.Random, pred: Callable[[dict], bool] = lambda e: True) -> dict | None:
+    """A random event I organise whose title no other of my events has, satisfying ``pred`` (None if none)."""
     own = _own(world)
-    return [e for e in own if sum(o["title"] == e["title"] for o in own) == 1]
+    options = [e for e in own if sum(o["title"] == e["title"] for o in own) == 1 and pred(e)]
+    return rng.choice(options) if options else None
 
 
 FIND_EVENT = '''event = [e for e in all_pages(apis.calendar.show_events, access_token=tokens["calendar"], query={title!r})
@@ -371,8 +367,9 @@ apis.supervisor.complete_task()'''
                 Check("no other attendees", bool(added) and len(added[0]["attendees"]) == 1, f"added: {added}")]
 
 
-class CountDay(Scenario):
+class CountDay(Question):
     id, split, difficulty, apps = "calendar_count_day", "train", 1, ("calendar",)
+    expected = "count"
 
     def params(self, world, rng):
         day = rng.choice(sorted({e["start"][:10] for e in world["calendar"]["events"].values()}))
@@ -386,13 +383,10 @@ class CountDay(Scenario):
         return f'''events = all_pages(apis.calendar.show_events, access_token=tokens["calendar"], start_date={p["day"]!r}, end_date={p["day"]!r})
 apis.supervisor.complete_task(answer=sum(e["my_response"] != "declined" for e in events))'''
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
-
 
 class AcceptFrom(Scenario):
     id, split, difficulty, apps = "calendar_accept_from", "train", 2, ("phone", "calendar")
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
         pending = _events(world, my_response="pending")
@@ -413,19 +407,18 @@ for inv in all_pages(apis.calendar.show_invitations, access_token=tokens["calend
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those invitations changed", updated_ids(diff, "calendar", "events"), p["ids"]),
-                field_is(after, "calendar", "events", p["ids"], "my_response", "accepted", "accepted")]
+        return updated_to(diff, after, "calendar", "events", p["ids"], "exactly those invitations changed",
+                          "my_response", "accepted", "accepted")
 
 
 class Reschedule(Scenario):
     id, split, difficulty, apps = "calendar_reschedule", "train", 2, ("calendar",)
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
-        own = _unique_own(world)
-        if not own:
+        e = own_event(world, rng)
+        if e is None:
             return None
-        e = rng.choice(own)
         day = rng.choice(["2024-06-20", "2024-06-21"])
         return {"title": e["title"], "id": e["id"], "start": f"{day}{e['start'][10:]}", "end": f"{day}{e['end'][10:]}"}
 
@@ -447,7 +440,7 @@ apis.supervisor.complete_task()'''
 
 class RemindersOnDay(Scenario):
     id, split, difficulty, apps = "calendar_reminders_day", "train", 2, ("calendar",)
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
         minutes = rng.choice((15, 45, 60))
@@ -468,13 +461,13 @@ class RemindersOnDay(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those events changed", updated_ids(diff, "calendar", "events"), p["ids"]),
-                field_is(after, "calendar", "events", p["ids"], "reminder_minutes", p["minutes"], "reminders set")]
+        return updated_to(diff, after, "calendar", "events", p["ids"], "exactly those events changed",
+                          "reminder_minutes", p["minutes"], "reminders set")
 
 
 class RemoveAttendee(Scenario):
     id, split, difficulty, apps = "calendar_remove_attendee", "train", 2, ("phone", "calendar")
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
         me = world["supervisor"]["email"]
@@ -500,14 +493,14 @@ apis.supervisor.complete_task()'''
                 Check("the person removed everywhere", not still, f"still in {still}")]
 
 
-class EventLocation(Scenario):
+class EventLocation(Question):
     id, split, difficulty, apps = "calendar_event_location", "dev", 1, ("calendar",)
+    expected = "location"
 
     def params(self, world, rng):
-        own = _unique_own(world)
-        if not own:
+        e = own_event(world, rng)
+        if e is None:
             return None
-        e = rng.choice(own)
         return {"title": e["title"], "location": e["location"]}
 
     def instruction(self, p):
@@ -517,19 +510,15 @@ class EventLocation(Scenario):
         return FIND_EVENT.format(title=p["title"]) + '''
 apis.supervisor.complete_task(answer=apis.calendar.show_event(access_token=tokens["calendar"], event_id=event["id"])["location"])'''
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["location"])]
-
 
 class InviteContact(Scenario):
     id, split, difficulty, apps = "calendar_invite_contact", "test_normal", 2, ("phone", "calendar")
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
-        own = _unique_own(world)
-        if not own:
+        e = own_event(world, rng)
+        if e is None:
             return None
-        e = rng.choice(own)
         c = contact(world, rng, lambda c: c["email"] not in e["attendees"])
         return {"title": e["title"], "id": e["id"], "name": full(c), "email": c["email"]}
 
@@ -573,8 +562,8 @@ apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
         return [same_ids("own events that day deleted", removed_ids(diff, "calendar", "events"), p["delete"]),
-                same_ids("invitations that day declined", updated_ids(diff, "calendar", "events"), p["decline"]),
-                field_is(after, "calendar", "events", p["decline"], "my_response", "declined", "declined")]
+                *updated_to(diff, after, "calendar", "events", p["decline"], "invitations that day declined",
+                            "my_response", "declined", "declined")]
 
 
 class MeetInFreeSlot(Scenario):
@@ -612,7 +601,7 @@ apis.supervisor.complete_task()'''
 
 class DeclineClashes(Scenario):
     id, split, difficulty, apps = "calendar_decline_clashes", "test_normal", 3, ("calendar",)
-    changes = frozenset({("calendar", "events", "updated")})
+    changes = EVENTS_UPDATED
 
     def params(self, world, rng):
         own = _own(world)
@@ -640,8 +629,9 @@ apis.supervisor.complete_task()'''
                 same_ids("only invitations changed", updated_ids(diff, "calendar", "events"), p["accept"] + p["decline"])]
 
 
-class FirstEventTitle(Scenario):
+class FirstEventTitle(Question):
     id, split, difficulty, apps = "calendar_first_event", "test_normal", 1, ("calendar",)
+    expected = "title"
 
     def params(self, world, rng):
         day = rng.choice(sorted({e["start"][:10] for e in world["calendar"]["events"].values()}))
@@ -655,13 +645,12 @@ class FirstEventTitle(Scenario):
         return f'''events = all_pages(apis.calendar.show_events, access_token=tokens["calendar"], start_date={p["day"]!r}, end_date={p["day"]!r})
 apis.supervisor.complete_task(answer=[e for e in events if e["my_response"] == "accepted"][0]["title"])'''
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["title"])]
-
 
 # -- notes and todos ----------------------------------------------------------------------------------
-def _list_id(world: dict, title: str) -> int:
-    return next(i for i, lst in world["notes"]["todo_lists"].items() if lst["title"] == title)
+def todo_list(world: dict, rng: random.Random) -> tuple[str, int]:
+    """The title and id of one of the todo lists Errands, Work and Home, chosen at random."""
+    title = rng.choice(["Errands", "Work", "Home"])
+    return title, next(i for i, lst in world["notes"]["todo_lists"].items() if lst["title"] == title)
 
 
 def _todos(world: dict, **where) -> list[dict]:
@@ -692,8 +681,9 @@ apis.supervisor.complete_task()'''
                           "the note created")]
 
 
-class CountTagged(Scenario):
+class CountTagged(Question):
     id, split, difficulty, apps = "notes_count_tag", "train", 1, ("notes",)
+    expected = "count"
 
     def params(self, world, rng):
         tag = rng.choice(["work", "personal", "ideas", "travel", "recipes"])
@@ -705,13 +695,10 @@ class CountTagged(Scenario):
     def solution(self, p):
         return f'''apis.supervisor.complete_task(answer=len(all_pages(apis.notes.search_notes, access_token=tokens["notes"], tag={p["tag"]!r})))'''
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
-
 
 class AppendLine(Scenario):
     id, split, difficulty, apps = "notes_append_line", "train", 2, ("notes",)
-    changes = frozenset({("notes", "notes", "updated")})
+    changes = NOTES_UPDATED
 
     def params(self, world, rng):
         n = rng.choice([n for n in world["notes"]["notes"].values() if n["title"] not in ("Shopping list", "IOUs")])
@@ -735,7 +722,7 @@ apis.supervisor.complete_task()'''
 
 class UnpinAll(Scenario):
     id, split, difficulty, apps = "notes_unpin_all", "train", 1, ("notes",)
-    changes = frozenset({("notes", "notes", "updated")})
+    changes = NOTES_UPDATED
 
     def params(self, world, rng):
         return {"ids": sorted(n["id"] for n in world["notes"]["notes"].values() if n["pinned"])}
@@ -750,8 +737,8 @@ class UnpinAll(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly the pinned notes changed", updated_ids(diff, "notes", "notes"), p["ids"]),
-                field_is(after, "notes", "notes", p["ids"], "pinned", False, "unpinned")]
+        return updated_to(diff, after, "notes", "notes", p["ids"], "exactly the pinned notes changed",
+                          "pinned", False, "unpinned")
 
 
 class AddTodo(Scenario):
@@ -759,8 +746,8 @@ class AddTodo(Scenario):
     changes = frozenset({("notes", "todos", "added")})
 
     def params(self, world, rng):
-        lst = rng.choice(["Errands", "Work", "Home"])
-        return {"list": lst, "list_id": _list_id(world, lst), "text": rng.choice(["Buy stamps", "Print tickets", "Call Bob"]),
+        lst, lid = todo_list(world, rng)
+        return {"list": lst, "list_id": lid, "text": rng.choice(["Buy stamps", "Print tickets", "Call Bob"]),
                 "due": f"2024-06-{rng.randrange(10, 28)}", "priority": rng.choice(["high", "low"])}
 
     def instruction(self, p):
@@ -776,8 +763,9 @@ apis.supervisor.complete_task()'''
         return [added_one(diff, "notes", "todos", want, "the todo added")]
 
 
-class CountOpenTodos(Scenario):
+class CountOpenTodos(Question):
     id, split, difficulty, apps = "todo_count_open", "train", 1, ("notes",)
+    expected = "count"
 
     def params(self, world, rng):
         priority = rng.choice([None, "high", "normal"])
@@ -792,17 +780,13 @@ class CountOpenTodos(Scenario):
         return f'''todos = all_pages(apis.notes.show_todos, access_token=tokens["notes"], status="open")
 apis.supervisor.complete_task(answer=sum({p["priority"]!r} in (None, t["priority"]) for t in todos))'''
 
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["count"])]
-
 
 class DeleteList(Scenario):
     id, split, difficulty, apps = "todo_delete_list", "train", 1, ("notes",)
     changes = frozenset({("notes", "todo_lists", "removed"), ("notes", "todos", "removed")})
 
     def params(self, world, rng):
-        lst = rng.choice(["Errands", "Work", "Home"])
-        lid = _list_id(world, lst)
+        lst, lid = todo_list(world, rng)
         return {"list": lst, "list_id": lid, "todos": [t["id"] for t in _todos(world, list_id=lid)]}
 
     def instruction(self, p):
@@ -820,7 +804,7 @@ apis.supervisor.complete_task()'''
 
 class Reprioritize(Scenario):
     id, split, difficulty, apps = "todo_reprioritize", "train", 2, ("notes",)
-    changes = frozenset({("notes", "todos", "updated")})
+    changes = TODOS_UPDATED
 
     def params(self, world, rng):
         day = f"2024-06-{rng.randrange(6, 16):02d}"
@@ -837,8 +821,8 @@ class Reprioritize(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those todos changed", updated_ids(diff, "notes", "todos"), p["ids"]),
-                field_is(after, "notes", "todos", p["ids"], "priority", "high", "priority high")]
+        return updated_to(diff, after, "notes", "todos", p["ids"], "exactly those todos changed",
+                          "priority", "high", "priority high")
 
 
 class DeleteTaggedNotes(Scenario):
@@ -864,7 +848,7 @@ apis.supervisor.complete_task()'''
 
 class PinNote(Scenario):
     id, split, difficulty, apps = "notes_pin", "test_normal", 1, ("notes",)
-    changes = frozenset({("notes", "notes", "updated")})
+    changes = NOTES_UPDATED
 
     def params(self, world, rng):
         options = [n for n in world["notes"]["notes"].values() if not n["pinned"]]
@@ -880,18 +864,18 @@ apis.notes.pin_note(access_token=tokens["notes"], note_id=note["id"])
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("only that note changed", updated_ids(diff, "notes", "notes"), [p["id"]]),
-                field_is(after, "notes", "notes", [p["id"]], "pinned", True, "pinned")]
+        return updated_to(diff, after, "notes", "notes", [p["id"]], "only that note changed",
+                          "pinned", True, "pinned")
 
 
 class DoneOverdue(Scenario):
     id, split, difficulty, apps = "todo_done_overdue", "test_normal", 2, ("notes",)
-    changes = frozenset({("notes", "todos", "updated")})
+    changes = TODOS_UPDATED
 
     def params(self, world, rng):
-        lst = rng.choice(["Errands", "Work", "Home"])
+        lst, lid = todo_list(world, rng)
         day = f"2024-06-{rng.randrange(8, 18):02d}"
-        ids = [t["id"] for t in _todos(world, list_id=_list_id(world, lst), done=False) if t["due_date"] and t["due_date"] < day]
+        ids = [t["id"] for t in _todos(world, list_id=lid, done=False) if t["due_date"] and t["due_date"] < day]
         return {"list": lst, "day": day, "ids": ids} if ids else None
 
     def instruction(self, p):
@@ -905,8 +889,8 @@ for t in all_pages(apis.notes.show_todos, access_token=tokens["notes"], list_id=
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those todos changed", updated_ids(diff, "notes", "todos"), p["ids"]),
-                field_is(after, "notes", "todos", p["ids"], "done", True, "marked done")]
+        return updated_to(diff, after, "notes", "todos", p["ids"], "exactly those todos changed",
+                          "done", True, "marked done")
 
 
 class ListWithItems(Scenario):
@@ -937,7 +921,7 @@ apis.supervisor.complete_task()'''
 
 class Reopen(Scenario):
     id, split, difficulty, apps = "todo_reopen", "test_normal", 1, ("notes",)
-    changes = frozenset({("notes", "todos", "updated")})
+    changes = TODOS_UPDATED
 
     def params(self, world, rng):
         done = _todos(world, done=True)
@@ -955,8 +939,8 @@ apis.notes.mark_todo_open(access_token=tokens["notes"], todo_id=todo["id"])
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("only that todo changed", updated_ids(diff, "notes", "todos"), [p["id"]]),
-                field_is(after, "notes", "todos", [p["id"]], "done", False, "open again")]
+        return updated_to(diff, after, "notes", "todos", [p["id"]], "only that todo changed",
+                          "done", False, "open again")
 
 
 class DeleteDone(Scenario):
@@ -964,8 +948,8 @@ class DeleteDone(Scenario):
     changes = frozenset({("notes", "todos", "removed")})
 
     def params(self, world, rng):
-        lst = rng.choice(["Errands", "Work", "Home"])
-        ids = [t["id"] for t in _todos(world, list_id=_list_id(world, lst), done=True)]
+        lst, lid = todo_list(world, rng)
+        ids = [t["id"] for t in _todos(world, list_id=lid, done=True)]
         return {"list": lst, "ids": ids} if ids else None
 
     def instruction(self, p):

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from environments.apps.scenarios.base import (
     Check,
+    Question,
     Scenario,
     added_one,
-    answer_check,
-    field_is,
     removed_ids,
     rows,
     same_ids,
-    updated_ids,
+    updated_to,
 )
 
 ORDER = frozenset({("shopping", "orders", "added"), ("shopping", "products", "updated")})
+ORDER_FROM_CART = ORDER | {("shopping", "cart", "added"), ("shopping", "cart", "updated"), ("shopping", "cart", "removed")}
 FIND_PRODUCT = '''product = [x for x in all_pages(apis.shopping.search_products, query={name!r}) if x["name"] == {name!r}][0]'''
 
 
 def _orders(world: dict, status: str) -> list[dict]:
     return [o for _, o in sorted(world["shopping"]["orders"].items()) if o["status"] == status]
+
+
+def ordered_one_each(diff: dict[str, Any], ids: list[int], name: str) -> Check:
+    """Exactly one order was placed, with one of each product ``ids`` and nothing else."""
+    added = rows(diff, "shopping", "orders", "added")
+    ok = len(added) == 1 and sorted((i["product_id"], i["quantity"]) for i in added[0]["items"]) == \
+        [(pid, 1) for pid in ids]
+    return Check(name, ok, f"added: {added}")
+
+
+def other_cart_kept(after: dict[str, Any], cart: list[int], ordered: list[int]) -> Check:
+    """The cart still holds the items of ``cart`` (its products before) that were not ``ordered``."""
+    return same_ids("other cart items kept", sorted(after["shopping"]["cart"]), [pid for pid in cart if pid not in ordered])
 
 
 def _unique_names(world: dict) -> dict[str, dict]:
@@ -30,7 +45,7 @@ def _unique_names(world: dict) -> dict[str, dict]:
 
 class BuyProduct(Scenario):
     id, split, difficulty, apps = "shop_buy_product", "train", 2, ("shopping",)
-    changes = ORDER | {("shopping", "cart", "added"), ("shopping", "cart", "updated"), ("shopping", "cart", "removed")}
+    changes = ORDER_FROM_CART
 
     def params(self, world, rng):
         cart = world["shopping"]["cart"]
@@ -54,8 +69,9 @@ apis.supervisor.complete_task()'''
                 same_ids("the rest of the cart kept", sorted(after["shopping"]["cart"]), p["cart"])]
 
 
-class CheapestInCategory(Scenario):
+class CheapestInCategory(Question):
     id, split, difficulty, apps = "shop_cheapest_category", "train", 1, ("shopping",)
+    expected = "name"
 
     def params(self, world, rng):
         cat = rng.choice(["kitchen", "books", "electronics", "garden", "toys"])
@@ -71,9 +87,6 @@ class CheapestInCategory(Scenario):
     def solution(self, p):
         return f'''items = all_pages(apis.shopping.search_products, category={p["category"]!r}, in_stock_only=True)
 apis.supervisor.complete_task(answer=min(items, key=lambda x: x["price"])["name"])'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["name"])]
 
 
 class CancelPlaced(Scenario):
@@ -93,8 +106,8 @@ class CancelPlaced(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly the placed orders changed", updated_ids(diff, "shopping", "orders"), p["ids"]),
-                field_is(after, "shopping", "orders", p["ids"], "status", "cancelled", "cancelled")]
+        return updated_to(diff, after, "shopping", "orders", p["ids"], "exactly the placed orders changed",
+                          "status", "cancelled", "cancelled")
 
 
 class WishlistAdd(Scenario):
@@ -221,14 +234,13 @@ class ReturnWithProduct(Scenario):
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("exactly those orders changed", updated_ids(diff, "shopping", "orders"), p["ids"]),
-                field_is(after, "shopping", "orders", p["ids"], "status", "returned", "returned")]
+        return updated_to(diff, after, "shopping", "orders", p["ids"], "exactly those orders changed",
+                          "status", "returned", "returned")
 
 
 class BuyWishlist(Scenario):
     id, split, difficulty, apps = "shop_buy_wishlist", "test_normal", 3, ("shopping",)
-    changes = ORDER | {("shopping", "wishlist", "removed"), ("shopping", "cart", "added"), ("shopping", "cart", "updated"),
-                       ("shopping", "cart", "removed")}
+    changes = ORDER_FROM_CART | {("shopping", "wishlist", "removed")}
 
     def params(self, world, rng):
         shop = world["shopping"]
@@ -259,13 +271,9 @@ for pid in chosen:
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        added = rows(diff, "shopping", "orders", "added")
-        ok = len(added) == 1 and sorted((i["product_id"], i["quantity"]) for i in added[0]["items"]) == \
-            [(pid, 1) for pid in p["ids"]]
-        return [Check("one order with one of each chosen product", ok, f"added: {added}"),
+        return [ordered_one_each(diff, p["ids"], "one order with one of each chosen product"),
                 same_ids("those products off the wishlist", removed_ids(diff, "shopping", "wishlist"), p["ids"]),
-                same_ids("other cart items kept", sorted(after["shopping"]["cart"]),
-                         [pid for pid in p["cart"] if pid not in p["ids"]])]
+                other_cart_kept(after, p["cart"], p["ids"])]
 
 
 class SetCartQuantity(Scenario):
@@ -290,12 +298,13 @@ apis.shopping.update_cart_item(access_token=tokens["shopping"], product_id=item[
 apis.supervisor.complete_task()'''
 
     def checks(self, p, before, after, diff, answer):
-        return [same_ids("only that item changed", updated_ids(diff, "shopping", "cart"), [p["id"]]),
-                field_is(after, "shopping", "cart", [p["id"]], "quantity", p["qty"], "the new quantity")]
+        return updated_to(diff, after, "shopping", "cart", [p["id"]], "only that item changed",
+                          "quantity", p["qty"], "the new quantity")
 
 
-class AverageRating(Scenario):
+class AverageRating(Question):
     id, split, difficulty, apps = "shop_average_rating", "test_normal", 1, ("shopping",)
+    expected = "rating"
 
     def params(self, world, rng):
         reviewed = sorted({r["product_id"] for r in world["shopping"]["reviews"].values()})
@@ -314,9 +323,6 @@ class AverageRating(Scenario):
         return FIND_PRODUCT.format(name=p["name"]) + '''
 ratings = [r["rating"] for r in all_pages(apis.shopping.show_reviews, product_id=product["id"])]
 apis.supervisor.complete_task(answer=round(sum(ratings) / len(ratings), 2))'''
-
-    def checks(self, p, before, after, diff, answer):
-        return [answer_check(answer, p["rating"])]
 
 
 SCENARIOS = [BuyProduct(), CheapestInCategory(), CancelPlaced(), WishlistAdd(), ReviewDelivered(), RemoveExpensive(),
