@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -96,6 +98,15 @@ def request_schema(request: Request, sampling: SamplingParams) -> dict[str, Any]
     return request.json_schema if isinstance(request, SchemaRequest) else sampling.json_schema
 
 
+@dataclass
+class StreamUpdate:
+    """Progress of a streamed generation: ``token_ids[s]`` are sample ``s``'s tokens so far;
+    the last update also carries the finished ``completions`` (sample order)."""
+
+    token_ids: list[list[int]]
+    completions: list[Completion] | None = None
+
+
 class LLMBackend(ABC):
     """Generates completions for a batch of requests.
 
@@ -108,6 +119,14 @@ class LLMBackend(ABC):
     @abstractmethod
     def generate(self, requests: list[Request], sampling: SamplingParams | None = None) -> list[Completion]:
         """Generate ``sampling.n`` completions for every request."""
+
+    def stream(self, request: Request, sampling: SamplingParams | None = None) -> Iterator[StreamUpdate]:
+        """Generate ``sampling.n`` completions of one request, yielding progress as it comes.
+
+        This default yields once, at the end; backends that decode step by step override it.
+        """
+        completions = self.generate([request], sampling)
+        yield StreamUpdate([c.token_ids for c in completions], completions)
 
     def complete(self, request: Request, **sampling: object) -> str:
         """Convenience: one request, one completion, its text."""

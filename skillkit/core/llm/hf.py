@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 import torch
@@ -12,6 +13,7 @@ from skillkit.core.llm.base import (
     LLMBackend,
     Request,
     SamplingParams,
+    StreamUpdate,
     normalize_request,
     request_schema,
 )
@@ -57,6 +59,15 @@ def _cache_kwarg(model: torch.nn.Module) -> str:
 def _cache_of(output: object) -> object:
     cache = getattr(output, "cache", None)
     return cache if cache is not None else getattr(output, "past_key_values", None)
+
+
+def _finish(decode: Generator[object, None, list[Completion]]) -> list[Completion]:
+    """Run a decode generator to its end and return its completions."""
+    while True:
+        try:
+            next(decode)
+        except StopIteration as finished:
+            return finished.value
 
 
 class HFBackend(LLMBackend):
@@ -139,25 +150,53 @@ class HFBackend(LLMBackend):
         rows = [(i, s) for i in range(len(requests)) for s in range(sampling.n)]
         # Similar lengths in one batch waste less padding; results are put back in request order.
         order = sorted(range(len(rows)), key=lambda k: -len(prompt_ids[rows[k][0]]))
-        generator = None
-        if not sampling.greedy:
-            generator = torch.Generator(device=self.device)
-            generator.manual_seed(sampling.seed if sampling.seed is not None else torch.seed() % (2**63))
+        generator = self._generator(sampling)
         results: list[Completion | None] = [None] * len(rows)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start:start + self.batch_size]
             batch = [prompt_ids[rows[k][0]] for k in chunk]
             masks = self._grammar_masks([schemas[rows[k][0]] for k in chunk])
-            for k, completion in zip(chunk, self._generate_batch(batch, sampling, generator, masks)):
+            for k, completion in zip(chunk, _finish(self._decode(batch, sampling, generator, masks))):
                 completion.request_index, completion.sample_index = rows[k]
                 results[k] = completion
         return [c for c in results if c is not None]
 
+    def stream(self, request: Request, sampling: SamplingParams | None = None) -> Iterator[StreamUpdate]:
+        """Generate ``sampling.n`` completions of one request, yielding every sample's tokens after each
+        decode step; the same tokens as ``generate([request], sampling)``."""
+        sampling = sampling or SamplingParams()
+        prompt = self.encode_prompts([self.render(request)])[0]
+        schema = request_schema(request, sampling)
+        generator = self._generator(sampling)
+        done: list[Completion] = []
+        for start in range(0, sampling.n, self.batch_size):
+            size = min(self.batch_size, sampling.n - start)
+            decode = self._decode([prompt] * size, sampling, generator, self._grammar_masks([schema] * size))
+            while True:
+                try:
+                    tokens = next(decode)
+                except StopIteration as finished:
+                    chunk = finished.value
+                    break
+                yield StreamUpdate([c.token_ids for c in done] + [list(t) for t in tokens])
+            for index, completion in enumerate(chunk, start):
+                completion.sample_index = index
+            done += chunk
+        yield StreamUpdate([c.token_ids for c in done], done)
+
+    def _generator(self, sampling: SamplingParams) -> torch.Generator | None:
+        if sampling.greedy:
+            return None
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(sampling.seed if sampling.seed is not None else torch.seed() % (2**63))
+        return generator
+
     @torch.no_grad()
-    def _generate_batch(
+    def _decode(
         self, batch: list[list[int]], sampling: SamplingParams, generator: torch.Generator | None,
         masks: GrammarMasks | None = None,
-    ) -> list[Completion]:
+    ) -> Generator[list[list[int]], None, list[Completion]]:
+        """Decode one batch, yielding the rows' tokens (live lists) after every step; returns the completions."""
         device = self.device
         pad_id = self.tokenizer.pad_token_id
         width = max(len(ids) for ids in batch)
@@ -214,6 +253,7 @@ class HFBackend(LLMBackend):
                         texts[row], finish[row] = text, "stop"
                 if finish[row] is not None:
                     alive[row], changed = False, True
+            yield tokens
             if not any(alive):
                 break
             if changed:
