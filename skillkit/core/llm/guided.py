@@ -19,6 +19,12 @@ JSON_LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separa
 _FORBIDDEN_BITS = ((torch.arange(256)[:, None] >> torch.arange(8)) & 1) == 0
 
 
+@functools.lru_cache(maxsize=1)
+def _executor() -> llguidance.LLExecutor:
+    """One thread pool for every batch's mask computations."""
+    return llguidance.LLExecutor()
+
+
 @functools.lru_cache(maxsize=256)
 def _grammar(schema_json: str) -> str:
     return llguidance.LLMatcher.grammar_from_json_schema(schema_json, defaults=JSON_LAYOUT)
@@ -91,7 +97,6 @@ class GrammarMasks:
         self.vocab_size = tokenizer.vocab_size
         words = (self.vocab_size + 31) // 32
         self.bitmask = torch.full((len(schemas), words), -1, dtype=torch.int32)
-        self._executor = llguidance.LLExecutor()
         self._forbidden_bits: torch.Tensor | None = None
 
     @property
@@ -104,7 +109,7 @@ class GrammarMasks:
         live = [(m, row) for row, m in enumerate(self.matchers) if m is not None and alive[row]]
         if not live:
             return logits
-        self._executor.unsafe_compute_mask_ptr(
+        _executor().unsafe_compute_mask_ptr(
             live, self.bitmask.data_ptr(), self.bitmask.shape[1] * 4, self.bitmask.shape[0])
         if self._forbidden_bits is None or self._forbidden_bits.device != logits.device:
             self._forbidden_bits = _FORBIDDEN_BITS.to(logits.device)
