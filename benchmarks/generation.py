@@ -4,9 +4,13 @@ Same prompts, same run, greedy decoding. Three ways on the CPU (or GPU with --de
 ``naive`` = one prompt at a time through ``model.generate``; ``plain-batched`` = one left-padded
 batch through ``model.generate``; ``hf-backend`` = ``HFBackend.generate`` (which also returns
 token ids and per-token log-probs). Tokens/s counts only real generated tokens (no padding).
+``--json-schema`` adds ``HFBackend + JSON schema``: the same prompts with every answer held to
+``STORY_SCHEMA`` by llguidance masks (the string field is unbounded, so rows still use the budget
+and the difference is the per-step cost of computing and applying the masks).
 
     python benchmarks/generation.py                       # 16 prompts x 64 tokens, CPU
     python benchmarks/generation.py --device cuda --dtype bfloat16 --batch 256 --skip-naive
+    python benchmarks/generation.py --batch 4 --max-new-tokens 48 --skip-naive --json-schema
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ TOPICS = ["a lighthouse keeper", "a robot learning to cook", "the history of bri
           "a city under the sea", "how rain forms", "a lost cat finding home", "the first day at school",
           "a dragon who collects books", "why the sky is blue", "a trip to Mars", "an old clock shop",
           "a garden in winter", "a musician on tour", "the invention of paper", "a mountain village"]
+
+
+#: A title and a free-length story: JSON the model can keep writing for the whole token budget.
+STORY_SCHEMA = {"type": "object", "properties": {"title": {"type": "string", "maxLength": 80},
+                                                 "story": {"type": "string"}}, "required": ["title", "story"]}
 
 
 def make_prompts(n: int) -> list[list[dict]]:
@@ -71,6 +80,22 @@ def random_init_model(folder: str, dtype: str, device: str):
     return model.to(device=device, dtype=_resolve_dtype(dtype)).eval(), load_tokenizer(folder)
 
 
+def timed_schema_generate(backend: HFBackend, chats: list[list[dict]], sampling: SamplingParams,
+                          device: str) -> dict:
+    """``HFBackend.generate`` with every answer held to ``STORY_SCHEMA``; checks each finished answer parses."""
+    constrained = sampling.model_copy(update={"json_schema": STORY_SCHEMA})
+    _sync(device)
+    start = time.perf_counter()
+    completions = backend.generate(chats, constrained)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    for c in completions:
+        if c.finish_reason == "stop":
+            json.loads(c.text)
+    return {"method": "HFBackend + JSON schema", "tokens": sum(len(c.token_ids) for c in completions),
+            "seconds": seconds, "finished_json": sum(c.finish_reason == "stop" for c in completions)}
+
+
 def run(args: argparse.Namespace) -> dict:
     """Measure every method and return the result record."""
     if args.random_init:
@@ -82,6 +107,8 @@ def run(args: argparse.Namespace) -> dict:
     prompts = [backend.render(c) for c in chats]
     sampling = SamplingParams(temperature=0, max_new_tokens=args.max_new_tokens)
     backend.generate(chats[:2], SamplingParams(temperature=0, max_new_tokens=4))  # warm-up
+    if args.json_schema:  # builds the llguidance tokenizer (once per backend) outside the timing
+        backend.generate(chats[:1], SamplingParams(temperature=0, max_new_tokens=2, json_schema=STORY_SCHEMA))
     rows = []
     if not args.skip_naive:
         tokens, seconds = 0, 0.0
@@ -90,7 +117,7 @@ def run(args: argparse.Namespace) -> dict:
             tokens, seconds = tokens + t, seconds + s
         rows.append({"method": "naive (one at a time)", "tokens": tokens, "seconds": seconds})
     # Batched methods alternate for --repeats rounds and keep their best time (the machine is shared).
-    plain_best = backend_best = None
+    plain_best = backend_best = schema_best = None
     for _ in range(args.repeats):
         tokens, seconds = plain_generate(model, tokenizer, prompts, args.max_new_tokens, args.device)
         if plain_best is None or seconds < plain_best["seconds"]:
@@ -104,7 +131,11 @@ def run(args: argparse.Namespace) -> dict:
         if backend_best is None or seconds < backend_best["seconds"]:
             backend_best = {"method": "HFBackend (ids + logprobs)",
                             "tokens": sum(len(c.token_ids) for c in completions), "seconds": seconds}
-    rows += [plain_best, backend_best]
+        if args.json_schema:
+            schema_row = timed_schema_generate(backend, chats, sampling, args.device)
+            if schema_best is None or schema_row["seconds"] < schema_best["seconds"]:
+                schema_best = schema_row
+    rows += [plain_best, backend_best] + ([schema_best] if schema_best else [])
     for row in rows:
         row["tokens_per_s"] = row["tokens"] / row["seconds"]
     base = rows[0]["tokens_per_s"]
@@ -114,7 +145,7 @@ def run(args: argparse.Namespace) -> dict:
         row["vs_plain_batched"] = row["tokens_per_s"] / plain
     return {
         "benchmark": "generation", "model": args.model, "random_init": args.random_init, "device": args.device, "dtype": args.dtype,
-        "batch": args.batch, "repeats": args.repeats, "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(),
+        "batch": args.batch, "repeats": args.repeats, "json_schema": STORY_SCHEMA if args.json_schema else None, "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None, "rows": rows,
     }
@@ -142,6 +173,7 @@ def main() -> None:
                         help="--model is a folder with config.json + tokenizer: random weights, same speed")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the batched methods (best kept)")
     parser.add_argument("--skip-naive", action="store_true", help="skip one-at-a-time (slow at large batches)")
+    parser.add_argument("--json-schema", action="store_true", help="also time answers held to STORY_SCHEMA")
     parser.add_argument("--out", default="benchmarks/results/generation.json")
     args = parser.parse_args()
     result = run(args)

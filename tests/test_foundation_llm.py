@@ -104,3 +104,16 @@ def test_http_backend_auth_error_is_clear(local_server):
 def test_backend_from_pretrained_tiny():
     backend = HFBackend.from_pretrained("tiny-random", device="cpu")
     assert backend.complete("hello", temperature=0, max_new_tokens=3) is not None
+
+
+def test_stream_grows_step_by_step_to_the_generated_completions(tiny_backend):
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=10, seed=4, n=3)
+    updates = list(tiny_backend.stream(PROMPTS[1], sampling))
+    final = updates[-1].completions
+    assert final is not None and all(u.completions is None for u in updates[:-1])
+    want = tiny_backend.generate([PROMPTS[1]], sampling)
+    assert [c.token_ids for c in final] == [c.token_ids for c in want]
+    assert [c.sample_index for c in final] == [0, 1, 2]
+    assert [len(t) for t in updates[0].token_ids] == [1, 1, 1] and len(updates) > 5
+    for before, after in zip(updates, updates[1:]):
+        assert all(a[:len(b)] == b for b, a in zip(before.token_ids, after.token_ids))

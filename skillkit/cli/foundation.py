@@ -115,7 +115,7 @@ def generate(
 def serve_llm(
     model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model name, local path or HF id."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (localhost by default)."),
-    port: int = typer.Option(8000, help="Port."),
+    port: int = typer.Option(8000, help="Port (0 picks a free one)."),
     api_key: str | None = typer.Option(None, envvar="SKILLKIT_API_KEY", help="Require this bearer token."),
 ) -> None:
     """Serve a model as an OpenAI-compatible endpoint (/v1/chat/completions, /v1/completions)."""
@@ -124,8 +124,8 @@ def serve_llm(
 
     quiet_libraries()
     backend = HFBackend.from_pretrained(model)
-    console.print(f"serving [bold]{model}[/] on http://{host}:{port}/v1 (Ctrl-C to stop)")
-    serve(backend, host=host, port=port, model_name=model, api_key=api_key)
+    serve(backend, host=host, port=port, model_name=model, api_key=api_key,
+          on_ready=lambda url: console.print(f"serving [bold]{model}[/] on {url} (Ctrl-C to stop)", soft_wrap=True))
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from skillkit.cli.common import console, err_console, fail, friendly_errors, quiet_libraries
+from skillkit.skills.bundle import bundled_files
 
 library_app = typer.Typer(help="Skill libraries: build from trajectories, inspect, export/import SKILL.md, merge.",
                           no_args_is_help=True)
@@ -154,6 +155,11 @@ def show(
                 f"tasks {', '.join(skill.source_tasks[:5]) or '-'}{' ...' if len(skill.source_tasks) > 5 else ''}")
         console.print(f"[dim]{meta}[/]", highlight=False)
         console.print(Markdown(skill.body_text()))
+        files = bundled_files(skill)
+        if files:
+            console.print(f"[bold]bundled files[/] ({len(files)})")
+            for f in files:
+                console.print(f"  {f.path}  {f.size} B{'  (executable)' if f.executable else ''}", highlight=False)
         return
     if query:
         quiet_libraries()
@@ -216,12 +222,12 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="Folder to write one <name>/SKILL.md per skill into."),
     tier: Optional[str] = typer.Option(None, "--tier", help="Only this tier."),  # noqa: UP045
 ) -> None:
-    """Export skills as Agent Skills folders (SKILL.md with YAML front matter)."""
+    """Export skills as Agent Skills folders (SKILL.md with YAML front matter, and the bundled files)."""
     from skillkit.skills.skillmd import export_skills
 
     _check_tier(tier)
     lib = _open(path)
-    files = export_skills(lib.list(tier=tier), out)
+    files = export_skills(lib.list(tier=tier), out, store=lib.file_store())
     console.print(f"wrote {len(files)} SKILL.md folder(s) to {out}")
 
 
@@ -232,18 +238,30 @@ def import_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Library folder (created when missing)."),
     embedder: str = typer.Option("minilm", "--embedder", help="Embedder of a new library."),
     on_conflict: str = typer.Option("skip", "--on-conflict", help="When a name exists: skip, replace or rename."),
+    strict: bool = typer.Option(False, "--strict", help="Import nothing when any SKILL.md is broken."),
 ) -> None:
-    """Import SKILL.md folders into a library (skillkit exports round-trip losslessly)."""
+    """Import SKILL.md folders, whole (bundled scripts, references and assets too), into a library.
+
+    A broken SKILL.md is reported with its path and reason and the others are imported (unless
+    --strict); skillkit exports round-trip losslessly."""
+    from skillkit.skills.bundle import attach_folder
     from skillkit.skills.library import SkillLibrary
-    from skillkit.skills.skillmd import import_skills
+    from skillkit.skills.skillmd import import_collection
 
     if on_conflict not in ("skip", "replace", "rename"):
         raise ValueError("--on-conflict must be skip, replace or rename")
     quiet_libraries()
-    skills = import_skills(source)
+    found = import_collection(source, strict=strict)
+    for bad in found.broken:
+        err_console.print(f"[yellow]skipped[/] {bad.path}: {bad.reason}", highlight=False)
+    for item in found.skills:
+        for message in item.warnings:
+            err_console.print(f"[yellow]warning:[/] {item.folder}: {message}", highlight=False)
     lib = _open(out) if SkillLibrary.exists(out) else SkillLibrary.create(out, embedder=embedder)
+    store = lib.file_store()
     added = replaced = skipped = 0
-    for skill in skills:
+    for item in found.skills:
+        skill = attach_folder(item.skill, item.folder, store)
         if skill.name in lib or skill.id in lib:
             if on_conflict == "skip":
                 skipped += 1
@@ -256,8 +274,8 @@ def import_cmd(
         lib.add(skill)
         added += 1
     lib.save()
-    console.print(f"imported {added} skill(s) into {out} ({replaced} replaced, {skipped} skipped); "
-                  f"library size {len(lib)}")
+    console.print(f"imported {added} skill(s) into {out} ({replaced} replaced, {skipped} skipped, "
+                  f"{len(found.broken)} broken); library size {len(lib)}")
 
 
 @library_app.command("merge")

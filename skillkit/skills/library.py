@@ -9,6 +9,8 @@ On disk (``LIB/``)::
                        the SHA-256 of index.npz (reopening a library never re-encodes unchanged skills)
     manifest.json      schema version, embedding model, dimension, count, SHA-256 of every file
     history.jsonl      previous versions of modified / removed skills (for rollback), append-only
+    files/             files bundled with skills (scripts, references, assets), content-addressed
+                       and never rewritten; each skill lists its own (see skillkit.skills.bundle)
     .lock              file lock taken by every load and save
 
 Every file is written atomically (temp file, fsync, rename, fsync of the folder) under the file
@@ -41,6 +43,7 @@ from retriever.encoders import TextEncoder, get_encoder, normalize
 from retriever.index import VectorIndex
 from skillkit.core.fileio import atomic_write_bytes, atomic_write_text
 from skillkit.core.schemas import TIERS, SkillBase, parse_skill, slugify
+from skillkit.skills.bundle import FILES_DIR, FileStore
 
 SCHEMA_VERSION = 2
 SKILLS_FILE = "skills.jsonl"
@@ -754,6 +757,12 @@ class SkillLibrary:
                 tmp.unlink()
             except OSError:  # pragma: no cover
                 pass
+
+    # ----- bundled files ------------------------------------------------------------------------
+
+    def file_store(self) -> FileStore:
+        """The store of the files bundled with this library's skills (``LIB/files``)."""
+        return FileStore(self.path / FILES_DIR)
 
     # ----- reporting ----------------------------------------------------------------------------
 

@@ -22,24 +22,40 @@ map of strings, lists and dicts JSON-encoded); the body is the skill's markdown
 trip is lossless for every field that fits (text without surrounding whitespace, list items that
 are not empty). A ``SKILL.md`` written by someone else (no ``skillkit-tier``) imports as a
 functional skill whose body is the markdown and whose tools are its ``allowed-tools``.
+
+A skill is its folder: the other files next to ``SKILL.md`` (scripts, references, assets) are
+bundled with it (:mod:`skillkit.skills.bundle`) and written back on export. A description over
+1,024 characters is kept in full (``metadata["skill_md"]["description"]``, given back unchanged on
+export, with a warning on import) while the skill's own ``description``, the one routing indexes,
+is its shortened view. :func:`import_collection` imports every skill of a collection it can and
+reports the broken ones with their path and reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from skillkit.core.fileio import atomic_write_text
-from skillkit.core.schemas import SKILL_CLASSES, SkillBase, parse_skill, slugify, validate_skill_name
+from skillkit.core.fileio import atomic_directory, atomic_write_text
+from skillkit.core.schemas import (
+    DESCRIPTION_MAX,
+    SKILL_CLASSES,
+    SkillBase,
+    parse_skill,
+    slugify,
+    validate_skill_name,
+)
+from skillkit.skills.bundle import BUNDLE_KEY, SKILL_FILE, FileStore, write_bundle
 
 PREFIX = "skillkit-"
-SKILL_FILE = "SKILL.md"
 _BODY_FIELDS = {
     "trajectory": ("success_analysis", "mistake_analysis", "golden_workflow"),
     "planning": ("task", "plan"),
@@ -81,11 +97,12 @@ def to_skill_md(skill: SkillBase) -> str:
         metadata[PREFIX + key.replace("_", "-")] = _meta_value(value)
     extra = dict(skill.metadata)
     foreign = extra.pop("skill_md", None)
+    extra.pop(BUNDLE_KEY, None)  # the files themselves travel next to SKILL.md
     if extra:
         metadata[PREFIX + "metadata"] = _meta_value(extra)
     if skill.tier == "trajectory" and isinstance(data.get("golden_workflow"), str):
         metadata[PREFIX + "workflow-format"] = "text"
-    front: dict[str, Any] = {"name": skill.name, "description": skill.description}
+    front: dict[str, Any] = {"name": skill.name, "description": full_description(skill)}
     if isinstance(foreign, dict):
         for key, value in foreign.items():
             if key not in ("name", "description", "metadata"):
@@ -105,20 +122,44 @@ def _render_body(skill: SkillBase) -> str:
     return skill.body_text()
 
 
-def export_skill(skill: SkillBase, out_dir: str | Path) -> Path:
-    """Write ``out_dir/<name>/SKILL.md``; returns the path of the file."""
+def shorten_description(description: str) -> str:
+    """The description cut to ``DESCRIPTION_MAX`` characters (at a word boundary when one is near),
+    ending in an ellipsis; unchanged when it already fits."""
+    if len(description) <= DESCRIPTION_MAX:
+        return description
+    cut = description[:DESCRIPTION_MAX - 1]
+    space = cut.rfind(" ")
+    if space > DESCRIPTION_MAX - 200:
+        cut = cut[:space]
+    return cut.rstrip() + "\u2026"
+
+
+def full_description(skill: SkillBase) -> str:
+    """The description as the skill's ``SKILL.md`` had it: the kept full text of an over-long one
+    (while the skill's description is still its shortened view), else the description."""
+    foreign = skill.metadata.get("skill_md")
+    full = foreign.get("description") if isinstance(foreign, dict) else None
+    if isinstance(full, str) and shorten_description(full) == skill.description:
+        return full
+    return skill.description
+
+
+def export_skill(skill: SkillBase, out_dir: str | Path, store: FileStore | None = None) -> Path:
+    """Write the folder ``out_dir/<name>/``: ``SKILL.md`` and the bundled files (from ``store``, the
+    library's :meth:`~skillkit.skills.library.SkillLibrary.file_store`). The folder is built aside and
+    then put in place, replacing an older export of the skill. Returns the path of ``SKILL.md``."""
     folder = Path(out_dir) / skill.name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / SKILL_FILE
-    atomic_write_text(path, to_skill_md(skill))
-    return path
+    with atomic_directory(folder) as tmp:
+        atomic_write_text(tmp / SKILL_FILE, to_skill_md(skill))
+        write_bundle(skill, tmp, store)
+    return folder / SKILL_FILE
 
 
-def export_skills(skills: Iterable[SkillBase], out_dir: str | Path) -> list[Path]:
+def export_skills(skills: Iterable[SkillBase], out_dir: str | Path, store: FileStore | None = None) -> list[Path]:
     """Export many skills (a library works: it iterates over its skills); returns the files written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return [export_skill(s, out) for s in skills]
+    return [export_skill(s, out, store) for s in skills]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,9 +266,15 @@ def from_skill_md(text: str, source: str | None = None) -> SkillBase:
         raise ValueError(f"{where}'metadata' must be a mapping")
     name = str(front.get("name", "")).strip()
     description = str(front.get("description", "") or "").strip()
+    kept: dict[str, str] = {}  # the full text of an over-long description, kept for export
+    if len(description) > DESCRIPTION_MAX:
+        warnings.warn(f"{where}the description has {len(description)} characters (over {DESCRIPTION_MAX}): kept "
+                      "in full for export, routing uses a shortened view", UserWarning, stacklevel=2)
+        kept["description"] = description
+        description = shorten_description(description)
     tier = meta.get(PREFIX + "tier")
     if tier is None:
-        return _foreign(front, body, name, description, where)
+        return _foreign(front, body, name, description, where, kept)
     if tier not in SKILL_CLASSES:
         raise ValueError(f"{where}unknown skillkit-tier {tier!r}")
     cls = SKILL_CLASSES[tier]
@@ -246,7 +293,7 @@ def from_skill_md(text: str, source: str | None = None) -> SkillBase:
     text_workflow = meta.get(PREFIX + "workflow-format") == "text"
     data.update(parse_body(tier, body, text_workflow=text_workflow))
     foreign_meta = {k: v for k, v in meta.items() if not str(k).startswith(PREFIX)}
-    foreign_front = {k: v for k, v in front.items() if k not in ("name", "description", "metadata")}
+    foreign_front = {**{k: v for k, v in front.items() if k not in ("name", "description", "metadata")}, **kept}
     if foreign_meta or foreign_front:
         extra = dict(data.get("metadata") or {})
         extra["skill_md"] = {**foreign_front, **({"metadata": foreign_meta} if foreign_meta else {})}
@@ -257,7 +304,8 @@ def from_skill_md(text: str, source: str | None = None) -> SkillBase:
         raise ValueError(f"{where}{exc}") from exc
 
 
-def _foreign(front: dict[str, Any], body: str, name: str, description: str, where: str) -> SkillBase:
+def _foreign(front: dict[str, Any], body: str, name: str, description: str, where: str,
+             kept: dict[str, str]) -> SkillBase:
     try:
         validate_skill_name(name)
     except ValueError as exc:
@@ -267,9 +315,9 @@ def _foreign(front: dict[str, Any], body: str, name: str, description: str, wher
     tools = front.get("allowed-tools") or []
     if isinstance(tools, str):
         tools = tools.split()
-    extra = {k: v for k, v in front.items() if k not in ("name", "description")}
+    extra = {**{k: v for k, v in front.items() if k not in ("name", "description")}, **kept}
     data = {"tier": "functional", "name": name, "description": description or body.strip()[:200] or name,
-            "body": body.strip(), "tools": [str(t) for t in tools], "metadata": {"skill_md": extra}}
+            "body": body.strip(), "tools": [str(t) for t in tools], "metadata": {"skill_md": extra} if extra else {}}
     try:
         return parse_skill(data)
     except ValueError as exc:
@@ -299,3 +347,49 @@ def find_skill_files(root: str | Path) -> list[Path]:
 def import_skills(root: str | Path) -> list[SkillBase]:
     """Read every ``SKILL.md`` under ``root`` (errors name the file)."""
     return [read_skill(p) for p in find_skill_files(root)]
+
+
+@dataclass
+class FoundSkill:
+    """A skill read from a collection: the skill, its folder and the warnings its import raised."""
+
+    skill: SkillBase
+    folder: Path
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclass
+class BrokenSkill:
+    """A ``SKILL.md`` of a collection that could not be imported, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class CollectionImport:
+    """What :func:`import_collection` found: the skills it could read and the broken ones."""
+
+    skills: list[FoundSkill]
+    broken: list[BrokenSkill]
+
+
+def import_collection(root: str | Path, strict: bool = False) -> CollectionImport:
+    """Read every ``SKILL.md`` under ``root``; a broken one (bad name, broken YAML, no front matter,
+    unreadable) is reported with its path and reason and the others still import. With ``strict``
+    any broken file is an error naming all of them, so nothing is imported."""
+    found: list[FoundSkill] = []
+    broken: list[BrokenSkill] = []
+    for path in find_skill_files(root):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                skill = from_skill_md(path.read_text(encoding="utf-8"))
+            except (ValueError, OSError, UnicodeDecodeError) as exc:
+                broken.append(BrokenSkill(path, str(exc)))
+                continue
+        found.append(FoundSkill(skill, path.parent, [str(w.message) for w in caught]))
+    if strict and broken:
+        lines = "\n".join(f"  {b.path}: {b.reason}" for b in broken)
+        raise ValueError(f"{len(broken)} broken SKILL.md file(s) under {root}; nothing imported:\n{lines}")
+    return CollectionImport(found, broken)

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 import torch
 
-from skillkit.core.llm.base import Completion, LLMBackend, Request, SamplingParams, normalize_request
+from skillkit.core.llm.base import (
+    Completion,
+    LLMBackend,
+    Request,
+    SamplingParams,
+    StreamUpdate,
+    normalize_request,
+    request_schema,
+)
+from skillkit.core.llm.guided import GrammarMasks, guidance_tokenizer
 
 if TYPE_CHECKING:
+    from llguidance import LLTokenizer
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
@@ -50,12 +61,23 @@ def _cache_of(output: object) -> object:
     return cache if cache is not None else getattr(output, "past_key_values", None)
 
 
+def _finish(decode: Generator[object, None, list[Completion]]) -> list[Completion]:
+    """Run a decode generator to its end and return its completions."""
+    while True:
+        try:
+            next(decode)
+        except StopIteration as finished:
+            return finished.value
+
+
 class HFBackend(LLMBackend):
     """Generation with a transformers causal LM, many requests per forward pass.
 
     Requests are tokenized with left padding and decoded together with the KV cache; each step
     also records the log-prob of the sampled token (temperature 1), which costs one
     ``log_softmax`` over the last position only. ``batch_size`` caps rows per forward pass.
+    Rows with a JSON schema get their logits masked to the grammar's allowed tokens each step
+    (rows without one are untouched; a batch without any skips the masking entirely).
     """
 
     name = "hf"
@@ -74,6 +96,7 @@ class HFBackend(LLMBackend):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.eos_ids = self._eos_ids()
+        self._guidance_tokenizer: LLTokenizer | None = None
 
     @classmethod
     def from_pretrained(
@@ -100,6 +123,13 @@ class HFBackend(LLMBackend):
         """Device of the wrapped model."""
         return next(self.model.parameters()).device
 
+    def _grammar_masks(self, schemas: list[dict | None]) -> GrammarMasks | None:
+        if all(s is None for s in schemas):
+            return None
+        if self._guidance_tokenizer is None:
+            self._guidance_tokenizer = guidance_tokenizer(self.tokenizer, self.model.config.vocab_size, self.eos_ids)
+        return GrammarMasks(self._guidance_tokenizer, schemas)
+
     def render(self, request: Request) -> str:
         """Prompt text for one request."""
         return render_prompt(self.tokenizer, request)
@@ -116,26 +146,57 @@ class HFBackend(LLMBackend):
         sampling = sampling or SamplingParams()
         prompts = [self.render(r) for r in requests]
         prompt_ids = self.encode_prompts(prompts)
+        schemas = [request_schema(r, sampling) for r in requests]
         rows = [(i, s) for i in range(len(requests)) for s in range(sampling.n)]
         # Similar lengths in one batch waste less padding; results are put back in request order.
         order = sorted(range(len(rows)), key=lambda k: -len(prompt_ids[rows[k][0]]))
-        generator = None
-        if not sampling.greedy:
-            generator = torch.Generator(device=self.device)
-            generator.manual_seed(sampling.seed if sampling.seed is not None else torch.seed() % (2**63))
+        generator = self._generator(sampling)
         results: list[Completion | None] = [None] * len(rows)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start:start + self.batch_size]
             batch = [prompt_ids[rows[k][0]] for k in chunk]
-            for k, completion in zip(chunk, self._generate_batch(batch, sampling, generator)):
+            masks = self._grammar_masks([schemas[rows[k][0]] for k in chunk])
+            for k, completion in zip(chunk, _finish(self._decode(batch, sampling, generator, masks))):
                 completion.request_index, completion.sample_index = rows[k]
                 results[k] = completion
         return [c for c in results if c is not None]
 
+    def stream(self, request: Request, sampling: SamplingParams | None = None) -> Iterator[StreamUpdate]:
+        """Generate ``sampling.n`` completions of one request, yielding every sample's tokens after each
+        decode step; the same tokens as ``generate([request], sampling)``."""
+        sampling = sampling or SamplingParams()
+        prompt = self.encode_prompts([self.render(request)])[0]
+        schema = request_schema(request, sampling)
+        generator = self._generator(sampling)
+        done: list[Completion] = []
+        for start in range(0, sampling.n, self.batch_size):
+            size = min(self.batch_size, sampling.n - start)
+            decode = self._decode([prompt] * size, sampling, generator, self._grammar_masks([schema] * size))
+            while True:
+                try:
+                    tokens = next(decode)
+                except StopIteration as finished:
+                    chunk = finished.value
+                    break
+                yield StreamUpdate([c.token_ids for c in done] + [list(t) for t in tokens])
+            for index, completion in enumerate(chunk, start):
+                completion.sample_index = index
+            done += chunk
+        yield StreamUpdate([c.token_ids for c in done], done)
+
+    def _generator(self, sampling: SamplingParams) -> torch.Generator | None:
+        if sampling.greedy:
+            return None
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(sampling.seed if sampling.seed is not None else torch.seed() % (2**63))
+        return generator
+
     @torch.no_grad()
-    def _generate_batch(
-        self, batch: list[list[int]], sampling: SamplingParams, generator: torch.Generator | None
-    ) -> list[Completion]:
+    def _decode(
+        self, batch: list[list[int]], sampling: SamplingParams, generator: torch.Generator | None,
+        masks: GrammarMasks | None = None,
+    ) -> Generator[list[list[int]], None, list[Completion]]:
+        """Decode one batch, yielding the rows' tokens (live lists) after every step; returns the completions."""
         device = self.device
         pad_id = self.tokenizer.pad_token_id
         width = max(len(ids) for ids in batch)
@@ -165,10 +226,11 @@ class HFBackend(LLMBackend):
 
         for _ in range(sampling.max_new_tokens):
             logits = next_logits.float()
+            allowed = masks.mask(logits, alive) if masks is not None else logits
             if sampling.greedy:
-                chosen = logits.argmax(dim=-1)
+                chosen = allowed.argmax(dim=-1)
             else:
-                scaled = top_p_filter(logits / sampling.temperature, sampling.top_p)
+                scaled = top_p_filter(allowed / sampling.temperature, sampling.top_p)
                 chosen = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator).squeeze(-1)
             chosen = torch.where(alive_mask[:, 0].bool(), chosen, pad)
             chosen_lp = logits.gather(-1, chosen[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
@@ -183,12 +245,15 @@ class HFBackend(LLMBackend):
                 logprobs[row].append(host[1][row])
                 if token in self.eos_ids:
                     finish[row] = "stop"
-                elif stop_tail:
+                elif masks is not None:
+                    masks.advance(row, token)
+                if stop_tail and finish[row] is None:
                     text = self._stop_text(tokens[row], sampling.stop, stop_tail)
                     if text is not None:
                         texts[row], finish[row] = text, "stop"
                 if finish[row] is not None:
                     alive[row], changed = False, True
+            yield tokens
             if not any(alive):
                 break
             if changed:

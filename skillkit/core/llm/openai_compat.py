@@ -8,7 +8,14 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from skillkit.core.llm.base import Completion, LLMBackend, Request, SamplingParams, normalize_request
+from skillkit.core.llm.base import (
+    Completion,
+    LLMBackend,
+    Request,
+    SamplingParams,
+    normalize_request,
+    request_schema,
+)
 
 
 class OpenAIHTTPError(RuntimeError):
@@ -20,7 +27,8 @@ class OpenAICompatibleBackend(LLMBackend):
 
     Token log-probs are requested (``logprobs``) and returned when the server provides them;
     ``token_ids`` are filled when the server returns them (skillkit's own server does).
-    Transient failures (connection errors, HTTP 429/5xx) are retried with backoff.
+    Transient failures (connection errors, HTTP 429/5xx) are retried with backoff. A request's
+    JSON schema is sent as ``response_format`` (``json_schema``, strict).
     """
 
     name = "openai"
@@ -68,6 +76,10 @@ class OpenAICompatibleBackend(LLMBackend):
                 payload["stop"] = sampling.stop
             if sampling.seed is not None:
                 payload["seed"] = sampling.seed
+            schema = request_schema(request, sampling)
+            if schema is not None:
+                payload["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": str(schema.get("title") or "answer"), "schema": schema, "strict": True}}
             if isinstance(normalized, str):
                 payload["prompt"] = normalized
                 payload["logprobs"] = 1

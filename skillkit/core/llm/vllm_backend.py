@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from skillkit.core.llm.base import Completion, LLMBackend, Request, SamplingParams, normalize_request
+from skillkit.core.llm.base import (
+    Completion,
+    LLMBackend,
+    Request,
+    SamplingParams,
+    normalize_request,
+    request_schema,
+)
+from skillkit.core.llm.guided import closed_objects
 
 
 class VLLMBackend(LLMBackend):
@@ -12,7 +20,7 @@ class VLLMBackend(LLMBackend):
     a local folder or a Hugging Face id; ``engine_args`` go to ``vllm.LLM``.
 
     vLLM is imported lazily, so this module imports everywhere but the backend only runs where
-    vLLM is installed (Linux + CUDA).
+    vLLM is installed (Linux + CUDA). JSON schemas use vLLM's guided decoding.
     """
 
     name = "vllm"
@@ -29,10 +37,22 @@ class VLLMBackend(LLMBackend):
         self.llm = vllm.LLM(model=resolve_causal_lm_path(model), **engine_args)
         self.tokenizer = self.llm.get_tokenizer()
 
-    def _sampling(self, sampling: SamplingParams) -> Any:
+    def _sampling(self, sampling: SamplingParams, json_schema: dict[str, Any] | None) -> Any:
+        guided: dict[str, Any] = {}
+        if json_schema is not None:
+            schema = closed_objects(json_schema)
+            try:  # vLLM >= 0.11 renamed guided decoding to structured outputs
+                from vllm.sampling_params import StructuredOutputsParams
+
+                guided["structured_outputs"] = StructuredOutputsParams(json=schema)
+            except ImportError:
+                from vllm.sampling_params import GuidedDecodingParams
+
+                guided["guided_decoding"] = GuidedDecodingParams(json=schema)
         return self._vllm.SamplingParams(
             n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
             max_tokens=sampling.max_new_tokens, stop=sampling.stop or None, seed=sampling.seed, logprobs=1,
+            **guided,
         )
 
     def generate(self, requests: list[Request], sampling: SamplingParams | None = None) -> list[Completion]:
@@ -41,7 +61,8 @@ class VLLMBackend(LLMBackend):
 
         sampling = sampling or SamplingParams()
         prompts = [render_prompt(self.tokenizer, normalize_request(r)) for r in requests]
-        outputs = self.llm.generate(prompts, self._sampling(sampling), use_tqdm=False)
+        params = [self._sampling(sampling, request_schema(r, sampling)) for r in requests]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
         completions = []
         for request_index, output in enumerate(outputs):
             for sample_index, choice in enumerate(output.outputs):
