@@ -47,7 +47,7 @@ from trainer.train import load_policy, train
 Log = Callable[[str], None]
 
 #: Scalar evaluation metrics reported per arm (over seeds) when the trainer's evaluation gives them.
-SCALAR_METRICS = ("eval_success_rate", "eval_mean_return", "eval_return_mean", "eval_dense_greedy_optimal",
+SCALAR_METRICS = ("eval_success_rate", "eval_mean_return", "eval_dense_greedy_optimal",
                   "eval_dense_logprob_optimal")
 
 #: A tiny budget on the tiny random model: the study pipeline end to end in seconds.
