@@ -46,9 +46,9 @@ from trainer.checkpoint import checkpoint_dir, load_checkpoint, restore_rng, sav
 from trainer.config import TrainConfig, load_train_config
 from trainer.evaluation import DenseProbe
 from trainer.evaluation import evaluate as run_evaluation
-from trainer.logprobs import TokenLogprobs, unwrap_causal_lm
 from trainer.generations import GenerationProbe, generation_record, plot_generations
 from trainer.guidance import OracleTargets, estimate_alpha, target_rows
+from trainer.logprobs import TokenLogprobs, unwrap_causal_lm
 from trainer.losses import (
     diagnostics,
     grpo_loss,
