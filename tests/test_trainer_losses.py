@@ -8,14 +8,22 @@ import pytest
 import torch
 
 from trainer.losses import (
+    anchored_logprobs,
+    auto_gt_alpha,
     diagnostics,
     group_advantages,
     grpo_loss,
+    guided_distillation,
     masked_mean,
     opd_loss,
+    oracle_nll,
+    paced_weight,
+    sdar_gate,
     sft_loss,
     skill_sd_loss,
+    srpo_masks,
     total_loss,
+    uncertainty_weight,
 )
 
 L = math.log
@@ -153,3 +161,81 @@ def test_rows_without_teacher_contribute_exactly_zero_even_at_very_low_student_l
     assert (logp.grad[1] == 0).all()
     alone = skill_sd_loss(t([-1.0, -2.0]), t([-1.5, -1.0]), t([-1.0, -2.0]), t([1.0, 1.0]), denom=2.0)
     assert loss.item() == pytest.approx(alone.item(), rel=1e-6)
+
+
+# --- the distillation methods (ground-truth guidance, anchored teacher, PACED, SRPO, SDAR) -------------
+
+def test_oracle_nll_is_the_log_sum_exp_over_a_states_optimal_moves():
+    # state 0 has two optimal moves (p = 0.2 and 0.3: p(optimal) = 0.5), state 1 one (p = 0.25), state 2 none
+    lp = torch.tensor([L(0.2), L(0.3), L(0.25)], requires_grad=True)
+    loss = oracle_nll(lp, torch.tensor([0, 0, 1]), n_states=3)
+    assert loss.item() == pytest.approx(-(L(0.5) + L(0.25)) / 2, rel=1e-6)
+    loss.backward()
+    # d/d logp_m of -log sum p = -p_m / sum p, halved by the mean over 2 states
+    assert lp.grad.tolist() == pytest.approx([-0.2 / 0.5 / 2, -0.3 / 0.5 / 2, -1.0 / 2], rel=1e-5)
+    assert oracle_nll(lp.detach(), torch.tensor([0, 0, 1]), 3, denom=4.0).item() == pytest.approx(
+        -(L(0.5) + L(0.25)) / 4, rel=1e-6)
+
+
+def test_guided_distillation_mixes_the_losses():
+    sdl, gt = torch.tensor(2.0), torch.tensor(6.0)
+    assert guided_distillation(sdl, gt, 0.0).item() == 2.0
+    assert guided_distillation(sdl, gt, 1.0).item() == 6.0
+    assert guided_distillation(sdl, gt, 0.25).item() == pytest.approx(0.75 * 2 + 0.25 * 6)
+    with pytest.raises(ValueError, match="alpha"):
+        guided_distillation(sdl, gt, 1.5)
+
+
+def test_auto_gt_alpha_hand_computed_and_limits():
+    q_t, q_s = torch.tensor([0.5, 0.9]), torch.tensor([0.3, 0.5])
+    b2 = 0.5 ** 2 + 0.1 ** 2          # teacher's distance to the ground truth
+    g2 = 0.2 ** 2 + 0.4 ** 2          # what the teacher teaches beyond the student
+    assert auto_gt_alpha(q_t, q_s) == pytest.approx(b2 / (b2 + g2))
+    assert auto_gt_alpha(torch.ones(3), torch.tensor([0.1, 0.2, 0.3])) == 0.0   # a right teacher
+    assert auto_gt_alpha(torch.tensor([0.4, 0.6]), torch.tensor([0.4, 0.6])) == 1.0  # teacher == student
+    assert auto_gt_alpha(torch.zeros(0), torch.zeros(0)) == 1.0                    # no state to weigh
+
+
+def test_anchored_logprobs_mix_in_probability_space():
+    lk, l0 = torch.tensor([L(0.2), L(0.6)]), torch.tensor([L(0.8), L(0.1)])
+    out = anchored_logprobs(lk, l0, 0.25)
+    assert out.tolist() == pytest.approx([L(0.75 * 0.2 + 0.25 * 0.8), L(0.75 * 0.6 + 0.25 * 0.1)], rel=1e-6)
+    assert torch.equal(anchored_logprobs(lk, l0, 0.0), lk) and torch.equal(anchored_logprobs(lk, l0, 1.0), l0)
+    # stable in log space where the probabilities underflow
+    tiny = anchored_logprobs(torch.tensor([-1000.0]), torch.tensor([-1001.0]), 0.5)
+    assert tiny.item() == pytest.approx(L(0.5) + -1000 + L(1 + math.exp(-1)), rel=1e-6)
+
+
+def test_paced_weight_hand_computed():
+    p = torch.tensor([0.0, 0.25, 0.5, 1.0])
+    w = paced_weight(p, a=1.0, b=1.0)                  # p (1 - p) / 0.25
+    assert w.tolist() == pytest.approx([0.0, 0.75, 1.0, 0.0])
+    w = paced_weight(torch.tensor([0.5]), a=2.0, b=1.0)  # max at 2/3: (4/9)(1/3) = 4/27
+    assert w.item() == pytest.approx(0.25 * 0.5 / (4 / 27))
+    assert paced_weight(p, 0.0, 0.0).tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_srpo_routes_successes_to_grpo_and_failures_to_distillation():
+    mask = t([1.0, 1.0], [1.0, 0.0], [1.0, 1.0])
+    sdl_mask = t([1.0, 1.0], [0.0, 0.0], [1.0, 1.0])
+    grpo_m, sdl_m = srpo_masks(mask, sdl_mask, torch.tensor([True, True, False]))
+    assert grpo_m.tolist() == [[1, 1], [1, 0], [0, 0]]
+    assert sdl_m.tolist() == [[0, 0], [0, 0], [1, 1]]
+    assert uncertainty_weight(torch.tensor([0.0, 1.0]), 0.5).tolist() == pytest.approx([1.0, math.exp(-0.5)])
+
+
+def test_sdar_gate_strengthens_endorsed_and_softens_rejected_tokens():
+    student = torch.tensor([L(0.25), L(0.5), L(0.5)]).requires_grad_()
+    teacher = torch.tensor([L(0.5), L(0.5), L(0.125)])
+    w = sdar_gate(student, teacher, tau=1.0)
+    sig = [1 / (1 + math.exp(-x)) for x in (math.log(2), 0.0, -math.log(4))]
+    assert w.tolist() == pytest.approx([2 * s for s in sig], rel=1e-6)
+    assert w[0] > 1 and w[1] == pytest.approx(1.0) and w[2] < 1 and not w.requires_grad
+    # as a weight of L_SDL: each token's k3 term scaled by its gate
+    old, mask = student.detach(), torch.ones(1, 3)
+    loss = skill_sd_loss(student[None], teacher[None], old[None], mask, weight=w[None])
+    lt = (student - teacher).detach()
+    k3 = torch.exp(-lt) - 1 + lt
+    assert loss.item() == pytest.approx(float((w * k3).mean()), rel=1e-6)
+    per_row = skill_sd_loss(student[None], teacher[None], old[None], mask, weight=torch.tensor([0.5]))
+    assert per_row.item() == pytest.approx(0.5 * float(k3.mean()), rel=1e-6)

@@ -11,10 +11,18 @@ Methods (DESIGN.md section 6):
 ``opsd``                   ground-truth teacher: same loss as ``skillsd``, but the teacher's skill
                            is the oracle's expert episode of the task (solver plan / reference
                            solution). Distillation from ground truth, a baseline, not Skill-SD
+``skillsd_gt``             ground-truth guidance: ``skillsd`` with ``L_SDL`` replaced by
+                           ``(1 - alpha) * L_SDL + alpha * L_GT``, L_GT the NLL of the oracle's optimal
+                           moves on every visited state (``loss.gt_alpha``: a number or ``auto``)
 ``opd``                    on-policy distillation: ``L = L_SDL`` (teacher with skill, no reward)
 ``skill_in_prompt_grpo``   GRPO where the *student* sees the skill in its own prompt
 ``sft``                    supervised warm start on the environment's expert (solver) trajectories
 =========================  ======================================================================
+
+Options of the distillation term (any method with a teacher; ``docs/training.md`` has the table):
+``generations: R`` with ``teacher.anchor_beta`` (anchored generations), ``loss.paced: {a, b}``
+(PACED), ``loss.srpo: {enabled, uncertainty_weight}`` (SRPO), ``loss.sdar: {tau, max_weight}``
+(SDAR). ``watch`` sets the teacher-hacking watch.
 
 Renamed keys are converted with a warning when the meaning is kept (``teacher.mode: dynamic`` ->
 ``teacher.sync_every: 1``, ``frozen`` -> ``0``) and refused with an explanation when it is not
@@ -33,7 +41,7 @@ from pydantic import Field, model_validator
 
 from skillkit.core.config import StrictModel, load_config
 
-Method = Literal["grpo", "skillsd", "skillsd_frozen", "opsd", "opd", "skill_in_prompt_grpo", "sft"]
+Method = Literal["grpo", "skillsd", "skillsd_frozen", "opsd", "skillsd_gt", "opd", "skill_in_prompt_grpo", "sft"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class MethodSpec:
     skill_in_student: bool = False
     sft: bool = False
     ground_truth: bool = False           # teacher skills from env.oracle() (OPSD), not from experience
+    oracle_targets: bool = False         # the oracle's optimal moves as targets (ground-truth guidance)
     teacher_sync: int | None = None      # fixed teacher.sync_every (skillsd_frozen: 0); None: the config's
 
 
@@ -54,6 +63,7 @@ METHODS: dict[str, MethodSpec] = {
     "skillsd": MethodSpec(rl=True, distill=True),
     "skillsd_frozen": MethodSpec(rl=True, distill=True, teacher_sync=0),
     "opsd": MethodSpec(rl=True, distill=True, ground_truth=True),
+    "skillsd_gt": MethodSpec(rl=True, distill=True, oracle_targets=True),
     "opd": MethodSpec(rl=False, distill=True),
     "skill_in_prompt_grpo": MethodSpec(rl=True, distill=False, skill_in_student=True),
     "sft": MethodSpec(rl=False, distill=False, sft=True),
@@ -125,6 +135,8 @@ class TeacherConfig(StrictModel):
     """
 
     sync_every: int = Field(1, ge=0)
+    # anchored generations: generation k+1's teacher is log((1 - beta) p_k + beta p_0) (generations > 1)
+    anchor_beta: float = Field(0.0, ge=0.0, le=1.0)
     skill_position: Literal["user", "system"] = "user"
     skills: Literal["library", "none"] = "library"
     library_path: str | None = None                   # default: <run>/library
@@ -162,13 +174,55 @@ class TeacherConfig(StrictModel):
         return data
 
 
+class PacedConfig(StrictModel):
+    """PACED: each task's distillation weighted by ``w(p) = p^a (1 - p)^b`` of its running pass rate."""
+
+    a: float = Field(1.0, ge=0.0)
+    b: float = Field(1.0, ge=0.0)
+
+
+class SrpoConfig(StrictModel):
+    """SRPO: successful rollouts to the GRPO term, failed ones to the distillation term; tokens where
+    the teacher is uncertain weighted by ``exp(-uncertainty_weight * H_teacher)`` (0: off)."""
+
+    enabled: bool = False
+    uncertainty_weight: float = Field(0.0, ge=0.0)
+
+
+class SdarConfig(StrictModel):
+    """SDAR: ``w_t = max_weight * sigmoid(sg(logp_teacher - logp_student) / tau)`` on each token of L_SDL."""
+
+    tau: float = Field(1.0, gt=0.0)
+    max_weight: float = Field(2.0, gt=0.0)
+
+
 class LossConfig(StrictModel):
-    """Loss hyper-parameters (``lambda_sdl`` is the paper's lambda, best 0.001)."""
+    """Loss hyper-parameters (``lambda_sdl`` is the paper's lambda, best 0.001) and the options of the
+    distillation term (see :mod:`trainer.losses`)."""
 
     lambda_sdl: float = Field(0.001, ge=0.0)
     clip_eps: float = Field(0.2, gt=0.0)
     rho_max: float = Field(2.0, gt=0.0)
     adv_eps: float = Field(1e-6, gt=0.0)
+    gt_alpha: float | Literal["auto"] = "auto"        # method skillsd_gt: ground-truth weight in [0, 1]
+    paced: PacedConfig | None = None
+    srpo: SrpoConfig = Field(default_factory=SrpoConfig)
+    sdar: SdarConfig | None = None
+
+    @model_validator(mode="after")
+    def _alpha_range(self) -> LossConfig:
+        if self.gt_alpha != "auto" and not 0.0 <= self.gt_alpha <= 1.0:
+            raise ValueError(f"loss.gt_alpha must be in [0, 1] or 'auto', got {self.gt_alpha}")
+        return self
+
+
+class WatchConfig(StrictModel):
+    """The teacher-hacking watch: ``oracle_agreement`` on up to ``oracle_states`` visited states per
+    iteration (0: off), a warning when over ``window`` iterations the student-teacher KL keeps
+    falling while oracle agreement or held-out success falls."""
+
+    oracle_states: int = Field(64, ge=0)
+    window: int = Field(5, ge=2)
 
 
 class OptimConfig(StrictModel):
@@ -212,7 +266,8 @@ class TrainConfig(StrictModel):
     name: str = "train"
     method: Method = "skillsd"
     seed: int = 0
-    iterations: int = Field(100, ge=1)
+    iterations: int = Field(100, ge=1)                # per generation
+    generations: int = Field(1, ge=1)                 # anchored generations (teacher.anchor_beta)
     checkpoint_every: int = Field(10, ge=0)           # 0: only at the end
     time_limit_s: float | None = Field(None, gt=0)    # stop after the iteration that passes this wall time
     output_root: str = "runs"
@@ -224,6 +279,7 @@ class TrainConfig(StrictModel):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    watch: WatchConfig = Field(default_factory=WatchConfig)
 
     @property
     def spec(self) -> MethodSpec:
@@ -248,6 +304,20 @@ class TrainConfig(StrictModel):
         if fixed is not None and "sync_every" in self.teacher.model_fields_set and self.teacher.sync_every != fixed:
             raise ValueError(f"method {self.method} means teacher.sync_every={fixed}; got {self.teacher.sync_every} "
                              "(use method: skillsd to choose sync_every)")
+        return self
+
+    @model_validator(mode="after")
+    def _options_need_a_teacher(self) -> TrainConfig:
+        loss = self.loss
+        options = {"generations > 1": self.generations > 1, "loss.paced": loss.paced is not None,
+                   "loss.srpo": loss.srpo.enabled, "loss.sdar": loss.sdar is not None}
+        if not self.spec.distill and any(options.values()):
+            used = [k for k, on in options.items() if on]
+            raise ValueError(f"{', '.join(used)} change the distillation term; method {self.method} has none")
+        if loss.srpo.enabled and not self.spec.rl:
+            raise ValueError(f"loss.srpo routes successes to the GRPO term; method {self.method} has none")
+        if loss.srpo.uncertainty_weight > 0 and not loss.srpo.enabled:
+            raise ValueError("loss.srpo.uncertainty_weight needs loss.srpo.enabled: true")
         return self
 
 

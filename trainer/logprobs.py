@@ -99,6 +99,37 @@ def token_logprobs(model: nn.Module, input_ids: torch.Tensor, attention_mask: to
     return chunked_token_logprobs(model, input_ids, attention_mask, mask, chunk_size)
 
 
+@torch.no_grad()
+def token_logprobs_and_entropy(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                               mask: torch.Tensor, chunk_size: int | None = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B, T]`` sampled-token log-probs and ``[B, T]`` entropies (nats) of the next-token distribution
+    at the same positions (0 where ``mask`` is 0), one body pass, the head chunk by chunk; no gradient
+    (the teacher's uncertainty, :func:`trainer.losses.uncertainty_weight`)."""
+    body, head = body_and_head(model)
+    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    hidden = body(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                  use_cache=False).last_hidden_state
+    want = mask[:, 1:].bool()
+    h, targets = hidden[:, :-1][want], input_ids[:, 1:][want]
+    softcap = _softcap(model)
+    step = chunk_size or max(h.shape[0], 1)
+    logps, entropies = [], []
+    for start in range(0, h.shape[0], step):
+        logits = head(h[start:start + step]).float()
+        if softcap is not None:
+            logits = torch.tanh(logits / softcap) * softcap
+        logz = torch.logsumexp(logits, dim=-1)
+        logps.append(logits.gather(-1, targets[start:start + step, None]).squeeze(-1) - logz)
+        entropies.append(logz - (torch.softmax(logits, dim=-1) * logits).sum(-1))
+    rows, cols = want.nonzero(as_tuple=True)
+    out = []
+    for pieces in (logps, entropies):
+        packed = torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=torch.float32)
+        out.append(torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
+                   .index_put((rows, cols + 1), packed))
+    return out[0], out[1]
+
+
 class TokenLogprobs(nn.Module):
     """``forward(input_ids, attention_mask, mask) -> [B, T]`` sampled-token log-probs.
 

@@ -21,9 +21,20 @@ choice, not a constant.
 
 The full Skill-SD objective is ``total_loss(grpo_loss(...), skill_sd_loss(...), lam)`` =
 ``L_GRPO + lambda * L_SDL``; on-policy distillation is :func:`opd_loss` alone.
+
+The distillation methods of the papers skillkit follows change only what enters these terms
+(DESIGN.md section 9; ``docs/training.md`` has the table):
+
+* ground-truth guidance: ``(1 - alpha) * L_SDL + alpha * L_GT`` (:func:`oracle_nll`,
+  :func:`guided_distillation`, :func:`auto_gt_alpha`);
+* anchored generations: the teacher's log-probs are :func:`anchored_logprobs`;
+* PACED, SRPO, SDAR: per-token weights of ``L_SDL`` (:func:`paced_weight`,
+  :func:`srpo_masks` + :func:`uncertainty_weight`, :func:`sdar_gate`), passed as ``weight``.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -73,7 +84,8 @@ def grpo_loss(logp: Tensor, logp_old: Tensor, advantages: Tensor, mask: Tensor, 
 
 
 def skill_sd_loss(logp_student: Tensor, logp_teacher: Tensor, logp_old: Tensor, mask: Tensor,
-                  rho_max: float = 2.0, denom: float | Tensor | None = None) -> Tensor:
+                  rho_max: float = 2.0, denom: float | Tensor | None = None,
+                  weight: Tensor | None = None) -> Tensor:
     """Importance-weighted reverse KL from the skill-conditioned teacher (the k3 estimator).
 
         l_t    = logp_student_t - sg(logp_teacher_t)
@@ -91,12 +103,18 @@ def skill_sd_loss(logp_student: Tensor, logp_teacher: Tensor, logp_old: Tensor, 
     by the student's own detached log-prob before ``exp``, so ``l_t = 0`` there: the term and its
     gradient are exactly 0 whatever the student's log-prob (a placeholder teacher value of 0 with a
     student log-prob below about -88.7 would overflow ``exp`` and turn ``inf * 0`` into NaN).
+
+    ``weight`` (``[B]`` per sample or ``[B, T]`` per token, no gradient) multiplies each token's
+    term: ``L = token_mean_t w_t * rho_t * k3_t`` (PACED, SRPO, SDAR); the denominator is unchanged.
     """
     logp_teacher = torch.where(mask.bool(), logp_teacher.detach(), logp_student.detach())
     lt = logp_student - logp_teacher
     k3 = torch.exp(-lt) - 1.0 + lt
     rho = torch.clamp(torch.exp(logp_student - logp_old.detach()), max=rho_max)
-    return masked_mean(rho * k3, mask, denom)
+    term = rho * k3
+    if weight is not None:
+        term = term * (weight[:, None] if weight.dim() == 1 else weight).detach()
+    return masked_mean(term, mask, denom)
 
 
 def opd_loss(logp_student: Tensor, logp_teacher: Tensor, logp_old: Tensor, mask: Tensor,
@@ -116,6 +134,160 @@ def sft_loss(logp: Tensor, mask: Tensor, denom: float | Tensor | None = None) ->
 def total_loss(loss_grpo: Tensor, loss_sdl: Tensor, lam: float = 0.001) -> Tensor:
     """The Skill-SD objective ``L = L_GRPO + lambda * L_SDL``."""
     return loss_grpo + lam * loss_sdl
+
+
+# ---------------------------------------------------------------------------------------------
+# Ground-truth guidance ("Even your Teacher Needs Guidance", Borup & Andersen 2021)
+# ---------------------------------------------------------------------------------------------
+
+def oracle_nll(target_logprobs: Tensor, target_state: Tensor, n_states: int,
+               denom: float | Tensor | None = None) -> Tensor:
+    """Negative log-likelihood of the oracle's target on each guided state, state-mean.
+
+        L_GT = mean_s  -log sum_{m in O(s)} p_student(m | s)
+
+    ``target_logprobs`` ``[M]`` holds the summed token log-probs of every oracle target text
+    (an optimal move's action text + end of turn), ``target_state`` ``[M]`` the index (``< n_states``)
+    of the state it belongs to. The log-sum-exp over a state's targets is the log of the probability
+    that the student's next action is an optimal one (several moves may be optimal); one target is
+    its plain log-prob. The unit is the state, not the token: the oracle judges a whole move.
+    ``denom`` defaults to the number of states that have a target.
+    """
+    per_state = torch.full((n_states,), float("-inf"), dtype=target_logprobs.dtype, device=target_logprobs.device)
+    per_state = per_state.scatter_reduce(0, target_state, target_logprobs, reduce="amax")
+    has = torch.isfinite(per_state)
+    top = torch.where(has, per_state, torch.zeros_like(per_state)).detach()
+    sums = torch.zeros_like(per_state).index_add(0, target_state, torch.exp(target_logprobs - top[target_state]))
+    lse = torch.where(has, top + torch.log(torch.where(has, sums, torch.ones_like(sums))), torch.zeros_like(sums))
+    if denom is None:
+        denom = has.sum().clamp(min=1).to(lse.dtype)
+    return -lse.sum() / denom
+
+
+def guided_distillation(loss_sdl: Tensor, loss_gt: Tensor, alpha: float) -> Tensor:
+    """Ground-truth guidance as a mixture of losses, not of target distributions:
+
+        L_guided = (1 - alpha) * L_SDL + alpha * L_GT
+
+    Why the losses are mixed: (1) the paper's target ``alpha * y + (1 - alpha) * f_teacher`` enters a
+    loss that is linear in its target (squared error there, cross-entropy for a distribution), so
+    mixing the targets and mixing the losses give the same gradient; (2) the oracle's move reaches
+    the student on every guided state, also when the student did not sample it. A mixture on the
+    *sampled* tokens, ``log((1 - alpha) p_T(y_t) + alpha * 1[y_t = oracle token])``, is just
+    ``log(1 - alpha) + log p_T`` wherever the student's token differs from the oracle's: a constant
+    shift that carries no ground truth exactly where the student is wrong.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"gt alpha must be in [0, 1], got {alpha}")
+    return (1.0 - alpha) * loss_sdl + alpha * loss_gt
+
+
+def auto_gt_alpha(q_teacher: Tensor, q_student: Tensor) -> float:
+    """The ground-truth weight of one iteration from the teacher's and student's probability that the
+    next move is optimal, on the visited states that have both an oracle target and a teacher.
+
+        b_s = 1 - q_T(s)                 how far the teacher's target is from the ground truth
+        g_s = q_T(s) - q_S(s)            what the teacher would teach the student beyond itself
+        alpha = sum_s b_s^2 / sum_s (b_s^2 + g_s^2)        (1 when there is no such state)
+
+    The adaptation, written down. In the paper (kernel regression) the optimal alpha of a step is a
+    one-dimensional least-squares solution, and its inexpensive estimate for deep networks uses
+    that the fit is linear in the target. Token-level training has one scalar per state that both
+    targets speak about: the probability ``q`` that the next move is optimal (ground truth: 1).
+    For the mixed target ``t_alpha = (1 - alpha) q_T + alpha * 1`` we minimise, summed over states,
+    ``(1 - alpha)^2 b_s^2`` (the squared distance of the mixed target to the ground truth) plus
+    ``alpha^2 g_s^2`` (the squared teacher signal the mixture throws away); the minimiser is the
+    closed form above. Limits: a teacher that is right (q_T = 1) gets alpha = 0; a teacher that
+    only repeats the student (q_T = q_S: pure self-distillation, whose only effect in the paper is
+    amplified regularisation) gets alpha = 1. Recomputed every iteration from that iteration's
+    states, before the update.
+    """
+    b2 = (1.0 - q_teacher).pow(2).sum()
+    g2 = (q_teacher - q_student).pow(2).sum()
+    total = float(b2 + g2)
+    return float(b2) / total if total > 0 else 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Anchored generations ("Recursive Meta-Distillation")
+# ---------------------------------------------------------------------------------------------
+
+def anchored_logprobs(logp_current: Tensor, logp_anchor: Tensor, beta: float) -> Tensor:
+    """The anchored teacher's log-prob of each sampled token, in log space:
+
+        log p_T = log((1 - beta) * p_k + beta * p_0)
+                = logsumexp(log(1 - beta) + log p_k, log(beta) + log p_0)
+
+    ``p_k`` is generation k's teacher, ``p_0`` the anchor (generation 0); beta = 0 is ``p_k``,
+    beta = 1 is ``p_0``.
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"anchor beta must be in [0, 1], got {beta}")
+    if beta == 0.0:
+        return logp_current.clone()
+    if beta == 1.0:
+        return logp_anchor.clone()
+    stacked = torch.stack([logp_current + math.log(1.0 - beta), logp_anchor + math.log(beta)])
+    return torch.logsumexp(stacked, dim=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights of the distillation term: PACED, SRPO, SDAR
+# ---------------------------------------------------------------------------------------------
+
+def paced_weight(pass_rate: Tensor, a: float, b: float) -> Tensor:
+    """PACED: weight a task's distillation by its running pass rate p,
+
+        w(p) = p^a (1 - p)^b / max_p p^a (1 - p)^b,      the maximum at p* = a / (a + b)
+
+    so tasks the student always (p = 1) or never (p = 0) solves stop dominating; the normalisation
+    keeps the most informative tasks at weight 1 (a = b = 0: weight 1 everywhere).
+    """
+    if a < 0 or b < 0:
+        raise ValueError(f"PACED exponents must be >= 0, got a={a}, b={b}")
+    p = pass_rate.clamp(0.0, 1.0)
+    w = p.pow(a) * (1.0 - p).pow(b)
+    if a + b == 0:
+        return w
+    star = a / (a + b)
+    return w / (star ** a * (1.0 - star) ** b)
+
+
+def srpo_masks(mask: Tensor, sdl_mask: Tensor, success: Tensor) -> tuple[Tensor, Tensor]:
+    """SRPO's routing: successful rollouts go to the GRPO term, failed ones to the distillation term.
+
+        mask_GRPO = mask * 1[success],     mask_SDL = sdl_mask * 1[not success]
+
+    ``success`` is ``[B]`` (the sample's episode succeeded).
+    """
+    ok = success.to(mask.dtype)[:, None]
+    return mask * ok, sdl_mask * (1.0 - ok)
+
+
+def uncertainty_weight(teacher_entropy: Tensor, strength: float) -> Tensor:
+    """SRPO's optional down-weighting of tokens where the teacher is uncertain:
+
+        w_t = exp(-c * H_T(t))
+
+    ``H_T(t)`` is the entropy (nats) of the teacher's next-token distribution at position t and
+    ``c`` the ``strength`` (0: weight 1).
+    """
+    return torch.exp(-strength * teacher_entropy)
+
+
+def sdar_gate(logp_student: Tensor, logp_teacher: Tensor, tau: float = 1.0, max_weight: float = 2.0) -> Tensor:
+    """SDAR: a sigmoid gate on the detached token-level teacher-student gap,
+
+        delta_t = sg(logp_teacher_t - logp_student_t),     w_t = max_weight * sigmoid(delta_t / tau)
+
+    Teacher-endorsed tokens (delta > 0) get w > max_weight / 2 (strengthened), teacher rejections
+    (delta < 0) get w < max_weight / 2 (softened); with the default max_weight = 2 a token on which
+    they agree keeps weight 1.
+    """
+    if tau <= 0:
+        raise ValueError(f"SDAR tau must be > 0, got {tau}")
+    delta = (logp_teacher - logp_student).detach()
+    return max_weight * torch.sigmoid(delta / tau)
 
 
 @torch.no_grad()

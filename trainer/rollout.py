@@ -53,8 +53,12 @@ class TurnSample:
     turn: int
     advantage: float = 0.0
     episode_return: float = 0.0
+    success: bool = False               # the episode succeeded (SRPO routes on it)
     skill_name: str | None = None       # the skill the teacher scores with, if any
     teacher_logprobs: list[float] | None = None
+    teacher_entropy: list[float] | None = None      # the teacher's next-token entropy per response token
+    distill_weight: float = 1.0                     # weight of this sample's distillation term (PACED)
+    oracle_targets: list[list[int]] | None = None   # ground-truth guidance: token ids of each optimal action
 
 
 @dataclass
@@ -121,6 +125,7 @@ def collect_rollouts(
     trajectories = finish_episodes(pool, episodes)
     for s in samples:
         s.episode_return = trajectories[s.episode].total_reward
+        s.success = trajectories[s.episode].success
     groups = [list(range(g * group_size, (g + 1) * group_size)) for g in range(len(task_ids))]
     return RolloutBatch(trajectories, samples, sum(len(s.response_ids) for s in samples),
                         time.perf_counter() - t0, groups)
@@ -187,9 +192,10 @@ def collate(samples: Sequence[TurnSample], pad_id: int, prompts: Sequence[list[i
             device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """Right-padded ``[B, T]`` tensors of ``prompt + response`` for a list of samples.
 
-    ``mask`` is 1 on response tokens only. ``old_logprobs`` / ``teacher_logprobs`` are placed at
-    the response positions (entry t = log p(ids[t] | ids[<t])); ``sdl_mask`` is ``mask`` restricted
-    to samples that have teacher scores. ``prompts`` replaces the prompt ids (teacher scoring).
+    ``mask`` is 1 on response tokens only. ``old_logprobs`` / ``teacher_logprobs`` /
+    ``teacher_entropy`` are placed at the response positions (entry t = log p(ids[t] | ids[<t]));
+    ``sdl_mask`` is ``mask`` restricted to samples that have teacher scores; ``success`` and
+    ``sdl_weight`` are per sample ``[B]``. ``prompts`` replaces the prompt ids (teacher scoring).
     """
     prompts = prompts if prompts is not None else [s.prompt_ids for s in samples]
     width = max(len(p) + len(s.response_ids) for p, s in zip(prompts, samples))
@@ -199,6 +205,7 @@ def collate(samples: Sequence[TurnSample], pad_id: int, prompts: Sequence[list[i
     mask = torch.zeros((n, width), dtype=torch.float32)
     old = torch.zeros((n, width), dtype=torch.float32)
     teacher = torch.zeros((n, width), dtype=torch.float32)
+    entropy = torch.zeros((n, width), dtype=torch.float32)
     has_teacher = torch.zeros((n, 1), dtype=torch.float32)
     for row, (p, s) in enumerate(zip(prompts, samples)):
         a, b = len(p), len(p) + len(s.response_ids)
@@ -210,9 +217,13 @@ def collate(samples: Sequence[TurnSample], pad_id: int, prompts: Sequence[list[i
         if s.teacher_logprobs is not None:
             teacher[row, a:b] = torch.tensor(s.teacher_logprobs, dtype=torch.float32)
             has_teacher[row] = 1
+        if s.teacher_entropy is not None:
+            entropy[row, a:b] = torch.tensor(s.teacher_entropy, dtype=torch.float32)
     adv = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
     batch = {"input_ids": ids, "attention_mask": attn, "mask": mask, "old_logprobs": old,
-             "teacher_logprobs": teacher, "sdl_mask": mask * has_teacher, "advantages": adv}
+             "teacher_logprobs": teacher, "sdl_mask": mask * has_teacher, "advantages": adv,
+             "teacher_entropy": entropy, "success": torch.tensor([float(s.success) for s in samples]),
+             "sdl_weight": torch.tensor([s.distill_weight for s in samples], dtype=torch.float32)}
     return {k: v.to(device) for k, v in batch.items()}
 
 

@@ -77,6 +77,15 @@ ARMS: dict[str, ArmSpec] = {
     "skillsd_frozen": ArmSpec(name="skillsd_frozen", method="skillsd_frozen"),
     "opd": ArmSpec(name="opd", method="opd"),
     "skill_in_prompt_grpo": ArmSpec(name="skill_in_prompt_grpo", method="skill_in_prompt_grpo"),
+    # the distillation methods of docs/training.md's method table
+    "gt_auto": ArmSpec(name="gt_auto", method="skillsd_gt", overrides=["loss.gt_alpha=auto"]),
+    **{f"gt_alpha_{a}": ArmSpec(name=f"gt_alpha_{a}", method="skillsd_gt", overrides=[f"loss.gt_alpha={a}"])
+       for a in ("0", "0.1", "0.3", "1")},
+    "anchored": ArmSpec(name="anchored", method="skillsd", overrides=["generations=3", "teacher.anchor_beta=0.3"]),
+    "unanchored": ArmSpec(name="unanchored", method="skillsd", overrides=["generations=3", "teacher.anchor_beta=0"]),
+    "paced": ArmSpec(name="paced", method="skillsd", overrides=["loss.paced={a: 1.0, b: 1.0}"]),
+    "srpo": ArmSpec(name="srpo", method="skillsd", overrides=["loss.srpo={enabled: true, uncertainty_weight: 0.1}"]),
+    "sdar": ArmSpec(name="sdar", method="skillsd", overrides=["loss.sdar={tau: 1.0, max_weight: 2.0}"]),
 }
 
 

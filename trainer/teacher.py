@@ -10,6 +10,11 @@ computes their log-probs under no_grad. Its weights follow ``sync_every``:
 * ``N >= 2``: a copy refreshed with the student's weights at the start of iterations
   1, 1 + N, 1 + 2N, ... (:meth:`Teacher.sync`), so it lags the student by up to N - 1 updates.
 
+Anchored generations (:meth:`Teacher.next_generation`): from generation 1 on, the teacher is a
+frozen copy of the previous generation's final student ``p_k``, anchored to the generation-0
+weights ``p_0``: ``log p_T = log((1 - beta) p_k + beta p_0)`` on every scored token
+(:func:`trainer.losses.anchored_logprobs`), both with the skill in the prompt.
+
 The skills themselves come from a :class:`trainer.skills.SkillSource` (UCB over the library).
 """
 
@@ -23,15 +28,18 @@ import torch
 from torch import nn
 
 from skillkit.core.prompts import insert_skill
-from trainer.logprobs import token_logprobs
+from trainer.logprobs import token_logprobs, token_logprobs_and_entropy
+from trainer.losses import anchored_logprobs
 from trainer.rollout import TurnSample, chat_token_ids, collate, response_logprobs
 
 
 class Teacher:
-    """Scores student responses with a skill in the prompt (see module docstring)."""
+    """Scores student responses with a skill in the prompt (see module docstring); ``entropy`` also
+    keeps the entropy of its next-token distribution at every scored token (SRPO's uncertainty; for
+    an anchored teacher, that of ``p_k``)."""
 
     def __init__(self, model: nn.Module, tokenizer: Any, sync_every: int = 1, skill_position: str = "user",
-                 chunk_size: int | None = 512, batch_size: int = 16) -> None:
+                 chunk_size: int | None = 512, batch_size: int = 16, entropy: bool = False) -> None:
         if sync_every < 0:
             raise ValueError(f"teacher sync_every must be >= 0, got {sync_every}")
         self.sync_every = sync_every
@@ -41,6 +49,9 @@ class Teacher:
         self.skill_position = skill_position
         self.chunk_size = chunk_size
         self.batch_size = batch_size
+        self.entropy = entropy
+        self.anchor: nn.Module | None = None
+        self.beta = 0.0
 
     @property
     def has_copy(self) -> bool:
@@ -59,33 +70,66 @@ class Teacher:
             mine.copy_(theirs)
         return True
 
+    @torch.no_grad()
+    def next_generation(self, anchor_state: dict[str, Any], beta: float) -> None:
+        """Start a generation: the teacher becomes a frozen copy of the student's current weights (the
+        finished generation's student), anchored with weight ``beta`` to ``anchor_state`` (generation 0)."""
+        if self.has_copy:
+            self.model.load_state_dict(self.student.state_dict())
+        else:
+            self.model = copy.deepcopy(self.student).requires_grad_(False).eval()
+        if self.anchor is None:
+            self.anchor = copy.deepcopy(self.student).requires_grad_(False).eval()
+            self.anchor.load_state_dict(anchor_state)
+        self.sync_every = 0
+        self.beta = beta
+
     def prompt_ids(self, sample: TurnSample, skill_text: str) -> list[int]:
         """Token ids of the teacher's prompt: the student's chat with the skill inserted."""
         return chat_token_ids(self.tokenizer, insert_skill(sample.messages, skill_text, self.skill_position))
 
     @torch.no_grad()
     def score(self, samples: Sequence[TurnSample], skills: dict[str, tuple[str, str]]) -> int:
-        """Fill ``teacher_logprobs`` (and ``skill_name``) of every sample whose task has a skill.
-
-        ``skills`` maps task id -> (skill name, skill text). Returns how many samples were scored.
-        """
+        """Fill ``teacher_logprobs`` (and ``skill_name``, ``teacher_entropy``) of every sample whose task
+        has a skill. ``skills`` maps task id -> (skill name, skill text). Returns how many were scored."""
         todo = [s for s in samples if s.task_id in skills]
-        device = next(self.model.parameters()).device
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start:start + self.batch_size]
-                prompts = [self.prompt_ids(s, skills[s.task_id][1]) for s in chunk]
-                batch = collate(chunk, self.tokenizer.pad_token_id, prompts=prompts, device=device)
-                logp = token_logprobs(self.model, batch["input_ids"], batch["attention_mask"], batch["mask"],
-                                      self.chunk_size)
-                for s, lp in zip(chunk, response_logprobs(logp, batch)):
-                    s.teacher_logprobs = lp
-                    s.skill_name = skills[s.task_id][0]
-        finally:
-            self.model.train(was_training)
+        logps, entropies = self.logprobs(todo, [skills[s.task_id][1] for s in todo])
+        for k, s in enumerate(todo):
+            s.teacher_logprobs = logps[k]
+            s.teacher_entropy = entropies[k] if entropies is not None else None
+            s.skill_name = skills[s.task_id][0]
         return len(todo)
+
+    @torch.no_grad()
+    def logprobs(self, samples: Sequence[TurnSample], skill_texts: Sequence[str]
+                 ) -> tuple[list[list[float]], list[list[float]] | None]:
+        """The teacher's log-probs of each sample's response tokens with ``skill_texts[k]`` in its prompt
+        (anchored when a generation set an anchor), and the entropies when ``entropy`` is on."""
+        device = next(self.model.parameters()).device
+        logps: list[list[float]] = []
+        entropies: list[list[float]] | None = [] if self.entropy else None
+        models = [m for m in (self.model, self.anchor) if m is not None]
+        modes = [m.training for m in models]
+        for m in models:
+            m.eval()
+        try:
+            for start in range(0, len(samples), self.batch_size):
+                chunk = samples[start:start + self.batch_size]
+                prompts = [self.prompt_ids(s, text) for s, text in zip(chunk, skill_texts[start:start + self.batch_size])]
+                batch = collate(chunk, self.tokenizer.pad_token_id, prompts=prompts, device=device)
+                args = (batch["input_ids"], batch["attention_mask"], batch["mask"])
+                if self.entropy:
+                    logp, ent = token_logprobs_and_entropy(self.model, *args, self.chunk_size)
+                    entropies.extend(response_logprobs(ent, batch))
+                else:
+                    logp = token_logprobs(self.model, *args, self.chunk_size)
+                if self.anchor is not None:
+                    logp = anchored_logprobs(logp, token_logprobs(self.anchor, *args, self.chunk_size), self.beta)
+                logps.extend(response_logprobs(logp, batch))
+        finally:
+            for m, mode in zip(models, modes):
+                m.train(mode)
+        return logps, entropies
 
     def state_dict(self) -> dict[str, Any] | None:
         """The teacher's own weights (None when it uses the student's live weights)."""

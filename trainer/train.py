@@ -46,8 +46,22 @@ from trainer.checkpoint import checkpoint_dir, load_checkpoint, restore_rng, sav
 from trainer.config import TrainConfig, load_train_config
 from trainer.evaluation import DenseProbe
 from trainer.evaluation import evaluate as run_evaluation
+from trainer.generations import GenerationProbe, generation_record, plot_generations
+from trainer.guidance import OracleTargets, estimate_alpha, target_rows
 from trainer.logprobs import TokenLogprobs, unwrap_causal_lm
-from trainer.losses import diagnostics, grpo_loss, opd_loss, sft_loss, skill_sd_loss, total_loss
+from trainer.losses import (
+    diagnostics,
+    grpo_loss,
+    guided_distillation,
+    oracle_nll,
+    paced_weight,
+    sdar_gate,
+    sft_loss,
+    skill_sd_loss,
+    srpo_masks,
+    total_loss,
+    uncertainty_weight,
+)
 from trainer.metrics import MetricsLogger, plot_metrics
 from trainer.rollout import (
     RolloutBatch,
@@ -60,6 +74,7 @@ from trainer.rollout import (
 )
 from trainer.skills import SkillCredit, make_skill_source
 from trainer.teacher import Teacher
+from trainer.watch import HackingWatch, oracle_agreement
 
 Log = Callable[[str], None]
 
@@ -267,15 +282,15 @@ class TermGradProbe:
 
 def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, samples: list[TurnSample],
                   cfg: TrainConfig, rng: np.random.Generator, dist: Dist, autocast: Callable[[], Any],
-                  pad_id: int) -> dict[str, float]:
+                  pad_id: int, gt_alpha: float = 0.0) -> dict[str, float]:
     """``epochs`` passes over the samples in ``num_minibatches`` optimiser steps each.
 
     Every optimiser step accumulates gradients over micro-batches (at most ``micro_batch_size``
     samples and ``max_tokens_per_micro_batch`` padded tokens each); losses are token-means over
     the whole minibatch (the denominators below, see :mod:`trainer.losses`), so accumulation
-    equals one big batch.
+    equals one big batch. ``gt_alpha`` is this iteration's ground-truth weight (method ``skillsd_gt``).
     """
-    spec = cfg.spec
+    spec, opts = cfg.spec, cfg.loss
     params = [p for p in policy.parameters() if p.requires_grad]
     probe = (TermGradProbe(policy) if spec.rl and spec.distill and cfg.optim.term_grad_norms
              and cfg.loss.lambda_sdl > 0 else None)
@@ -289,9 +304,13 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
             if len(minibatch) == 0:
                 continue
             mb = [samples[i] for i in minibatch]
-            n_tokens = sum(len(s.response_ids) for s in mb)                                  # L_GRPO, L_SFT
-            n_teacher_tokens = sum(len(s.response_ids) for s in mb if s.teacher_logprobs is not None)  # L_SDL
-            distill = spec.distill and n_teacher_tokens > 0
+            # SRPO: successful episodes feed only L_GRPO, failed ones only L_SDL
+            in_grpo = [s for s in mb if s.success or not opts.srpo.enabled]
+            in_sdl = [s for s in mb if s.teacher_logprobs is not None and not (opts.srpo.enabled and s.success)]
+            n_tokens = sum(len(s.response_ids) for s in in_grpo)                             # L_GRPO, L_SFT
+            n_teacher_tokens = sum(len(s.response_ids) for s in in_sdl)                      # L_SDL
+            n_guided = sum(1 for s in mb if s.oracle_targets) if spec.oracle_targets else 0  # L_GT (states)
+            distill = spec.distill and (n_teacher_tokens > 0 or n_guided > 0)
             optimizer.zero_grad(set_to_none=True)
             parts = micro_batches(mb, cfg.optim.micro_batch_size, cfg.optim.max_tokens_per_micro_batch)
             for k, part in enumerate(parts):
@@ -300,21 +319,38 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
                 with dist.no_sync(policy, sync=sync), autocast():
                     logp = policy(b["input_ids"], b["attention_mask"], b["mask"])           # [B, T] fp32
                 zero = logp.sum() * 0.0
+                grpo_mask, sdl_mask = b["mask"], b["sdl_mask"]
+                if opts.srpo.enabled:
+                    grpo_mask, sdl_mask = srpo_masks(grpo_mask, sdl_mask, b["success"])
+                weight = b["sdl_weight"][:, None] * torch.ones_like(logp)                   # PACED (1 without)
+                if opts.srpo.uncertainty_weight > 0:
+                    weight = weight * uncertainty_weight(b["teacher_entropy"], opts.srpo.uncertainty_weight)
+                if opts.sdar is not None:
+                    weight = weight * sdar_gate(logp, b["teacher_logprobs"], opts.sdar.tau, opts.sdar.max_weight)
+                loss_sdl = (skill_sd_loss(logp, b["teacher_logprobs"], b["old_logprobs"], sdl_mask,
+                                          rho_max=opts.rho_max, denom=max(n_teacher_tokens, 1), weight=weight)
+                            if distill else zero)                                             # L_SDL
+                if spec.oracle_targets and n_guided > 0:                                     # ground-truth guidance
+                    rows, state = target_rows(part)
+                    loss_gt = zero
+                    if rows:
+                        r = collate(rows, pad_id, device=dist.device)
+                        with autocast():
+                            target_logp = policy(r["input_ids"], r["attention_mask"], r["mask"]).sum(-1)
+                        loss_gt = oracle_nll(target_logp, torch.tensor(state, device=logp.device), len(part),
+                                             denom=n_guided)                                  # L_GT
+                    loss_sdl = guided_distillation(loss_sdl, loss_gt, gt_alpha)              # (1-a) L_SDL + a L_GT
                 if spec.sft:
                     loss_grpo, loss_sdl = zero, zero
                     loss = sft_loss(logp, b["mask"], denom=n_tokens)                         # L_SFT
                 elif spec.rl:
-                    loss_grpo = grpo_loss(logp, b["old_logprobs"], b["advantages"], b["mask"],
-                                          clip_eps=cfg.loss.clip_eps, denom=n_tokens)
-                    loss_sdl = (skill_sd_loss(logp, b["teacher_logprobs"], b["old_logprobs"], b["sdl_mask"],
-                                              rho_max=cfg.loss.rho_max, denom=n_teacher_tokens) if distill else zero)
-                    loss = total_loss(loss_grpo, loss_sdl, cfg.loss.lambda_sdl)              # L_GRPO + lambda L_SDL
+                    loss_grpo = grpo_loss(logp, b["old_logprobs"], b["advantages"], grpo_mask,
+                                          clip_eps=opts.clip_eps, denom=max(n_tokens, 1))
+                    loss = total_loss(loss_grpo, loss_sdl, opts.lambda_sdl)                  # L_GRPO + lambda L_SDL
                     if probe is not None and distill:
-                        probe.add(loss_grpo, cfg.loss.lambda_sdl * loss_sdl)
+                        probe.add(loss_grpo, opts.lambda_sdl * loss_sdl)
                 else:
                     loss_grpo = zero
-                    loss_sdl = (opd_loss(logp, b["teacher_logprobs"], b["old_logprobs"], b["sdl_mask"],
-                                         rho_max=cfg.loss.rho_max, denom=n_teacher_tokens) if distill else zero)
                     loss = loss_sdl                                                            # OPD: L_SDL alone
                 with dist.no_sync(policy, sync=sync):
                     dist.backward(loss)
@@ -447,7 +483,15 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
     skills = make_skill_source(cfg, run_dir if dist.is_main else run_dir / f"rank{dist.rank}", make_env, train_tasks)
     credit = SkillCredit(skills, delayed=not spec.skill_in_student)
     teacher = (Teacher(model, tokenizer, cfg.teacher_sync_every, cfg.teacher.skill_position,
-                       cfg.model.logprob_chunk_size, cfg.teacher.batch_size) if spec.distill else None)
+                       cfg.model.logprob_chunk_size, cfg.teacher.batch_size,
+                       entropy=cfg.loss.srpo.uncertainty_weight > 0) if spec.distill else None)
+    # ground truth, asked only for ground-truth guidance's targets and the watch's metric (never a skill)
+    oracle_env = make_env() if spec.distill else None
+    targets = OracleTargets(oracle_env, tokenizer, cfg.sft.response_template) if spec.oracle_targets else None
+    watch = HackingWatch(cfg.watch.window)
+    pass_counts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])   # PACED: task -> [successes, episodes]
+    generation_zero = {k: v.detach().clone() for k, v in model.state_dict().items()} if cfg.generations > 1 else None
+    generation_probe: GenerationProbe | None = None
     sft_data: dict[str, list[TurnSample]] = defaultdict(list)
     if spec.sft:
         experts = expert_trajectories(make_env, train_tasks, cfg.sft.response_template)
@@ -457,11 +501,14 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
 
     start = 0
     if resume is not None:
+        if cfg.generations > 1:
+            raise ValueError("resuming a run with generations > 1 is not supported: start it again")
         state = load_checkpoint(resume)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         skills.load_state_dict(state["skills"]["source"])
         credit.load_state_dict(state["skills"]["credit"])
+        pass_counts.update(state["skills"].get("pass_counts", {}))
         if teacher is not None:
             teacher.load_state_dict(state["teacher"])
         restore_rng(state["rng"])
@@ -475,9 +522,25 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
     log(f"run folder: {run_dir} | method {cfg.method} | {len(train_tasks)} train / {len(eval_tasks)} eval tasks")
 
     t_start = time.perf_counter()
-    for iteration in range(start + 1, cfg.iterations + 1):
+    total_iterations = cfg.generations * cfg.iterations
+    for iteration in range(start + 1, total_iterations + 1):
         t_iter = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, iteration])
+        generation = (iteration - 1) // cfg.iterations
+        if generation > 0 and (iteration - 1) % cfg.iterations == 0:
+            # 0. anchored generations: the finished student becomes the (frozen, anchored) teacher and a
+            #    new student starts from the generation-0 weights with a fresh optimiser
+            before = generation_probe.teacher_logprobs(teacher)
+            teacher.next_generation(generation_zero, cfg.teacher.anchor_beta)
+            model.load_state_dict(generation_zero)
+            optimizer = torch.optim.AdamW(trainable, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+                                          betas=tuple(cfg.optim.betas))
+            boundary = generation_record(generation_probe, teacher, before, generation,
+                                         watch.success[-1] if watch.success else None)
+            if metrics is not None:
+                metrics.log({"iteration": iteration, **boundary})
+            log(f"generation {generation}: KL to the previous teacher {boundary['gen_kl_successive']:.4f}, "
+                f"to the anchor {boundary['gen_kl_anchor']:.4f}")
         n_tasks = cfg.sft.tasks_per_iteration if spec.sft else cfg.rollout.tasks_per_iteration
         tasks = [str(t) for t in rng.choice(train_tasks, size=min(n_tasks, len(train_tasks)), replace=False)]
         tasks = dist.shard(tasks)
@@ -515,12 +578,37 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
                 if chosen:
                     scored = teacher.score(batch.samples, chosen)
                     record["teacher_scored_frac"] = scored / max(len(batch.samples), 1)
+            if cfg.generations > 1 and generation_probe is None:
+                generation_probe = GenerationProbe(batch.samples, chosen)
+            # ground-truth guidance: the oracle's optimal moves on every visited state; alpha fixed or estimated
+            gt_alpha = 0.0
+            if targets is not None:
+                record["gt_states_frac"] = targets.attach(batch.samples) / max(len(batch.samples), 1)
+                if cfg.loss.gt_alpha == "auto":
+                    gt_alpha, record["gt_alpha_states"] = estimate_alpha(
+                        model, teacher, batch.samples, chosen, pad_id, cfg.model.logprob_chunk_size,
+                        cfg.teacher.batch_size)
+                else:
+                    gt_alpha = cfg.loss.gt_alpha
+                record["gt_alpha"] = gt_alpha
+            # PACED: each task's distillation weighted by its running pass rate
+            if cfg.loss.paced is not None:
+                for g, task in enumerate(tasks):
+                    counts = pass_counts[task]
+                    counts[0] += sum(batch.trajectories[i].success for i in batch.groups[g])
+                    counts[1] += len(batch.groups[g])
+                rates = {t: pass_counts[t][0] / pass_counts[t][1] for t in tasks}
+                weights = paced_weight(torch.tensor([rates[t] for t in tasks]), cfg.loss.paced.a, cfg.loss.paced.b)
+                by_task = dict(zip(tasks, weights.tolist()))
+                for s in batch.samples:
+                    s.distill_weight = by_task[s.task_id]
+                record["paced_weight_mean"] = float(weights.mean())
             record["time_teacher"] = time.perf_counter() - t0
 
         # 4. policy update
         t0 = time.perf_counter()
         model.train()
-        update = policy_update(policy, optimizer, batch.samples, cfg, rng, dist, autocast, pad_id)
+        update = policy_update(policy, optimizer, batch.samples, cfg, rng, dist, autocast, pad_id, gt_alpha)
         model.eval()
         record["time_update"] = time.perf_counter() - t0
 
@@ -542,6 +630,15 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
             record.update({"reward_mean": None, "success_rate": None, "n_samples": len(batch.samples)})
         record.update({k: v for k, v in update.items() if k not in record})
         record["skill_coverage"] = len(chosen) / max(len(tasks), 1) if cfg.uses_skills else None
+        record["generation"] = generation
+        # teacher-hacking watch: the student's agreement with the oracle next to the student-teacher KL
+        if oracle_env is not None and batch.trajectories:
+            record["oracle_agreement"] = oracle_agreement(oracle_env, batch.trajectories, cfg.watch.oracle_states,
+                                                          rng)
+            warning = watch.check(record["kl_student_teacher"], record["oracle_agreement"])
+            record["teacher_hacking"] = int(warning is not None)
+            if warning:
+                log(f"  WARNING {warning}")
         record["lr"] = cfg.optim.lr
         elapsed = time.perf_counter() - t_iter
         tokens = sum(len(s.response_ids) for s in batch.samples)
@@ -557,15 +654,17 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
 
         out_of_time = bool(dist.mean(float(cfg.time_limit_s is not None
                                            and time.perf_counter() - t_start > cfg.time_limit_s)))  # any rank
-        last = iteration == cfg.iterations or out_of_time
-        if last or (cfg.eval.every and iteration % cfg.eval.every == 0):
+        last = iteration == total_iterations or out_of_time
+        end_of_generation = iteration % cfg.iterations == 0
+        if last or end_of_generation or (cfg.eval.every and iteration % cfg.eval.every == 0):
             eval_skills = ({t: s[1] for t in eval_tasks if (s := skills.skill_for(t)) is not None}
                            if cfg.uses_skills else {})
             with dist.full_params(policy), autocast():
                 result = evaluate(backend, pool, eval_tasks, cfg, dist,
                                   eval_skills if spec.skill_in_student else None, eval_skills.get)
+            watch.add_eval(result["eval_success_rate"])
             if metrics is not None:
-                metrics.log({"iteration": iteration, **result})
+                metrics.log({"iteration": iteration, "generation": generation, **result})
             log(f"  eval @ {iteration}: success {result['eval_success_rate']:.3f} "
                 f"return {result['eval_mean_return']:.2f} steps {result['eval_mean_steps']:.1f} "
                 f"dense greedy-optimal {_fmt(result['eval_dense_greedy_optimal'])} "
@@ -573,7 +672,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
         if dist.is_main and (last or (cfg.checkpoint_every and iteration % cfg.checkpoint_every == 0)):
             save_checkpoint(checkpoint_dir(run_dir, iteration), model=model, optimizer=optimizer,
                             iteration=iteration, config=cfg.model_dump(mode="json"),
-                            skills={"source": skills.state_dict(), "credit": credit.state_dict()},
+                            skills={"source": skills.state_dict(), "credit": credit.state_dict(),
+                                    "pass_counts": dict(pass_counts)},
                             teacher=teacher.state_dict() if teacher is not None else None)
         if last:
             break
@@ -587,9 +687,13 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
         to_save.save_pretrained(str(final), safe_serialization=True)
         tokenizer.save_pretrained(str(final))
         plot_metrics(run_dir)
+        if cfg.generations > 1:
+            plot_generations(run_dir)
         metrics.close()
     skills.wait()
     pool.close()
+    if oracle_env is not None:
+        oracle_env.close()
     return run_dir
 
 
