@@ -1,6 +1,6 @@
 """The training config: one YAML file = one reproducible run; ``method`` switches the algorithm.
 
-Methods (DESIGN.md section 6):
+Methods (docs/design.md section 6):
 
 =========================  ======================================================================
 ``grpo``                   reward only: ``L = L_GRPO``
@@ -104,7 +104,7 @@ class EnvConfig(StrictModel):
 class RolloutConfig(StrictModel):
     """How episodes are collected each iteration."""
 
-    backend: Literal["hf"] = "hf"                     # the live weights; see docs/readme/trainer.md for vLLM
+    backend: Literal["hf"] = "hf"                     # the live weights; see docs/scaling.md for vLLM
     tasks_per_iteration: int = Field(8, ge=1)
     group_size: int = Field(8, ge=1)                  # G rollouts per task
     history_window: int = Field(2, ge=0)              # last k turns in the prompt
@@ -252,7 +252,7 @@ class SFTConfig(StrictModel):
 
 class EvalConfig(StrictModel):
     """Held-out evaluation (:mod:`trainer.evaluation`): one episode per task, plus the dense metric on
-    ``dense_states`` held-out states (DESIGN.md section 10 asks for >= 256; 0 switches it off)."""
+    ``dense_states`` held-out states (docs/design.md section 10 asks for >= 256; 0 switches it off)."""
 
     every: int = Field(10, ge=0)                      # 0: only at the end
     temperature: float = Field(0.0, ge=0.0)

@@ -17,7 +17,7 @@ Intervals (``intervals[name] = (low, high)``) are 95% percentile bootstraps
 (:func:`skillkit.core.stats.bootstrap_mean`) over evaluation units: the task's scenario on the app
 suite (its variants are not independent), else the task; the dense metrics over levels.
 
-Dense metric (DESIGN.md section 10): states come from the environment's ``probe_states`` (Sokoban:
+Dense metric (docs/design.md section 10): states come from the environment's ``probe_states`` (Sokoban:
 on and off the solver paths of held-out levels), the optimal moves from its oracle. The
 log-prob of a move is the summed log-prob of the move text's tokens as the response to the plain
 prompt (the trainer's layout, empty history), without an end-of-turn token, so it measures the

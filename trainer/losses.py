@@ -1,4 +1,4 @@
-"""The training objectives, each a small pure function of per-token tensors (DESIGN.md section 6).
+"""The training objectives, each a small pure function of per-token tensors (docs/design.md section 6).
 
 Shapes: per-token tensors are ``[B, T]`` (one row per training sample = one turn); ``mask`` is 1
 on model-generated response tokens and 0 on prompt/observation tokens and padding, so masked
@@ -15,7 +15,7 @@ on in the *whole minibatch of one optimiser step*:
 Each term is therefore a mean per token of its own support, independent of the micro-batch split
 (the accumulated gradient equals the full-minibatch gradient) and of the response length mix;
 with ``denom=None`` the mean is over this call's mask. Under this normalisation lambda = 0.001
-makes the distillation term a small share of the update on SmolLM2 (DESIGN.md section 6): the
+makes the distillation term a small share of the update on SmolLM2 (docs/design.md section 6): the
 trainer logs both terms' gradient norms and the share, and ``loss.lambda_sdl`` is a measured
 choice, not a constant.
 
@@ -23,7 +23,7 @@ The full Skill-SD objective is ``total_loss(grpo_loss(...), skill_sd_loss(...), 
 ``L_GRPO + lambda * L_SDL``; on-policy distillation is :func:`opd_loss` alone.
 
 The distillation methods of the papers skillkit follows change only what enters these terms
-(DESIGN.md section 9; ``docs/training.md`` has the table):
+(docs/design.md section 9; ``docs/training.md`` has the table):
 
 * ground-truth guidance: ``(1 - alpha) * L_SDL + alpha * L_GT`` (:func:`oracle_nll`,
   :func:`guided_distillation`, :func:`auto_gt_alpha`);

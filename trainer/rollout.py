@@ -1,6 +1,6 @@
 """Multi-turn rollouts: episodes of any text environment, one training sample per turn.
 
-Layout (verl-agent, DESIGN.md section 6): at every turn the prompt is the chat template over
+Layout (verl-agent, docs/design.md section 6): at every turn the prompt is the chat template over
 ``[system: environment instructions + task] + last k (observation, action) turns + current
 observation``; the response is that turn's generated tokens. A :class:`TurnSample` keeps the exact
 token ids the model saw and produced, the sampling log-probs (the "old policy") and, once the

@@ -18,7 +18,7 @@ Skills are the agent's own experience. The only ground-truth source here is
 :class:`SkillCredit` decides *when* a skill is credited. A teacher skill conditions only the
 teacher, so the rollouts of the iteration that used it cannot reflect it; it is credited with the
 change of the task's outcome from that visit to the task's next visit, after the update that used
-it (DESIGN.md section 6). A skill in the student's prompt shapes its own rollouts and is credited
+it (docs/design.md section 6). A skill in the student's prompt shapes its own rollouts and is credited
 with them at once.
 """
 

@@ -1,6 +1,6 @@
 """A study: named methods (arms) x seeds from one warm start at equal budget, analysed per level.
 
-``skillkit study --config configs/study_cpu.yaml`` (DESIGN.md section 10):
+``skillkit study --config configs/study_cpu.yaml`` (docs/design.md section 10):
 
 1. the warm start (a model folder or name, a training run's ``final/``, a checkpoint folder or a
    LoRA adapter folder; default the training config's model) is resolved once into a model folder

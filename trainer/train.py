@@ -16,7 +16,7 @@ Read top to bottom: :func:`train` sets everything up, then every iteration
    banks in a background thread, logs metrics, evaluates and checkpoints.
 
 Run: ``skillkit train --config configs/sokoban_skillsd.yaml`` or ``python -m trainer.train --config ...``;
-multi-GPU: ``accelerate launch -m trainer.train --config ...`` (DDP; see docs/readme/trainer.md).
+multi-GPU: ``accelerate launch -m trainer.train --config ...`` (DDP; see docs/scaling.md).
 """
 
 from __future__ import annotations

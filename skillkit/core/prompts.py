@@ -34,7 +34,7 @@ def build_messages(instructions: str, task_instruction: str, history: Sequence[t
 def insert_skill(messages: list[dict[str, str]], skill_text: str, position: SkillPosition = "user",
                  header: str = SKILL_HEADER) -> list[dict[str, str]]:
     """A copy of ``messages`` with the skill inserted: before the current observation (``user``,
-    default: the small embedded model copies from there more reliably, DESIGN.md section 6) or at
+    default: the small embedded model copies from there more reliably, docs/design.md section 6) or at
     the end of the system message (``system``). Empty ``skill_text`` returns an unchanged copy."""
     if position not in ("user", "system"):
         raise ValueError(f"skill position must be 'user' or 'system', got {position!r}")

@@ -1,4 +1,4 @@
-"""Intervals and paired tests for learning claims (DESIGN.md section 10).
+"""Intervals and paired tests for learning claims (docs/design.md section 10).
 
 Outcomes are per evaluation unit (a level, or a scenario for the app suite, whose variants are not
 independent) and per seed. Intervals come from a percentile bootstrap that resamples units and,
