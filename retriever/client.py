@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 
 class SkillServerError(RuntimeError):
@@ -15,7 +16,8 @@ class SkillServerError(RuntimeError):
 
 
 class SkillRouterClient:
-    """Talk to a running skill server: ``route``, ``route_batch``, ``get_skill``, ``health``."""
+    """Talk to a running skill server: ``route``, ``route_batch``, ``get_skill``, ``skill_files``,
+    ``skill_file``, ``health``."""
 
     def __init__(self, base_url: str = "http://127.0.0.1:8765", token: str | None = None,
                  timeout: float = 30.0) -> None:
@@ -24,7 +26,7 @@ class SkillRouterClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, raw: bool = False, **kwargs: Any) -> Any:
         resp = self._http.request(method, path, **kwargs)
         if resp.status_code >= 400:
             try:
@@ -32,7 +34,7 @@ class SkillRouterClient:
             except ValueError:
                 detail = resp.text
             raise SkillServerError(resp.status_code, str(detail))
-        return resp.json()
+        return resp.content if raw else resp.json()
 
     def route(self, query: str, k: int = 5, tier: str | None = None, method: str = "auto",
               with_body: bool = False) -> list[dict[str, Any]]:
@@ -48,7 +50,15 @@ class SkillRouterClient:
 
     def get_skill(self, name: str) -> dict[str, Any]:
         """One skill's full record by name or id."""
-        return self._call("GET", f"/skills/{name}")
+        return self._call("GET", f"/skills/{quote(name, safe='')}")
+
+    def skill_files(self, name: str) -> list[dict[str, Any]]:
+        """The files a skill bundles: dicts with path, size, sha256, executable."""
+        return self._call("GET", f"/skills/{quote(name, safe='')}/files")["files"]
+
+    def skill_file(self, name: str, path: str) -> bytes:
+        """The bytes of one bundled file (``path`` relative to the skill folder, e.g. ``scripts/run.py``)."""
+        return self._call("GET", f"/skills/{quote(name, safe='')}/files/{quote(path)}", raw=True)
 
     def health(self) -> dict[str, Any]:
         """Server status: skill count, reranker presence, limits."""

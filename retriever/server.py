@@ -1,5 +1,10 @@
 """HTTP skill server (FastAPI, ``pip install skillkit[server]``): ``POST /route``, ``GET /skills/{name}``,
-``GET /health``.
+``GET /skills/{name}/files``, ``GET /skills/{name}/files/{path}``, ``GET /health``.
+
+The file endpoints serve what a skill bundles (scripts, references, assets) for progressive
+disclosure: route, show names and descriptions, fetch a body, then a file the body points to. They
+read through a :class:`SkillFileSource` given by the caller (the CLI passes the library's), so the
+server does not depend on the skill library.
 
 Optional bearer-token auth protects ``/route`` and ``/skills`` (``/health`` stays open for probes);
 requests larger than ``max_body_bytes`` get 413, ``k`` above ``max_k`` or over-long queries get 422.
@@ -15,21 +20,34 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import mimetypes
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from retriever.router import METHODS, RerankerMissingError, RoutedSkill, Router
 
 Routed = tuple[list[list[RoutedSkill]], str, dict[str, float]]
+
+
+class SkillFileSource(Protocol):
+    """Reads the files a skill bundles (``skillkit.skills.bundle.SkillFiles`` is one).
+
+    ``list`` gives entries with ``path``, ``size``, ``sha256`` and ``executable``; ``read`` raises
+    ``FileNotFoundError`` for a path the skill does not bundle.
+    """
+
+    def list(self, skill: Any) -> Sequence[Any]: ...
+
+    def read(self, skill: Any, path: str) -> bytes: ...
 
 
 class RouteRequest(BaseModel):
@@ -147,10 +165,17 @@ def _warm_up(router: Router) -> None:
         router.encoder.encode(["warm-up query for the skill router"] * size, use_cache=False)
 
 
+def _file_entry(entry: Any) -> dict[str, Any]:
+    return {"path": entry.path, "size": entry.size, "sha256": entry.sha256,
+            "executable": bool(entry.executable)}
+
+
 def create_app(router: Router, token: str | None = None, max_k: int = 50, max_body_bytes: int = 16_384,
-               max_query_chars: int = 2_000, max_batch: int = 64, batch_window_ms: float = 4.0) -> FastAPI:
+               max_query_chars: int = 2_000, max_batch: int = 64, batch_window_ms: float = 4.0,
+               files: SkillFileSource | None = None) -> FastAPI:
     """Build the FastAPI app serving ``router``. ``batch_window_ms`` > 0 batches concurrent ``/route``
-    requests (see :class:`RouteBatcher`); 0 routes each request on its own."""
+    requests (see :class:`RouteBatcher`); 0 routes each request on its own. ``files`` serves the
+    skills' bundled files (None: a skill lists none and the file endpoints answer 404)."""
     if batch_window_ms < 0:
         raise ValueError(f"batch_window_ms must be >= 0, got {batch_window_ms}")
     batcher = RouteBatcher(router, batch_window_ms / 1e3, max_queries=max_batch) if batch_window_ms > 0 else None
@@ -229,19 +254,44 @@ def create_app(router: Router, token: str | None = None, max_k: int = 50, max_bo
             out["batch"] = rows
         return out
 
-    @app.get("/skills/{name}", dependencies=[Depends(check_token)])
-    def get_skill(name: str) -> dict[str, Any]:
+    def find_skill(name: str) -> Any:
         try:
-            return router.get(name).to_dict()
+            return router.get(name)
         except KeyError:
             raise HTTPException(404, f"no skill named {name!r}") from None
+
+    def listing(doc: Any) -> list[dict[str, Any]]:
+        return [] if files is None or doc.skill is None else [_file_entry(e) for e in files.list(doc.skill)]
+
+    @app.get("/skills/{name}", dependencies=[Depends(check_token)])
+    def get_skill(name: str) -> dict[str, Any]:
+        doc = find_skill(name)
+        return {**doc.to_dict(), "files": listing(doc)}
+
+    @app.get("/skills/{name}/files", dependencies=[Depends(check_token)])
+    def list_skill_files(name: str) -> dict[str, Any]:
+        doc = find_skill(name)
+        return {"name": doc.name, "files": listing(doc)}
+
+    @app.get("/skills/{name}/files/{path:path}", dependencies=[Depends(check_token)])
+    def get_skill_file(name: str, path: str) -> Response:
+        doc = find_skill(name)
+        if files is None or doc.skill is None:
+            raise HTTPException(404, f"skill {doc.name!r} has no bundled files on this server")
+        try:
+            data = files.read(doc.skill, path)
+        except FileNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+        media = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return Response(data, media_type=media)
 
     return app
 
 
 def serve(router: Router, host: str = "127.0.0.1", port: int = 8765, token: str | None = None,
           **limits: Any) -> None:
-    """Run the server in the foreground with uvicorn (``limits``: the options of :func:`create_app`)."""
+    """Run the server in the foreground with uvicorn (``limits``: the other options of :func:`create_app`,
+    ``files`` among them)."""
     import uvicorn
 
     uvicorn.run(create_app(router, token=token, **limits), host=host, port=port, log_level="warning")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from environments.base import Environment
-from skillkit.agent import AgentConfig, SkillAgent
+from skillkit.agent import AgentConfig, SkillAgent, SkillFileReader
 from skillkit.core.llm.base import LLMBackend
 from skillkit.core.schemas import Trajectory
 from trainer.evaluation import DenseProbe, EvalResult, evaluate
@@ -64,12 +64,13 @@ def evaluate_side_by_side(backend: LLMBackend, router: Router | None, config: Ag
                           make_env: Callable[[], Environment], task_ids: Sequence[str], split: str,
                           dense_states: int = 0, seed: int = 0,
                           progress: Callable[[str], Callable[[int], None] | None] | None = None,
-                          ) -> tuple[list[EvalResult], list[Trajectory]]:
+                          files: SkillFileReader | None = None) -> tuple[list[EvalResult], list[Trajectory]]:
     """The agent without skills and, given a ``router``, with routed skills, on the same tasks.
 
     The dense metrics (``dense_states`` held-out states; 0: none) describe the model under the plain
     prompt, so they are computed once and shown on both rows; the teacher advantage uses the
-    router's skills. ``progress(label)`` may return a callback that gets the episodes done per batch.
+    router's skills. ``progress(label)`` may return a callback that gets the episodes done per batch;
+    ``files`` reads the skills' bundled files for progressive disclosure.
     """
     arms: list[tuple[str, Router | None]] = [("no skills", None)] + ([("with skills", router)] if router else [])
     with make_env() as env:
@@ -78,7 +79,7 @@ def evaluate_side_by_side(backend: LLMBackend, router: Router | None, config: Ag
     results: list[EvalResult] = []
     trajectories: list[Trajectory] = []
     for label, arm_router in arms:
-        agent = SkillAgent(backend, arm_router, config)
+        agent = SkillAgent(backend, arm_router, config, files=files)
         result, trajs = evaluate_agent(agent, make_env, task_ids, label, split,
                                        on_batch=progress(label) if progress else None,
                                        probe=probe if not results else None, skill_text=skill_text)

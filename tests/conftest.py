@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,3 +65,43 @@ def minilm():
     from skillkit.core.models import load_embedder
 
     return load_embedder("minilm", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def serve_app():
+    """``serve_app(app)``: a context manager serving ``app`` on 127.0.0.1 (see :func:`running_server`)."""
+    return running_server
+
+
+@contextlib.contextmanager
+def running_server(app, start_timeout: float = 30.0):
+    """Serve an ASGI ``app`` with uvicorn on a free port of 127.0.0.1 in a thread; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + start_timeout
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        server.should_exit = True
+        pytest.fail("server did not start")
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 
 import httpx
 import pytest
@@ -26,36 +23,11 @@ SKILLS = [
 TOKEN = "s3cret-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server_url(minilm):
-    import uvicorn
-
+def server_url(minilm, serve_app):
     router = Router.from_docs(SKILLS, encoder=Encoder(minilm))
-    port = _free_port()
-    config = uvicorn.Config(create_app(router, token=TOKEN, max_k=10, max_body_bytes=2048), host="127.0.0.1",
-                            port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        pytest.fail("server did not start")
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(create_app(router, token=TOKEN, max_k=10, max_body_bytes=2048)) as url:
+        yield url
 
 
 @pytest.mark.integration

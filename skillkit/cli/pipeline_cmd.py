@@ -131,6 +131,8 @@ def evaluate(
     option: list[str] = typer.Option(None, "--option", "-o", help="Environment option key=value (repeatable)."),
     method: str = typer.Option("dense", help="Routing method: dense, bm25, hybrid, rerank."),
     max_skills: int = typer.Option(3, help="Most skills shown per prompt."),
+    disclosure: str = typer.Option("body", "--disclosure", help="body: whole skills in the prompt; progressive: "
+                                   "names and descriptions, the model reads bodies and files with read_skill(...)."),
     max_new_tokens: int = typer.Option(48, help="Tokens per action."),
     dense_states: int = typer.Option(256, "--dense-states", help="Held-out states for the dense metric (0: off)."),
     out: Path | None = typer.Option(None, "--out", help="Write the trajectories here (JSONL)."),
@@ -159,21 +161,25 @@ def evaluate(
         raise ValueError(f"split {split!r} of {env!r} has no tasks")
     with console.status(f"loading {model}" + (f" + adapter {adapter}" if adapter else "")):
         backend = load_backend(model, adapter)
-    router = None
+    router, files = None, None
     if library is not None:
         from retriever.router import Router
+        from skillkit.skills.bundle import SkillFiles
         from skillkit.skills.library import open_skill_source
 
         with console.status("building the router"):
             router = Router.from_library(open_skill_source(library), encoder="minilm", reranker=None)
-    config = AgentConfig(max_skills=max_skills, max_new_tokens=max_new_tokens, route_method=method)
+        files = SkillFiles.of(library) if library.is_dir() else None
+    config = AgentConfig(max_skills=max_skills, max_new_tokens=max_new_tokens, route_method=method,
+                         disclosure=disclosure)
     with progress() as bar:
         def on_label(label: str) -> Any:
             task = bar.add_task(f"{label} on {env}/{split}", total=len(task_ids))
             return lambda n: bar.advance(task, n)
 
         results, trajectories = evaluate_side_by_side(backend, router, config, lambda: environments.make(env, **options),
-                                                      task_ids, split, dense_states=dense_states, progress=on_label)
+                                                      task_ids, split, dense_states=dense_states, progress=on_label,
+                                                      files=files)
     if json_out:
         print(json.dumps([r.model_dump(mode="json") for r in results]))
     else:

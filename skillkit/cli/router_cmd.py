@@ -243,18 +243,20 @@ def serve_cmd(
                                                "as one batch (0: route each request on its own)."),
     encoder: str = typer.Option("minilm", "--encoder", help="Bi-encoder name or path."),
 ) -> None:
-    """Serve the library over HTTP: POST /route, GET /skills/{name}, GET /health."""
+    """Serve the library over HTTP: POST /route, GET /skills/{name} (and its bundled files), GET /health."""
     try:
         from retriever.server import serve
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         fail(f"the server needs the 'server' extra (pip install 'skillkit[server]'): {exc}")
+    from skillkit.skills.bundle import SkillFiles
+
     router = _load_router(library, reranker, "auto", encoder)
     batching = f"{batch_window_ms:g} ms window" if batch_window_ms > 0 else "off"
     console.print(f"serving {len(router)} skills on http://{host}:{port} "
                   f"(reranker: {'yes' if router.reranker else 'no, dense'}; auth: {'on' if token else 'off'}; "
                   f"batching: {batching})")
     serve(router, host=host, port=port, token=token, max_k=max_k, max_body_bytes=max_body,
-          batch_window_ms=batch_window_ms)
+          batch_window_ms=batch_window_ms, files=SkillFiles.of(library) if library.is_dir() else None)
 
 
 @friendly_errors

@@ -15,6 +15,7 @@ import os
 import stat
 import warnings
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -108,9 +109,42 @@ def read_folder(folder: str | Path) -> list[tuple[BundledFile, bytes]]:
     return sorted(found, key=lambda item: item[0].path)
 
 
-def bundled_files(skill: SkillBase) -> list[BundledFile]:
-    """The files bundled with a skill (empty when it has none)."""
-    return [BundledFile.model_validate(f) for f in skill.metadata.get(BUNDLE_KEY) or []]
+def bundled_files(skill: SkillBase | dict[str, Any]) -> list[BundledFile]:
+    """The files bundled with a skill, or with a skill record read from JSON (empty when it has none)."""
+    metadata = skill.get("metadata") if isinstance(skill, dict) else skill.metadata
+    return [BundledFile.model_validate(f) for f in (metadata or {}).get(BUNDLE_KEY) or []]
+
+
+class SkillFiles:
+    """Reads the files bundled with skills by skill and relative path, from a library's store.
+
+    What the agent's ``read_skill_file`` action and the skill server's ``/skills/{name}/files``
+    endpoints read through (neither imports the library): only the paths a skill lists are served,
+    so no path can reach outside its folder.
+    """
+
+    def __init__(self, store: FileStore) -> None:
+        self.store = store
+
+    @classmethod
+    def of(cls, library: Any) -> SkillFiles:
+        """The files of a :class:`~skillkit.skills.library.SkillLibrary` (its ``file_store()``) or of
+        the library folder at a path."""
+        if callable(getattr(library, "file_store", None)):
+            return cls(library.file_store())
+        return cls(FileStore(Path(library) / FILES_DIR))
+
+    def list(self, skill: SkillBase | dict[str, Any]) -> list[BundledFile]:
+        """The files ``skill`` bundles, sorted by path."""
+        return bundled_files(skill)
+
+    def read(self, skill: SkillBase | dict[str, Any], path: str) -> bytes:
+        """The bytes of the file ``path`` of ``skill``; ``FileNotFoundError`` when it bundles none there."""
+        for entry in bundled_files(skill):
+            if entry.path == path:
+                return self.store.get(entry.sha256)
+        name = skill.get("name") if isinstance(skill, dict) else skill.name
+        raise FileNotFoundError(f"skill {name!r} bundles no file {path!r}")
 
 
 def attach_folder(skill: SkillBase, folder: str | Path, store: FileStore) -> SkillBase:

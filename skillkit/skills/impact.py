@@ -3,7 +3,8 @@
 Input: evaluation trajectories of the same tasks with skills (turns record ``skills_shown``) and
 without skills. For each skill: how many episodes showed it, and success/return on those tasks
 with it vs the same tasks' episodes without skills. Skills with a negative delta are candidates
-for pruning.
+for pruning. Under progressive disclosure a turn's info also records the skill bodies and files
+the agent read (``skill_reads``), so a shown skill that is never read can be told apart.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from skillkit.core.schemas import Trajectory, read_trajectories
+
+#: Turn info key under which the agent records the read actions it answered before the turn's step:
+#: a list of ``{"skill", "path" (None: the body), "found", "tokens", "truncated"}``.
+SKILL_READS = "skill_reads"
 
 
 class SkillImpact(BaseModel):
@@ -28,6 +33,7 @@ class SkillImpact(BaseModel):
     success_without: float | None
     return_with: float
     return_without: float | None
+    episodes_read: int = Field(0, description="episodes in which the agent read its body or a bundled file")
 
     @property
     def success_delta(self) -> float | None:
@@ -37,6 +43,12 @@ class SkillImpact(BaseModel):
 
 def _shown(trajectory: Trajectory) -> set[str]:
     return {name for turn in trajectory.turns for name in turn.skills_shown}
+
+
+def skills_read(trajectory: Trajectory) -> set[str]:
+    """Names of the skills whose body or a bundled file the agent read in the episode."""
+    return {read["skill"] for turn in trajectory.turns for read in turn.info.get(SKILL_READS, [])
+            if read.get("found")}
 
 
 def skill_impact(trajectories: Iterable[Trajectory]) -> list[SkillImpact]:
@@ -63,6 +75,7 @@ def skill_impact(trajectories: Iterable[Trajectory]) -> list[SkillImpact]:
             success_without=sum(b.success for b in base) / len(base) if base else None,
             return_with=sum(t.total_reward for t in episodes) / len(episodes),
             return_without=sum(b.total_reward for b in base) / len(base) if base else None,
+            episodes_read=sum(name in skills_read(t) for t in episodes),
         ))
     return sorted(impacts, key=lambda i: (i.success_delta if i.success_delta is not None else -9, i.return_with),
                   reverse=True)
