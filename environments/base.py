@@ -84,6 +84,12 @@ class Environment(ABC):
     def task_instruction(self) -> str:
         """The instruction text of the current task."""
 
+    def routing_query(self, observation: str) -> str:
+        """The text a skill router matches for the state shown in ``observation``: by default the task
+        instruction and the observation. Environments whose tasks share one instruction override it with
+        the features that tell their tasks apart (Sokoban: the layout)."""
+        return f"{self.task_instruction()}\n{observation}"
+
     def oracle(self) -> Oracle | None:
         """The environment's ground truth (see :class:`Oracle`), or None when it has none."""
         return None

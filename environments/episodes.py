@@ -37,11 +37,23 @@ class EpisodeStart:
     instructions: str
     task_instruction: str
     max_steps: int
+    routing_query: str = ""
+
+    @property
+    def query(self) -> str:
+        """What a skill router matches for the first state: the environment's routing query, else the task
+        instruction and the observation."""
+        return self.routing_query or f"{self.task_instruction}\n{self.observation}"
 
 
 def episode_start(env: Any, observation: str) -> EpisodeStart:
-    """The :class:`EpisodeStart` of an environment just reset to ``observation``."""
-    return EpisodeStart(observation, env.instructions, env.task_instruction(), env.max_steps)
+    """The :class:`EpisodeStart` of an environment just reset to ``observation`` (``routing_query`` is
+    kept only when the environment's differs from the default instruction + observation)."""
+    instruction = env.task_instruction()
+    routing_query = env.routing_query(observation) if callable(getattr(env, "routing_query", None)) else ""
+    if routing_query == f"{instruction}\n{observation}":
+        routing_query = ""
+    return EpisodeStart(observation, env.instructions, instruction, env.max_steps, routing_query)
 
 
 class EnvPool(Protocol):
@@ -141,7 +153,8 @@ def start_episodes(pool: EnvPool, task_ids: Sequence[str], id_prefix: str = "ep"
 def new_episode(slot: int, task_id: str, start: EpisodeStart, episode_id: str, env_name: str = "") -> Episode:
     """An episode in slot ``slot`` that has just been reset (``start``), with an empty trajectory."""
     traj = Trajectory(id=episode_id, env=env_name, task_id=task_id, instruction=start.task_instruction,
-                      initial_observation=start.observation)
+                      initial_observation=start.observation,
+                      metadata={"routing_query": start.routing_query} if start.routing_query else {})
     return Episode(slot, task_id, start, start.observation, traj)
 
 
@@ -171,7 +184,8 @@ def finish_episodes(pool: EnvPool, episodes: Sequence[Episode]) -> list[Trajecto
     metas = pool.episode_metadata([ep.slot for ep in episodes])
     for ep, meta in zip(episodes, metas):
         ep.trajectory.total_reward = round(ep.trajectory.total_reward, 10)
-        ep.trajectory.metadata = {"max_steps": ep.start.max_steps, "truncated": not ep.done, **meta}
+        ep.trajectory.metadata = {**ep.trajectory.metadata, "max_steps": ep.start.max_steps, "truncated": not ep.done,
+                                  **meta}
     return [ep.trajectory for ep in episodes]
 
 

@@ -28,6 +28,7 @@ class RouterDoc:
     tier: str | None = None
     category: str | None = None
     tags: tuple[str, ...] = ()
+    routing_text: str = ""
     skill: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -37,8 +38,9 @@ class RouterDoc:
             raise ValueError(f"skill {self.id!r} needs a non-empty name")
 
     def to_text(self) -> str:
-        """The text every model reads: ``name | description | body`` (the body matters)."""
-        return " | ".join(part for part in (self.name, self.description, self.body) if part)
+        """The text every model reads: ``name | description | body`` (the body matters), then the
+        skill's ``routing_text`` when it has one (features that tell tasks apart)."""
+        return " | ".join(part for part in (self.name, self.description, self.body, self.routing_text) if part)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (without the wrapped skill object)."""
@@ -61,7 +63,7 @@ class RouterDoc:
             id=str(data.get("id") or data["name"]), name=str(data["name"]),
             description=str(data.get("description") or ""), body=str(body or ""),
             tier=data.get("tier"), category=data.get("category") or data.get("env"),
-            tags=tuple(data.get("tags") or ()), skill=data,
+            tags=tuple(data.get("tags") or ()), routing_text=str(data.get("routing_text") or ""), skill=data,
         )
 
     @classmethod
@@ -88,7 +90,8 @@ class RouterDoc:
         tags = tuple(getattr(obj, "tags", None) or ())
         return cls(id=str(getattr(obj, "id", None) or name), name=str(name), description=str(description),
                    body=str(body or ""), tier=str(tier) if tier is not None else None,
-                   category=str(category) if category else None, tags=tags, skill=obj)
+                   category=str(category) if category else None, tags=tags,
+                   routing_text=str(getattr(obj, "routing_text", "") or ""), skill=obj)
 
 
 def _body_from_fields(data: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ live episodes at once::
        ^                                 │
        └──────────────── no ─────────────┘
 
-``retrieve`` asks the router for skills (query = task instruction + current observation; on the
+``retrieve`` asks the router for skills (query = the environment's ``routing_query`` of the current
+observation: by default the task instruction + observation, for Sokoban the level's layout; on the
 first turn only, unless ``route_every_turn``), keeps those above a score threshold, and packs them
 under a budget (max skills, max tokens); the names shown are recorded on every turn of the
 trajectory. ``make_skill_node`` exposes the retrieve+act step as a node for a user's own graph.
@@ -298,16 +299,27 @@ class SkillAgent:
         read.shown = bool(read.text)
         return read
 
-    def route(self, episode: Episode, block: str, note: str = "",
-              reads: Sequence[SkillRead] = ()) -> tuple[list[str], str, str]:
+    @staticmethod
+    def routing_query(episode: Episode, env: Environment | None = None) -> str:
+        """The router's query for the episode's current state: ``env.routing_query(observation)`` when the
+        environment is at hand, the one recorded at the episode's start on its first turn, else the task
+        instruction + observation."""
+        if env is not None:
+            return env.routing_query(episode.observation)
+        if episode.turn == 0:
+            return episode.start.query
+        return f"{episode.start.task_instruction}\n{episode.observation}"
+
+    def route(self, episode: Episode, block: str, note: str = "", reads: Sequence[SkillRead] = (),
+              env: Environment | None = None) -> tuple[list[str], str, str]:
         """Skills for the episode's next turn: (names, routed block, prompt text with the reads and lesson).
 
-        Routes on the first turn (query = task instruction + observation), on every turn with
+        Routes on the first turn (query: :meth:`routing_query`), on every turn with
         ``route_every_turn``, and again while nothing was found; otherwise keeps ``block``.
         """
         names = episode.skill_names
         if self.config.route_every_turn or not names:
-            names, block = self.select_skills(f"{episode.start.task_instruction}\n{episode.observation}")
+            names, block = self.select_skills(self.routing_query(episode, env))
         return names, block, compose_skill_text(block, reads, note)
 
     # ----- the graph ---------------------------------------------------------------------------
@@ -315,11 +327,14 @@ class SkillAgent:
         """Compile the langgraph graph over a pool of environments (episodes started by :meth:`run`)."""
         from langgraph.graph import END, START, StateGraph
 
+        local_envs = getattr(pool, "envs", {})  # a local pool's environments give later turns' routing queries
+
         def retrieve(state: AgentState) -> dict[str, Any]:
             views = state["views"]
             for ep in live_episodes(state["episodes"]):
                 view = views[ep.slot]
-                ep.skill_names, view.block, ep.skill_text = self.route(ep, view.block, view.note, view.reads)
+                ep.skill_names, view.block, ep.skill_text = self.route(ep, view.block, view.note, view.reads,
+                                                                        local_envs.get(ep.slot))
             return {"episodes": state["episodes"], "views": views}
 
         def act(state: AgentState) -> dict[str, Any]:

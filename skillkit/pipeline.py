@@ -149,6 +149,7 @@ def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineCon
                   hooks: Hooks) -> tuple[Any, dict[str, Any]]:
     """Summarize trajectories (grouped by task) into a library, extract tiers, merge duplicates."""
     from skillkit.skills.library import SkillLibrary
+    from skillkit.skills.routing_text import attach_routing_text
     from skillkit.skills.summarize import Summarizer, group_by_task
 
     library = SkillLibrary.create(path)
@@ -165,6 +166,7 @@ def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineCon
         stats["llm_summarizer"] = llm.stats.as_dict()
     skills += Summarizer(None).summarize_many(groups[n_llm:])
     hooks.advance(len(groups) - n_llm)
+    stats["skills_with_routing_text"] = attach_routing_text(skills, trajectories)
     stats["heuristic_summaries"] = len(groups) - n_llm
     if cfg.library.extract_tiers:
         from skillkit.skills.extract import Extractor

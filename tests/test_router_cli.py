@@ -98,3 +98,17 @@ def test_teacher_scores_without_a_teacher_names_the_training_command(library, tm
     monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
     res = CliRunner().invoke(app, ["router", "teacher-scores", "-l", str(library), "--out", str(tmp_path / "t.jsonl")])
     assert res.exit_code == 2 and "skillkitroutertrain-reranker" in "".join(res.output.split())
+
+
+@pytest.mark.integration
+def test_teacher_scores_trains_an_ensemble_of_teachers(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "t.jsonl"
+    res = CliRunner().invoke(app, ["router", "teacher-scores", "-l", str(library), "--out", str(out),
+                                   "--train-teachers", "2", "--time-budget", "5", "--negatives", "2"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "skills.jsonl.teachers").iterdir()) == ["ce-0", "ce-1"]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines and all(line["teacher"].startswith("ensemble(") and len(line["scores"]) == 3 for line in lines)
+    # z-normalised members: each query's ensemble scores average to zero
+    assert all(abs(sum(line["scores"])) < 1e-4 for line in lines)

@@ -9,10 +9,11 @@ from environments.base import Environment, ProbeState, StepResult
 from environments.sokoban.actions import parse_actions
 from environments.sokoban.analysis import SokobanAnalyzer
 from environments.sokoban.generator import generate_level
-from environments.sokoban.level import ACTION_NAMES, LEGEND, Level
+from environments.sokoban.level import ACTION_NAMES, LEGEND, Level, grid_from_observation
 from environments.sokoban.levels_file import load_levels_file
 from environments.sokoban.oracle import SokobanOracle
 from environments.sokoban.probes import probe_states
+from environments.sokoban.routing import layout_tokens
 from environments.sokoban.splits import VARIANTS, load_split
 
 STEP_PENALTY = -0.1
@@ -126,6 +127,11 @@ class SokobanEnv(Environment):
     def task_instruction(self) -> str:
         """A short goal text."""
         return "Push every box (X) onto a target (O) in as few moves as possible."
+
+    def routing_query(self, observation: str) -> str:
+        """The layout of the grid in ``observation`` as cell tokens (:func:`layout_tokens`): every level shares
+        one instruction, so the router matches the level's walls, targets, boxes and player instead."""
+        return layout_tokens(Level.from_text(grid_from_observation(observation)))
 
     def render(self) -> str:
         """The current grid text."""

@@ -134,7 +134,7 @@ def train_reranker_cmd(
     import torch
 
     from retriever.rerank import default_reranker_path
-    from retriever.train_reranker import NegativeConfig, TrainConfig, TrainQuery, train_reranker
+    from retriever.train_reranker import TrainConfig, TrainQuery, train_reranker
 
     router = _load_router(library, "none", "auto", "minilm")
     labels: list[TrainQuery] = []
@@ -146,11 +146,8 @@ def train_reranker_cmd(
             if "query" not in data or "skill" not in data:
                 raise ValueError(f"{labelled}:{lineno}: expected {{\"query\", \"skill\"}}")
             labels.append(TrainQuery(data["query"], router.get(str(data["skill"])).id, "full"))
-    n_dense = max(1, negatives // 2)
-    rest = negatives - n_dense
-    neg = NegativeConfig(n_dense=n_dense, n_bm25=(rest + 1) // 2, n_category=rest // 4, n_random=rest - (rest + 1) // 2 - rest // 4)
     config = TrainConfig(loss=loss, time_budget_s=time_budget, max_steps=max_steps, epochs=epochs, seed=seed,
-                         negatives=neg)
+                         negatives=_negative_config(negatives))
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with progress() as bar:
         task = bar.add_task("training the reranker", total=None)
@@ -165,35 +162,63 @@ def train_reranker_cmd(
                   f"(loss {stats['first_loss']} -> {stats['last_loss']}); saved to {target}")
 
 
+def _negative_config(negatives: int) -> Any:
+    """Split ``negatives`` hard negatives over the sources: half dense, the rest BM25 / category / random."""
+    from retriever.train_reranker import NegativeConfig
+
+    n_dense = max(1, negatives // 2)
+    rest = negatives - n_dense
+    return NegativeConfig(n_dense=n_dense, n_bm25=(rest + 1) // 2, n_category=rest // 4,
+                          n_random=rest - (rest + 1) // 2 - rest // 4)
+
+
 @friendly_errors
 def teacher_scores_cmd(
     library: Path = typer.Option(..., "--library", "-l", help="Skill library (folder or JSON/JSONL file)."),
     out: Path = typer.Option(..., "--out", "-o", help="JSONL file of teacher scores to write."),
-    teacher: str = typer.Option("auto", "--teacher", help="auto (the trained reranker next to the library), "
-                                "llm (SmolLM2 yes/no), or the folder of a trained reranker."),
+    teacher: list[str] = typer.Option(["auto"], "--teacher", help="auto (the trained reranker next to the library), "
+                                      "llm (SmolLM2 yes/no), or the folder of a trained reranker; repeat it for "
+                                      "an ensemble (mean of per-query normalised scores)."),
+    train_teachers: int = typer.Option(0, "--train-teachers", min=0,
+                                       help="First train this many cross-encoder teachers (seeds 0.., query views "
+                                            "cycled) and ensemble them with the --teacher ones."),
+    teachers_dir: Path | None = typer.Option(None, "--teachers-dir", help="Where trained teachers are saved "
+                                             "(default: LIB/teachers or LIB.teachers)."),
+    time_budget: float = typer.Option(240.0, "--time-budget", help="Seconds of training per trained teacher."),
     negatives: int = typer.Option(8, "--negatives", min=1, help="Hard negatives per query."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Score the mined (query, positive, hard negatives) triples with a teacher, for `router distill`."""
     from retriever.distill import save_teacher_scores, score_triples
-    from retriever.rerank import resolve_reranker
-    from retriever.train_reranker import NegativeConfig
+    from retriever.teachers import EnsembleTeacher, default_teachers_path, resolve_teacher
+    from retriever.teachers import train_teachers as train
+    from retriever.train_reranker import TrainConfig
 
     router = _load_router(library, "none", "auto", "minilm")
-    scorer = resolve_reranker(teacher, library)
-    if scorer is None:
+    specs = [t for t in teacher if t != "auto"] if train_teachers else list(teacher)
+    if train_teachers:
+        folder = teachers_dir or default_teachers_path(library)
+        config = TrainConfig(time_budget_s=time_budget, seed=seed, negatives=_negative_config(negatives))
+        with progress() as bar:
+            task = bar.add_task("training teachers", total=train_teachers)
+            trained = train(router, train_teachers, config=config, on_teacher=lambda i, _s: bar.advance(task))
+        for i, model in enumerate(trained):
+            model.save(folder / f"ce-{seed + i}")
+            specs.append(str(folder / f"ce-{seed + i}"))
+        console.print(f"trained {train_teachers} cross-encoder teachers -> {folder}")
+    try:
+        scorer, name = resolve_teacher(specs, library)
+    except ValueError:
         fail(f"no trained reranker next to {library} to act as teacher: train one with "
-             f"`skillkit router train-reranker --library {library}`, or pass --teacher llm or a folder")
-    n_dense = max(1, negatives // 2)
-    rest = negatives - n_dense
-    neg = NegativeConfig(n_dense=n_dense, n_bm25=(rest + 1) // 2, n_category=rest // 4,
-                         n_random=rest - (rest + 1) // 2 - rest // 4)
+             f"`skillkit router train-reranker --library {library}`, or pass --teacher llm, a folder, "
+             "or --train-teachers N")
     with progress() as bar:
         task = bar.add_task("teacher scoring", total=None)
-        scored = score_triples(router, scorer, negatives=neg, seed=seed,
+        scored = score_triples(router, scorer, negatives=_negative_config(negatives), seed=seed,
                                on_query=lambda n, total: bar.update(task, completed=n, total=total))
-    save_teacher_scores(out, scored, teacher=str(teacher))
-    console.print(f"scored {len(scored)} queries x {1 + negatives} candidates with {teacher} -> {out}")
+    save_teacher_scores(out, scored, teacher=name)
+    kind = f"an ensemble of {len(scorer.members)}" if isinstance(scorer, EnsembleTeacher) else name
+    console.print(f"scored {len(scored)} queries x {1 + negatives} candidates with {kind} -> {out}")
 
 
 @friendly_errors

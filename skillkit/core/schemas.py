@@ -156,7 +156,9 @@ class SkillBase(BaseModel):
 
     ``name`` follows the Agent Skills rules (see :func:`validate_skill_name`); ``description`` is
     1-1024 characters. ``n_selected``/``reward_sum`` are the global usage counters and
-    ``task_usage`` the per-task ones used by UCB selection.
+    ``task_usage`` the per-task ones used by UCB selection. ``routing_text`` is matched by the router
+    but never shown to agents: the features of the situation the skill was learnt in, when the
+    environment's tasks share one instruction (e.g. a Sokoban level's layout).
     """
 
     model_config = ConfigDict(extra="ignore", validate_assignment=True)
@@ -176,6 +178,7 @@ class SkillBase(BaseModel):
     task_usage: dict[str, TaskUsage] = Field(default_factory=dict)
     embedding_model: str | None = None
     env: str | None = None
+    routing_text: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("id")
@@ -228,8 +231,9 @@ class SkillBase(BaseModel):
         return self.description
 
     def to_text(self) -> str:
-        """``name | description | body``: the text that is embedded and routed on."""
-        return f"{self.name} | {self.description} | {self.body_text()}"
+        """``name | description | body`` (``| routing_text`` when set): the text that is embedded and routed on."""
+        text = f"{self.name} | {self.description} | {self.body_text()}"
+        return f"{text} | {self.routing_text}" if self.routing_text else text
 
     def content_hash(self) -> str:
         """SHA-256 of :meth:`to_text` (what the embedding depends on), as 32 hex characters."""

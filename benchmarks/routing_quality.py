@@ -1,0 +1,364 @@
+"""Routing quality with 95% intervals: every ranker and teacher, Margin-MSE students, an app-suite set and
+routing Sokoban levels by layout.
+
+Run: ``python benchmarks/routing_quality.py`` (``--quick`` for a smoke run); writes
+``benchmarks/results/routing_quality.json``. Sized for a few minutes of 2 busy CPU cores: small
+training budgets (``--train-steps`` per cross-encoder, ``--distill-steps`` per student) and 1,000
+distractors, so the numbers are what a short CPU run reaches, not what the methods can reach.
+
+1. **Held-out split** (:mod:`retriever.bench_corpus`: 64 labelled skills + distractors; the *test*
+   queries, which no model trains on): BM25, dense (MiniLM), dense with skill bodies removed, three
+   cross-encoder teachers trained with different seeds and query views (teacher 0 is the listwise
+   reranker of ``skillkit router train-reranker``), their ensemble (mean of per-query z-scores),
+   the cross-encoder and the bi-encoder distilled from the ensemble with Margin-MSE, and the full
+   router (distilled bi-encoder, then the distilled cross-encoder). Hit@1 and MRR@10 with 95%
+   bootstrap intervals over queries, the paired difference to dense, and single-query latency p50/p95.
+2. **App suite** (``environments/apps``), data none of these models was tuned on: one skill per
+   *train* scenario summarised (``heuristic_summary``) from the episodes of its reference solutions
+   on variants 1-2 (reference solutions are fine here: this measures retrieval, no student is
+   taught with these skills), queried with the agent's first-turn query of variants 3-5 of the same
+   scenarios (gold: that scenario's skill). The models of section 1 are used as they are.
+3. **Sokoban by layout**: one skill per train level (the summary of the solver's episode on it),
+   queried with each test level's first-turn query; gold = the skill of the nearest train level by
+   layout (:func:`environments.sokoban.routing.layout_distance`, ties all count). Today's query
+   (instruction + observation, skills without routing text) against the environment's routing query
+   (the layout as cell tokens, matched against the skills' routing text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, this file's folder comes first on sys.path and benchmarks/environments.py would hide the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from environments.base import run_expert_episode  # noqa: E402
+from environments.episodes import episode_start  # noqa: E402
+from environments.sokoban.env import SokobanEnv  # noqa: E402
+from environments.sokoban.level import Level  # noqa: E402
+from environments.sokoban.routing import layout_distance  # noqa: E402
+from retriever.bench_corpus import core_docs, distractor_docs, labelled_queries  # noqa: E402
+from retriever.docs import RouterDoc  # noqa: E402
+from retriever.encoders import get_encoder  # noqa: E402
+from retriever.evaluation import rank_of  # noqa: E402
+from skillkit.core.stats import bootstrap_mean, paired_comparison  # noqa: E402
+
+RESULT = ROOT / "benchmarks" / "results" / "routing_quality.json"
+SECTIONS = ("heldout", "apps", "sokoban")
+
+
+def percentiles(samples: Sequence[float]) -> dict[str, float]:
+    """p50/p95 in milliseconds."""
+    arr = np.asarray(samples) * 1e3
+    return {"p50_ms": round(float(np.percentile(arr, 50)), 2), "p95_ms": round(float(np.percentile(arr, 95)), 2)}
+
+
+def evaluate(router: Any, queries: Sequence[str], gold: Sequence[set[str]], method: str, k: int = 20) -> dict:
+    """Route each query alone (so latency is per query): per-query hit@1 / reciprocal rank@10 / hit@10,
+    their means with 95% bootstrap intervals, and latency p50/p95."""
+    hits, rr, r10, lat = [], [], [], []
+    for query, good in zip(queries, gold):
+        t = time.perf_counter()
+        ranking = [r.id for r in router.route(query, k=k, method=method)]
+        lat.append(time.perf_counter() - t)
+        rank = min((rank_of(ranking, g) or 10**9) for g in good)
+        hits.append(float(rank == 1))
+        rr.append(1.0 / rank if rank <= 10 else 0.0)
+        r10.append(float(rank <= 10))
+    return {"per_query_hit@1": hits, "per_query_rr@10": rr,
+            "hit@1": bootstrap_mean(hits).as_dict(), "mrr@10": bootstrap_mean(rr).as_dict(),
+            "recall@10": bootstrap_mean(r10).as_dict(), "latency": percentiles(lat), "method": router.last_method}
+
+
+def compare(rows: dict[str, dict], baseline: str) -> None:
+    """Add each row's paired Hit@1 difference to ``baseline`` (95% interval) in place."""
+    base = rows[baseline]["per_query_hit@1"]
+    for name, row in rows.items():
+        if name != baseline:
+            row[f"hit@1_minus_{baseline}"] = paired_comparison(base, row["per_query_hit@1"]).as_dict()
+
+
+def fmt(est: dict) -> str:
+    """``0.531 [0.406, 0.656]``."""
+    return f"{est['mean']:.3f} [{est['low']:.3f}, {est['high']:.3f}]"
+
+
+def print_rows(title: str, rows: dict[str, dict], baseline: str) -> None:
+    """One line per method: Hit@1, MRR@10, the difference to the baseline, latency."""
+    print(f"\n{title}")
+    for name, row in rows.items():
+        diff = row.get(f"hit@1_minus_{baseline}")
+        d = f"  diff {fmt(diff['diff'])}" if diff else ""
+        print(f"  {name:40s} hit@1 {fmt(row['hit@1'])}  mrr@10 {fmt(row['mrr@10'])}{d}  "
+              f"p50 {row['latency']['p50_ms']} ms p95 {row['latency']['p95_ms']} ms", flush=True)
+
+
+def without_body(docs: Sequence[RouterDoc]) -> list[RouterDoc]:
+    """The body-removed ablation: name and description only."""
+    return [RouterDoc(id=d.id, name=d.name, description=d.description, tier=d.tier, category=d.category)
+            for d in docs]
+
+
+# ---- 1. held-out split ---------------------------------------------------------------------------
+def heldout(distractors: int, train_steps: int, distill_steps: int, teacher_queries: int, quick: bool,
+            out_dir: Path) -> tuple[dict, dict[str, Any]]:
+    """Section 1; returns its result and the trained models (for the other sections)."""
+    from retriever.distill import DistillConfig, distill, score_triples
+    from retriever.encoders import Encoder
+    from retriever.router import Router
+    from retriever.teachers import EnsembleTeacher, train_teachers
+    from retriever.train_reranker import TrainConfig, TrainQuery, synthesize_queries
+
+    docs = core_docs() + list(distractor_docs(distractors, seed=1))
+    queries = labelled_queries()
+    train_q = [q for q in queries if q.split == "train"]
+    test_q = [q for q in queries if q.split == "test"][: 8 if quick else None]
+    texts, gold = [q.query for q in test_q], [{q.positive} for q in test_q]
+    t = time.perf_counter()
+    router = Router.from_docs(docs, encoder=Encoder("minilm"))
+    info: dict[str, Any] = {"skills": len(router), "labelled_skills": len(core_docs()), "distractors": distractors,
+                            "test_queries": len(test_q), "embed_seconds": round(time.perf_counter() - t, 1)}
+    print(f"held-out: {len(router)} skills embedded in {info['embed_seconds']} s", flush=True)
+    rows: dict[str, dict] = {}
+    for method in ("bm25", "dense"):
+        rows[method] = evaluate(router, texts, gold, method)
+    bodiless = Router.from_docs(without_body(docs), encoder=router.encoder)
+    rows["dense, body removed"] = evaluate(bodiless, texts, gold, "dense")
+
+    labelled = [TrainQuery(q.query, q.positive, "full") for q in train_q]
+    config = TrainConfig(max_steps=train_steps, time_budget_s=None, labelled_repeat=4)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    teachers = train_teachers(router, 3, labelled, config)
+    timings["train_3_teachers_s"] = round(time.perf_counter() - t, 1)
+    names = [f"cross-encoder teacher {i} (seed {m.meta['teacher']['seed']}, views {'+'.join(m.meta['teacher']['views'])})"
+             for i, m in enumerate(teachers)]
+    names[0] += " = the listwise reranker"
+    for name, teacher in zip(names, teachers):
+        router.reranker = teacher
+        rows[name] = evaluate(router, texts, gold, "rerank")
+    ensemble = EnsembleTeacher(teachers, names)
+    router.reranker = ensemble
+    rows["ensemble teacher (mean z-score of 3)"] = evaluate(router, texts, gold, "rerank")
+    router.reranker = teachers[0]
+    bodiless.reranker = teachers[0]
+    rows["listwise reranker, body removed"] = evaluate(bodiless, texts, gold, "rerank")
+
+    # teacher scores on a sample of the synthetic queries (all labelled skills' plus random distractors')
+    rng = random.Random(0)
+    core_ids = {d.id for d in core_docs()}
+    synth = synthesize_queries(list(router.docs.values()))
+    pool = [q for q in synth if q.positive not in core_ids]
+    sample = ([q for q in synth if q.positive in core_ids] + rng.sample(pool, min(len(pool), teacher_queries))
+              + labelled)
+    t = time.perf_counter()
+    scored = score_triples(router, ensemble, sample)
+    timings["teacher_scoring_s"] = round(time.perf_counter() - t, 1)
+    students: dict[str, Any] = {}
+    distill_stats = {}
+    for student in ("cross-encoder", "bi-encoder"):
+        t = time.perf_counter()
+        model, stats = distill(router, scored, DistillConfig(student=student, max_steps=distill_steps,
+                                                             time_budget_s=None, epochs=50))
+        timings[f"distill_{student}_s"] = round(time.perf_counter() - t, 1)
+        distill_stats[student] = {k: v for k, v in stats.items() if k != "config"}
+        students[student] = model
+    students["bi-encoder"].save(str(out_dir / "bi-encoder"))
+    router.reranker = students["cross-encoder"]
+    rows["cross-encoder, Margin-MSE from the ensemble"] = evaluate(router, texts, gold, "rerank")
+    t = time.perf_counter()
+    dense_mm = Router.from_docs(docs, encoder=Encoder(str(out_dir / "bi-encoder")))
+    timings["re_embed_s"] = round(time.perf_counter() - t, 1)
+    rows["dense after Margin-MSE (bi-encoder student)"] = evaluate(dense_mm, texts, gold, "dense")
+    dense_mm.reranker = students["cross-encoder"]
+    rows["full router: Margin-MSE bi-encoder + Margin-MSE cross-encoder"] = evaluate(dense_mm, texts, gold, "rerank")
+    dense_mm.reranker = ensemble
+    rows["Margin-MSE bi-encoder + ensemble teacher"] = evaluate(dense_mm, texts, gold, "rerank")
+    compare(rows, "dense")
+    print_rows("held-out test split", rows, "dense")
+    result = {"corpus": info, "rows": rows, "timings": timings, "distillation": distill_stats,
+              "teacher_scored_queries": len(scored),
+              "budgets": {"teacher_train_steps": train_steps, "distill_steps": distill_steps,
+                          "batch_queries": config.batch_queries, "candidates_reranked": router.candidates}}
+    models = {"teachers": teachers, "ensemble": ensemble, "students": students, "encoder": router.encoder,
+              "bi_encoder_path": out_dir / "bi-encoder"}
+    return result, models
+
+
+# ---- 2. app suite --------------------------------------------------------------------------------
+def apps_set(models: dict[str, Any], quick: bool) -> dict:
+    """Section 2: skills from train scenarios' reference episodes, queried with held-out variants."""
+    from environments.apps.env import AppsEnv
+    from retriever.encoders import Encoder
+    from retriever.router import Router
+    from skillkit.skills.summarize import heuristic_summary
+
+    env = AppsEnv()
+    by_scenario: dict[str, list[str]] = {}
+    for task_id in env.task_ids("train"):
+        by_scenario.setdefault(task_id.rsplit("_", 1)[0], []).append(task_id)
+    scenarios = sorted(by_scenario)[: 6 if quick else None]
+    skills, queries, gold = [], [], []
+    t = time.perf_counter()
+    for scenario in scenarios:
+        variants = sorted(by_scenario[scenario], key=lambda x: int(x.rsplit("_", 1)[1]))
+        episodes = [e for e in (run_expert_episode(env, v) for v in variants[:2]) if e is not None]
+        skill = heuristic_summary(episodes)
+        skills.append(skill)
+        for variant in variants[2:]:
+            queries.append(episode_start(env, env.reset(variant)).query)
+            gold.append({skill.id})
+    env.close()
+    build_s = round(time.perf_counter() - t, 1)
+    print(f"apps: {len(skills)} scenario skills, {len(queries)} held-out variant queries ({build_s} s)", flush=True)
+    router = Router.from_docs(skills, encoder=models["encoder"])
+    rows: dict[str, dict] = {}
+    for method in ("bm25", "dense"):
+        rows[method] = evaluate(router, queries, gold, method)
+    rows["dense, body removed"] = evaluate(Router.from_docs(without_body(router.docs.values()),
+                                                            encoder=models["encoder"]), queries, gold, "dense")
+    router.reranker = models["teachers"][0]
+    rows["listwise reranker (teacher 0)"] = evaluate(router, queries, gold, "rerank")
+    router.reranker = models["ensemble"]
+    rows["ensemble teacher"] = evaluate(router, queries, gold, "rerank")
+    router.reranker = models["students"]["cross-encoder"]
+    rows["cross-encoder, Margin-MSE"] = evaluate(router, queries, gold, "rerank")
+    dense_mm = Router.from_docs(skills, encoder=Encoder(str(models["bi_encoder_path"])))
+    rows["dense after Margin-MSE"] = evaluate(dense_mm, queries, gold, "dense")
+    dense_mm.reranker = models["students"]["cross-encoder"]
+    rows["full router: Margin-MSE bi-encoder + Margin-MSE cross-encoder"] = evaluate(dense_mm, queries, gold, "rerank")
+    compare(rows, "dense")
+    print_rows("app suite: held-out variants of train scenarios", rows, "dense")
+    return {"skills": len(skills), "queries": len(queries), "build_seconds": build_s,
+            "skill_source": "heuristic_summary of the reference-solution episodes of variants 1-2 of each train "
+                            "scenario", "query": "the agent's first-turn routing query of variants 3-5",
+            "rows": rows}
+
+
+# ---- 3. Sokoban by layout ------------------------------------------------------------------------
+def sokoban_layout(encoder: Any, quick: bool) -> dict:
+    """Section 3: the share of test levels routed to the skill of their nearest train level by layout."""
+    from retriever.router import Router
+    from skillkit.skills.routing_text import attach_routing_text
+    from skillkit.skills.summarize import heuristic_summary
+
+    env = SokobanEnv(variant="2box")
+    train_ids = env.task_ids("train")[: 24 if quick else None]
+    test_ids = env.task_ids("test")[: 8 if quick else None]
+    t = time.perf_counter()
+    episodes = [e for e in (run_expert_episode(env, task) for task in train_ids) if e is not None]
+    skills = [heuristic_summary(e) for e in episodes]
+    plain = [s.model_copy() for s in skills]
+    attached = attach_routing_text(skills, episodes)
+    build_s = round(time.perf_counter() - t, 1)
+    levels = {task: Level.from_text(env.level_grid(task)) for task in train_ids}
+    skill_of = {s.task_id: s.id for s in skills}
+    gold, today_q, layout_q, gold_sizes = [], [], [], []
+    for task in test_ids:
+        level = Level.from_text(env.level_grid(task))
+        dist = {tr: layout_distance(level, lv) for tr, lv in levels.items() if tr in skill_of}
+        best = min(dist.values())
+        nearest = {skill_of[tr] for tr, d in dist.items() if d == best}
+        gold.append(nearest)
+        gold_sizes.append(len(nearest))
+        start = episode_start(env, env.reset(task))
+        today_q.append(f"{start.task_instruction}\n{start.observation}")
+        layout_q.append(start.query)
+    today = Router.from_docs(plain, encoder=encoder)
+    routed = Router.from_docs(skills, encoder=encoder)
+    rows = {"today: instruction + observation, dense (the agent's default)": evaluate(today, today_q, gold, "dense"),
+            "today: instruction + observation, bm25": evaluate(today, today_q, gold, "bm25"),
+            "routing query (layout tokens), dense": evaluate(routed, layout_q, gold, "dense"),
+            "routing query (layout tokens), bm25": evaluate(routed, layout_q, gold, "bm25"),
+            "routing query (layout tokens), hybrid": evaluate(routed, layout_q, gold, "hybrid")}
+    baseline = "today: instruction + observation, dense (the agent's default)"
+    compare(rows, baseline)
+    print_rows("Sokoban test levels -> skill of the nearest train level", rows, baseline)
+    distinct_today = len({r for r in (today.route(q, k=1, method="dense")[0].id for q in today_q)})
+    return {"train_level_skills": len(skills), "skills_with_routing_text": attached, "test_levels": len(test_ids),
+            "mean_nearest_levels_per_test_level": round(float(np.mean(gold_sizes)), 2),
+            "chance_hit@1": round(float(np.mean(gold_sizes)) / len(skills), 4),
+            "distinct_skills_routed_at_rank_1_today_dense": distinct_today, "build_seconds": build_s,
+            "skill_source": "heuristic_summary of the solver's episode on each train level", "rows": rows}
+
+
+def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, distill_steps: int = 60,
+        teacher_queries: int = 200, out: Path | str = RESULT, sections: Sequence[str] = SECTIONS,
+        work_dir: Path | None = None) -> dict:
+    """Run the sections and write the JSON result."""
+    import tempfile
+
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    if quick:
+        distractors, train_steps, distill_steps, teacher_queries = 100, 2, 2, 10
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "command": "python benchmarks/routing_quality.py" + (" --quick" if quick else "")
+        + ("" if tuple(sections) == SECTIONS else " --sections " + " ".join(sections)),
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "python": platform.python_version(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
+        "intervals": "95% bootstrap over queries (skillkit.core.stats.bootstrap_mean / paired_comparison)",
+    }
+    if "apps" in sections and "heldout" not in sections:
+        raise ValueError("the apps section uses the models trained in the heldout section: run both")
+    out = Path(out)
+    if out.exists():  # sections not run this time keep their earlier results
+        result = {**json.loads(out.read_text()), **result}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(work_dir or tmp)
+        models: dict[str, Any] = {"encoder": get_encoder("minilm")}
+        if "heldout" in sections:
+            result["heldout"], models = heldout(distractors, train_steps, distill_steps, teacher_queries, quick, work)
+        if "apps" in sections:
+            result["apps"] = apps_set(models, quick)
+        if "sokoban" in sections:
+            result["sokoban_layout"] = sokoban_layout(models["encoder"], quick)
+    result["sections_run"] = list(sections)
+    result["total_seconds"] = round(time.perf_counter() - started, 1)
+    result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps(result, indent=1))
+    os.replace(tmp_out, out)
+    print(f"wrote {out} in {result['total_seconds']} s")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the benchmark runs")
+    parser.add_argument("--distractors", type=int, default=1_000)
+    parser.add_argument("--train-steps", type=int, default=30, help="optimizer steps per cross-encoder teacher")
+    parser.add_argument("--distill-steps", type=int, default=60, help="optimizer steps per Margin-MSE student")
+    parser.add_argument("--teacher-queries", type=int, default=200,
+                        help="synthetic distractor queries scored by the teacher (plus all labelled skills')")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    parser.add_argument("--out", default=str(RESULT))
+    args = parser.parse_args(argv)
+    run(quick=args.quick, distractors=args.distractors, train_steps=args.train_steps,
+        distill_steps=args.distill_steps, teacher_queries=args.teacher_queries, out=args.out, sections=args.sections)
+
+
+if __name__ == "__main__":
+    main()
