@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from skillkit.core.llm.base import SamplingParams
-from skillkit.core.llm.hf import HFBackend, top_p_filter
+from skillkit.core.llm.hf import HFBackend, render_prompt, top_p_filter
 from skillkit.core.llm.openai_compat import OpenAICompatibleBackend, OpenAIHTTPError
 from skillkit.core.llm.server import make_server
 
@@ -102,8 +102,19 @@ def test_http_backend_auth_error_is_clear(local_server):
 
 
 def test_backend_from_pretrained_tiny():
+    """complete() is greedy generation: the same tokens as a plain greedy decode of the prompt's ids."""
+    import torch
+
     backend = HFBackend.from_pretrained("tiny-random", device="cpu")
-    assert backend.complete("hello", temperature=0, max_new_tokens=3) is not None
+    text = backend.complete("hello", temperature=0, max_new_tokens=3)
+    (completion,) = backend.generate(["hello"], SamplingParams(temperature=0, max_new_tokens=3))
+    assert isinstance(text, str) and text == completion.text and len(completion.token_ids) == 3
+    ids = backend.tokenizer(render_prompt(backend.tokenizer, "hello"), add_special_tokens=False,
+                            return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        for token in completion.token_ids:
+            assert int(backend.model(ids).logits[0, -1].argmax()) == token
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
 
 
 def test_stream_grows_step_by_step_to_the_generated_completions(tiny_backend):
