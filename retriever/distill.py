@@ -44,6 +44,7 @@ from retriever.train_reranker import (
     view_vectors,
 )
 from skillkit.core.fileio import atomic_write_text
+from skillkit.core.models import load_embedder
 
 STUDENTS = ("cross-encoder", "bi-encoder")
 
@@ -159,8 +160,6 @@ class _BiEncoderStudent:
     """The MiniLM sentence-transformer, trainable; score = ``scale`` x cosine(query, doc)."""
 
     def __init__(self, base: str, scale: float, max_length: int) -> None:
-        from skillkit.core.models import load_embedder
-
         self.model = load_embedder(base, device="cpu")
         self.model.max_seq_length = max_length
         self.scale = scale

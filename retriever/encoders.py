@@ -24,6 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from skillkit.core.models import load_embedder
+
 
 def normalize(vecs: np.ndarray) -> np.ndarray:
     """Row-wise L2 normalisation to float32 (zero rows stay zero)."""
@@ -110,8 +112,6 @@ class Encoder:
             self.model = model
             self.name = str(getattr(model[0].auto_model.config, "_name_or_path", "") or "sentence-transformer")
         else:
-            from skillkit.core.models import load_embedder
-
             self.model = load_embedder(str(model), device=device)
             self.name = str(model)
         if max_seq_length is not None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from retriever.docs import RouterDoc
 from skillkit.core.fileio import atomic_directory, atomic_write_text
+from skillkit.core.models import load_causal_lm, resolve_embedder_path
 
 RERANKER_MARKER = "reranker.json"
 
@@ -108,8 +109,6 @@ class CrossEncoderReranker:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from skillkit.core.models import resolve_embedder_path
-
         path = resolve_embedder_path(base)
         bert = AutoModel.from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -191,8 +190,6 @@ class LLMReranker:
     def __init__(self, model: Any = "smollm2-135m", tokenizer: Any | None = None, max_doc_chars: int = 600,
                  batch_size: int = 8, device: str = "cpu") -> None:
         if isinstance(model, str):
-            from skillkit.core.models import load_causal_lm
-
             model, tokenizer = load_causal_lm(model, device=device)
         if tokenizer is None:
             raise ValueError("LLMReranker needs the tokenizer of the model it is given")

@@ -30,10 +30,26 @@ from typing import Any
 
 from pydantic import Field
 
+import environments
+from environments.base import run_expert_episode
+from retriever.router import Router
 from skillkit.agent import AgentConfig, SkillAgent
-from skillkit.core.config import InputFile, StrictModel, apply_overrides, create_run_dir, load_config, read_yaml
+from skillkit.core.config import (
+    InputFile,
+    StrictModel,
+    apply_overrides,
+    create_run_dir,
+    load_config,
+    read_yaml,
+)
 from skillkit.core.schemas import Trajectory, write_jsonl
 from skillkit.evaluate import evaluate_agent, evaluate_side_by_side, routed_skill_text
+from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
+from skillkit.skills.extract import Extractor
+from skillkit.skills.impact import skill_impact
+from skillkit.skills.library import SkillLibrary
+from skillkit.skills.routing_text import attach_routing_text
+from skillkit.skills.summarize import Summarizer, group_by_task
 from trainer.evaluation import DenseProbe, EvalResult
 
 
@@ -118,9 +134,6 @@ def _envs(cfg: PipelineConfig) -> dict[str, EnvRunConfig]:
 def collect_experience(backend: Any, cfg: PipelineConfig, hooks: Hooks) -> list[Trajectory]:
     """The model's own episodes on the train split of every enabled environment, plus the oracle's
     expert episodes when ``library.source`` is ``oracle``."""
-    import environments
-    from environments.base import run_expert_episode
-
     trajectories: list[Trajectory] = []
     for env_name, env_cfg in _envs(cfg).items():
         with environments.make(env_name, **env_cfg.options) as env:
@@ -148,10 +161,6 @@ def collect_experience(backend: Any, cfg: PipelineConfig, hooks: Hooks) -> list[
 def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineConfig, path: Path,
                   hooks: Hooks) -> tuple[Any, dict[str, Any]]:
     """Summarize trajectories (grouped by task) into a library, extract tiers, merge duplicates."""
-    from skillkit.skills.library import SkillLibrary
-    from skillkit.skills.routing_text import attach_routing_text
-    from skillkit.skills.summarize import Summarizer, group_by_task
-
     library = SkillLibrary.create(path)
     groups = list(group_by_task(trajectories).values())
     stats: dict[str, Any] = {"source": cfg.library.source,
@@ -169,8 +178,6 @@ def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineCon
     stats["skills_with_routing_text"] = attach_routing_text(skills, trajectories)
     stats["heuristic_summaries"] = len(groups) - n_llm
     if cfg.library.extract_tiers:
-        from skillkit.skills.extract import Extractor
-
         hooks.stage("extracting planning / functional / atomic skills, ADD/MODIFY/KEEP, merging")
         report = Extractor(None, merge_threshold=cfg.library.merge_threshold).update(library, trajectories,
                                                                                      extra=skills)
@@ -186,11 +193,8 @@ def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineCon
 def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = None, hooks: Hooks | None = None,
                  run_dir: str | Path | None = None) -> Path:
     """Run every stage; returns the run folder holding ``report.md``, plots, library and trajectories."""
-    import environments
-    from retriever.router import Router
-    from skillkit.skills.impact import skill_impact
+    # torch and transformers load only when the pipeline runs
     from skillkit.core.llm.hf import HFBackend
-    from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
 
     hooks = hooks or Hooks()
     started = time.perf_counter()

@@ -16,12 +16,11 @@ import functools
 from collections import defaultdict
 from typing import Any
 
+import environments
 from environments.episodes import EpisodeStart, LocalEnvPool  # torch-free: actor processes import this module
 
 
 def _make_env(env_name: str, options: dict[str, Any]) -> Any:
-    import environments
-
     return environments.make(env_name, **options)
 
 

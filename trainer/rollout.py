@@ -22,14 +22,17 @@ from typing import Any
 
 import torch
 
+from environments.base import run_expert_episode
 from environments.episodes import ChatPolicy, EnvPool, Episode, finish_episodes, play_episodes
 from skillkit.core.llm.base import Completion, LLMBackend, SamplingParams
 from skillkit.core.prompts import SkillPosition, build_messages
 from skillkit.core.schemas import Trajectory
+from trainer.losses import group_advantages
 
 
 def chat_token_ids(tokenizer: Any, chat: list[dict[str, str]]) -> list[int]:
     """Token ids of a chat exactly as :class:`skillkit.core.llm.hf.HFBackend` feeds it to the model."""
+    # transformers loads only when a chat is tokenized
     from skillkit.core.llm.hf import render_prompt
 
     return tokenizer(render_prompt(tokenizer, chat), add_special_tokens=False)["input_ids"]
@@ -133,8 +136,6 @@ def collect_rollouts(
 
 def assign_group_advantages(batch: RolloutBatch, eps: float = 1e-6) -> torch.Tensor:
     """Set every turn's advantage to its episode's group-normalised return; returns the episode advantages."""
-    from trainer.losses import group_advantages
-
     returns = torch.tensor(batch.returns, dtype=torch.float64)
     group_of = torch.empty(len(batch.trajectories), dtype=torch.long)
     for g, members in enumerate(batch.groups):
@@ -153,8 +154,6 @@ def expert_trajectories(make_env: Callable[[], Any], task_ids: Sequence[str],
                         response_template: str = "{action}") -> list[Trajectory]:
     """Replay each task's ``expert_actions`` (e.g. the Sokoban solver's moves) as recorded episodes;
     tasks without an expert solution are skipped."""
-    from environments.base import run_expert_episode
-
     env = make_env()
     try:
         episodes = [run_expert_episode(env, task_id, response_template) for task_id in task_ids]

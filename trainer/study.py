@@ -38,6 +38,7 @@ from pydantic import Field
 
 from skillkit.core.config import InputFile, StrictModel, load_config
 from skillkit.core.fileio import atomic_write_text
+from skillkit.core.models import load_causal_lm
 from skillkit.core.stats import bootstrap_mean, normal_mde, paired_comparison, seed_unit_matrix
 from trainer.checkpoint import STATE_FILE, checkpoint_config, load_checkpoint
 from trainer.config import Method, TrainConfig, load_train_config
@@ -153,8 +154,6 @@ def resolve_warm_start(spec: str | None, out_dir: Path, log: Log = print) -> str
         model.load_state_dict(load_checkpoint(path)["model"])
     elif (path / "adapter_config.json").exists():
         from peft import PeftModel
-
-        from skillkit.core.models import load_causal_lm
 
         base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
         model, tokenizer = load_causal_lm(base, dtype="float32", device="cpu")

@@ -37,12 +37,20 @@ from typing import Any
 import numpy as np
 import torch
 
+import environments
 from environments.episodes import LocalEnvPool
-from skillkit.core.config import create_run_dir
+from skillkit.core.config import apply_overrides, create_run_dir, validate_config
 from skillkit.core.llm.base import SamplingParams
 from skillkit.core.llm.hf import HFBackend
+from skillkit.core.models import load_causal_lm, resolve_device
 from skillkit.core.schemas import Trajectory, write_jsonl
-from trainer.checkpoint import checkpoint_dir, load_checkpoint, restore_rng, save_checkpoint
+from trainer.checkpoint import (
+    checkpoint_config,
+    checkpoint_dir,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from trainer.config import TrainConfig, load_train_config
 from trainer.evaluation import DenseProbe
 from trainer.evaluation import evaluate as run_evaluation
@@ -63,6 +71,7 @@ from trainer.losses import (
     uncertainty_weight,
 )
 from trainer.metrics import MetricsLogger, plot_metrics
+from trainer.ray_rollout import RayEnvPool
 from trainer.rollout import (
     RolloutBatch,
     TurnSample,
@@ -181,8 +190,6 @@ def enable_activation_checkpointing(model: torch.nn.Module) -> None:
 
 def load_policy(cfg: TrainConfig, device: str, seed: int) -> tuple[torch.nn.Module, Any]:
     """The student (fp32 master weights), optionally with LoRA adapters and gradient checkpointing."""
-    from skillkit.core.models import load_causal_lm
-
     model, tokenizer = load_causal_lm(cfg.model.name, dtype="float32", device=device, seed=seed)
     if cfg.model.lora is not None:
         from peft import LoraConfig, get_peft_model
@@ -197,15 +204,11 @@ def load_policy(cfg: TrainConfig, device: str, seed: int) -> tuple[torch.nn.Modu
 
 
 def make_env_factory(cfg: TrainConfig) -> Callable[[], Any]:
-    import environments
-
     return functools.partial(environments.make, cfg.env.name, **cfg.env.options)
 
 
 def make_pool(cfg: TrainConfig, make_env: Callable[[], Any]) -> Any:
     if cfg.rollout.ray_workers > 0:
-        from trainer.ray_rollout import RayEnvPool
-
         return RayEnvPool(cfg.env.name, cfg.env.options, num_workers=cfg.rollout.ray_workers)
     return LocalEnvPool(make_env)
 
@@ -455,8 +458,6 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
     """Train a policy as configured; returns the run folder (metrics, checkpoints, final model)."""
     spec = cfg.spec
     seed_everything(cfg.seed)
-    from skillkit.core.models import resolve_device
-
     dist = Dist(cfg, resolve_device(cfg.model.device))
     log = log if dist.is_main else (lambda message: None)
     device = dist.device
@@ -731,9 +732,6 @@ def resolve_config(config: str | Path | None, overrides: Sequence[str] = (), mod
     if model is not None:
         overrides.append(f"model.name={model}")
     if config is None and resume is not None:
-        from skillkit.core.config import apply_overrides, validate_config
-        from trainer.checkpoint import checkpoint_config
-
         cfg = validate_config(TrainConfig, apply_overrides(checkpoint_config(resume), overrides), str(resume))
     else:
         cfg = load_train_config(config, overrides)

@@ -16,6 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from environments.sokoban.generator import generate_levels
+
 DATA_DIR = Path(__file__).parent / "data"
 SPLITS = ("train", "test")
 
@@ -81,8 +83,6 @@ def write_levels_jsonl(path: str | Path, records: list[dict[str, Any]]) -> None:
 
 def build_split_files(variant: str) -> dict[str, Path]:
     """Regenerate a variant's train/test files from its seed; returns the paths written."""
-    from environments.sokoban.generator import generate_levels
-
     spec = VARIANTS[variant]
     levels = generate_levels(spec.n_train + spec.n_test, spec.seed, size=spec.size, boxes=spec.boxes,
                              min_moves=spec.min_moves, max_moves=spec.max_moves)

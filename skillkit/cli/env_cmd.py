@@ -9,7 +9,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from environments import describe_envs
+from environments.sokoban import SokobanEnv, generate_levels, solve
+from environments.sokoban.splits import write_levels_jsonl
 from skillkit.cli.common import console, fail, friendly_errors
+from skillkit.core.fileio import atomic_write_text
+
+# environments.apps (and the AppWorld bridge, which imports it) builds the app suite's tasks on import,
+# about a second: the apps and appworld commands import it when they run, so `skillkit --help` stays fast.
 
 env_app = typer.Typer(help="Environments: Sokoban, the offline app suite and the real-AppWorld bridge.",
                       no_args_is_help=True)
@@ -27,8 +34,6 @@ KEYS = {"w": "Up", "s": "Down", "a": "Left", "d": "Right", "k": "Up", "j": "Down
 @friendly_errors
 def list_cmd() -> None:
     """Show the registered environments."""
-    from environments import describe_envs
-
     table = Table(title="environments")
     table.add_column("name")
     table.add_column("description")
@@ -49,9 +54,6 @@ def sokoban_generate(
     out: Path = typer.Option(..., "--out", help="Output JSONL file."),
 ) -> None:
     """Generate solver-verified levels by reverse play; writes {id, grid, size, boxes, optimal_moves} lines."""
-    from environments.sokoban import generate_levels
-    from environments.sokoban.splits import write_levels_jsonl
-
     if n < 1:
         raise ValueError("--n must be at least 1")
     start = time.perf_counter()
@@ -71,8 +73,6 @@ def sokoban_solve(
     show: bool = typer.Option(False, "--show", help="Print each solution."),
 ) -> None:
     """Solve levels with the minimum-move solver and compare with their recorded optimal length."""
-    from environments.sokoban import solve
-
     if not levels_file.exists():
         raise FileNotFoundError(f"no such file: {levels_file}")
     text = levels_file.read_text(encoding="utf-8")
@@ -118,8 +118,6 @@ def sokoban_play(
     max_steps: int = typer.Option(40, "--max-steps"),
 ) -> None:
     """Play a level in the terminal: type Up/Down/Left/Right (or w/a/s/d), 'hint', or 'quit'."""
-    from environments.sokoban import SokobanEnv, solve
-
     env = SokobanEnv(variant=variant, max_steps=max_steps)
     if seed is None and level is None:
         level = env.task_ids("train")[0]
@@ -246,7 +244,6 @@ def apps_run_task(
 def appworld_setup(python: Path = typer.Option(..., "--python", help="The interpreter of AppWorld's virtualenv.")) -> None:
     """Check an AppWorld interpreter (package and data) through the bridge and remember it."""
     from environments.appworld_bridge import BRIDGE_SCRIPT, AppWorldEnv, BridgeError, config_path
-    from skillkit.core.fileio import atomic_write_text
 
     try:
         env = AppWorldEnv(python=str(python))

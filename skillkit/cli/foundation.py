@@ -10,6 +10,10 @@ from rich.table import Table
 
 from skillkit import __version__
 from skillkit.cli.common import console, friendly_errors, quiet_libraries
+from skillkit.core.config import package_versions
+from skillkit.core.llm.base import SamplingParams
+from skillkit.core.llm.server import serve
+from skillkit.core.models import KNOWN_MODELS, cache_root
 
 models_app = typer.Typer(help="Embedded and known models.", no_args_is_help=True)
 
@@ -31,9 +35,6 @@ def _main_callback(
 @friendly_errors
 def doctor() -> None:
     """Show what is installed: torch/CUDA, faiss (GPU?), vllm, ray, and where the embedded models are."""
-    from skillkit.core.config import package_versions
-    from skillkit.core.models import KNOWN_MODELS, cache_root
-
     table = Table(title="skillkit doctor", show_lines=False)
     table.add_column("component")
     table.add_column("status")
@@ -71,8 +72,6 @@ def _installed(name: str) -> str:
 @friendly_errors
 def models_list() -> None:
     """List the model names skillkit knows (any Hugging Face id or local path works too)."""
-    from skillkit.core.models import KNOWN_MODELS
-
     table = Table(title="models")
     for col in ("name", "kind", "description", "files"):
         table.add_column(col)
@@ -94,7 +93,7 @@ def generate(
     as_json: bool = typer.Option(False, "--json", help="Print completions as JSON."),
 ) -> None:
     """Generate completions for prompts with an LLM backend, in one batch."""
-    from skillkit.core.llm.base import SamplingParams
+    # torch and transformers load only when a command runs a model
     from skillkit.core.llm.hf import HFBackend
 
     quiet_libraries()
@@ -119,8 +118,8 @@ def serve_llm(
     api_key: str | None = typer.Option(None, envvar="SKILLKIT_API_KEY", help="Require this bearer token."),
 ) -> None:
     """Serve a model as an OpenAI-compatible endpoint (/v1/chat/completions, /v1/completions)."""
+    # torch and transformers load only when a command runs a model
     from skillkit.core.llm.hf import HFBackend
-    from skillkit.core.llm.server import serve
 
     quiet_libraries()
     backend = HFBackend.from_pretrained(model)

@@ -15,7 +15,13 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from skillkit.cli.common import console, err_console, fail, friendly_errors, quiet_libraries
-from skillkit.skills.bundle import bundled_files
+from skillkit.core.schemas import read_trajectories
+from skillkit.skills.bundle import attach_folder, bundled_files
+from skillkit.skills.extract import Extractor, LLMMerger, merge_duplicates
+from skillkit.skills.impact import load_run_trajectories, skill_impact
+from skillkit.skills.library import LibraryRepairWarning, SkillLibrary
+from skillkit.skills.skillmd import export_skills, import_collection
+from skillkit.skills.summarize import Summarizer, group_by_task
 
 library_app = typer.Typer(help="Skill libraries: build from trajectories, inspect, export/import SKILL.md, merge.",
                           no_args_is_help=True)
@@ -24,8 +30,6 @@ TIER_CHOICES = ("trajectory", "planning", "functional", "atomic")
 
 
 def _open(path: Path, embedder: str | None = None):
-    from skillkit.skills.library import LibraryRepairWarning, SkillLibrary
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LibraryRepairWarning)
         lib = SkillLibrary.load(path, embedder=embedder)
@@ -67,11 +71,6 @@ def build(
 ) -> None:
     """Summarize trajectories (grouped by task) into trajectory skills, extract planning / functional /
     atomic skills, ADD/MODIFY/KEEP them against the library, merge duplicates, save."""
-    from skillkit.skills.extract import Extractor
-    from skillkit.skills.library import SkillLibrary
-    from skillkit.core.schemas import read_trajectories
-    from skillkit.skills.summarize import Summarizer, group_by_task
-
     quiet_libraries()
     if summarizer not in ("llm", "heuristic"):
         raise ValueError(f"--summarizer must be llm or heuristic, not {summarizer!r}")
@@ -85,6 +84,7 @@ def build(
         raise ValueError("the trajectory files hold no episode")
     backend = None
     if "llm" in (summarizer, extractor):
+        # torch and transformers load only when a command runs a model
         from skillkit.core.llm.hf import HFBackend
 
         with console.status(f"loading {model}"):
@@ -223,8 +223,6 @@ def export(
     tier: Optional[str] = typer.Option(None, "--tier", help="Only this tier."),  # noqa: UP045
 ) -> None:
     """Export skills as Agent Skills folders (SKILL.md with YAML front matter, and the bundled files)."""
-    from skillkit.skills.skillmd import export_skills
-
     _check_tier(tier)
     lib = _open(path)
     files = export_skills(lib.list(tier=tier), out, store=lib.file_store())
@@ -244,10 +242,6 @@ def import_cmd(
 
     A broken SKILL.md is reported with its path and reason and the others are imported (unless
     --strict); skillkit exports round-trip losslessly."""
-    from skillkit.skills.bundle import attach_folder
-    from skillkit.skills.library import SkillLibrary
-    from skillkit.skills.skillmd import import_collection
-
     if on_conflict not in ("skip", "replace", "rename"):
         raise ValueError("--on-conflict must be skip, replace or rename")
     quiet_libraries()
@@ -289,8 +283,6 @@ def merge(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be merged."),
 ) -> None:
     """Merge near-duplicate skills (embedding clusters, then a deterministic or LLM merge)."""
-    from skillkit.skills.extract import LLMMerger, merge_duplicates
-
     _check_tier(tier)
     if merger not in ("heuristic", "llm"):
         raise ValueError("--merger must be heuristic or llm")
@@ -298,6 +290,7 @@ def merge(
     lib = _open(path)
     fn = None
     if merger == "llm":
+        # torch and transformers load only when a command runs a model
         from skillkit.core.llm.hf import HFBackend
 
         fn = LLMMerger(HFBackend.from_pretrained(model))
@@ -390,8 +383,6 @@ def impact(
 ) -> None:
     """For every skill: how often it was shown and success/return with it vs without skills on the
     same tasks, plus the skills never shown, so you can prune what does not help."""
-    from skillkit.skills.impact import load_run_trajectories, skill_impact
-
     lib = _open(path)
     trajectories = load_run_trajectories(runs)
     if not trajectories:

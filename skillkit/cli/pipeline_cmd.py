@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
+import environments
+from retriever.router import Router
+from skillkit.agent import AgentConfig
 from skillkit.cli.common import console, friendly_errors, progress, quiet_libraries
-from skillkit.core.config import validate_config
-from skillkit.pipeline import REPO_CONFIGS, train_stage_config
+from skillkit.core.config import parse_override, validate_config
+from skillkit.core.models import load_causal_lm
+from skillkit.core.schemas import write_jsonl
+from skillkit.evaluate import evaluate_side_by_side
+from skillkit.pipeline import REPO_CONFIGS, load_pipeline_config, run_pipeline, train_stage_config
+from skillkit.skills.bundle import SkillFiles
+from skillkit.skills.library import open_skill_source
 from trainer.config import TrainConfig
+from trainer.evaluation import EvalResult
 
 
 class _RichHooks:
@@ -68,8 +78,8 @@ def _results_table(results: list[Any], title: str) -> Table:
 
 def load_backend(model: str, adapter: Path | None = None) -> Any:
     """An HF backend over ``model``, with a peft LoRA adapter folder merged into it when given."""
+    # torch and transformers load only when a command runs a model
     from skillkit.core.llm.hf import HFBackend
-    from skillkit.core.models import load_causal_lm
 
     if adapter is None:
         return HFBackend.from_pretrained(model)
@@ -94,11 +104,6 @@ def run(
 
     Every stage shows a progress bar. The run folder (runs/<name>-<time>/) gets the resolved config, seed, versions, trajectories, the library, the training run, plots and report.md.
     """  # noqa: E501 - typer keeps line breaks
-    import json
-
-    from skillkit.pipeline import load_pipeline_config, run_pipeline
-    from trainer.evaluation import EvalResult
-
     quiet_libraries()
     overrides = list(overrides or [])
     if model:
@@ -139,14 +144,6 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
 ) -> None:
     """success_rate (and sgc on the app suite), mean_steps, mean_return with 95% intervals and per-task outcomes, the dense metric, with and without skills."""  # noqa: E501 - typer keeps line breaks
-    import json
-
-    import environments
-    from skillkit.agent import AgentConfig
-    from skillkit.core.config import parse_override
-    from skillkit.core.schemas import write_jsonl
-    from skillkit.evaluate import evaluate_side_by_side
-
     quiet_libraries()
     options: dict[str, Any] = {}
     for item in option or []:
@@ -163,10 +160,6 @@ def evaluate(
         backend = load_backend(model, adapter)
     router, files = None, None
     if library is not None:
-        from retriever.router import Router
-        from skillkit.skills.bundle import SkillFiles
-        from skillkit.skills.library import open_skill_source
-
         with console.status("building the router"):
             router = Router.from_library(open_skill_source(library), encoder="minilm", reranker=None)
         files = SkillFiles.of(library) if library.is_dir() else None

@@ -9,7 +9,17 @@ from typing import Any
 
 import typer
 
+from retriever.distill import DistillConfig, distill, load_teacher_scores, save_teacher_scores, score_triples
+from retriever.rerank import default_reranker_path
+from retriever.router import RerankerMissingError, Router
+from retriever.teachers import EnsembleTeacher, default_teachers_path, resolve_teacher
+from retriever.teachers import train_teachers as train_teacher_models
+from retriever.train_reranker import NegativeConfig, TrainConfig, TrainQuery, train_reranker
 from skillkit.cli.common import console, fail, friendly_errors, progress, quiet_libraries
+from skillkit.core.config import atomic_write_text
+from skillkit.core.models import cache_root
+from skillkit.skills.bundle import SkillFiles
+from skillkit.skills.library import open_skill_source
 
 router_app = typer.Typer(help="Skill routing: train the reranker, score with a teacher, distill.",
                          no_args_is_help=True)
@@ -27,10 +37,6 @@ def _reranker_spec(value: str) -> Any:
 
 def _load_router(library: Path, reranker: str, index_kind: str, encoder: str) -> Any:
     quiet_libraries()
-    from retriever.router import Router
-    from skillkit.core.models import cache_root
-    from skillkit.skills.library import open_skill_source
-
     # A library folder brings its stored vectors (reused when --encoder is its model); a JSON/JSONL file
     # is embedded through a content-hash cache, so routing the same file again skips the encoding.
     with console.status(f"loading {library} and embedding its skills"):
@@ -72,8 +78,6 @@ def route_cmd(
     """Route a query (or a JSONL file of queries, with one model load) to the best skills."""
     if (query is None) == (queries is None):
         fail("give exactly one of --query or --queries")
-    from retriever.router import RerankerMissingError
-
     router = _load_router(library, reranker, index_kind, encoder)
     try:
         router.resolve_method(method)
@@ -109,8 +113,6 @@ def route_cmd(
     if out is None:
         sys.stdout.write(text)
     else:
-        from skillkit.core.config import atomic_write_text
-
         atomic_write_text(out, text)
         console.print(f"routed {len(rows)} queries with {router.last_method} -> {out}")
 
@@ -132,9 +134,6 @@ def train_reranker_cmd(
     """Train the cross-encoder reranker on a library (queries synthesised from the skills themselves)."""
     quiet_libraries()
     import torch
-
-    from retriever.rerank import default_reranker_path
-    from retriever.train_reranker import TrainConfig, TrainQuery, train_reranker
 
     router = _load_router(library, "none", "auto", "minilm")
     labels: list[TrainQuery] = []
@@ -164,8 +163,6 @@ def train_reranker_cmd(
 
 def _negative_config(negatives: int) -> Any:
     """Split ``negatives`` hard negatives over the sources: half dense, the rest BM25 / category / random."""
-    from retriever.train_reranker import NegativeConfig
-
     n_dense = max(1, negatives // 2)
     rest = negatives - n_dense
     return NegativeConfig(n_dense=n_dense, n_bm25=(rest + 1) // 2, n_category=rest // 4,
@@ -189,11 +186,6 @@ def teacher_scores_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Score the mined (query, positive, hard negatives) triples with a teacher, for `router distill`."""
-    from retriever.distill import save_teacher_scores, score_triples
-    from retriever.teachers import EnsembleTeacher, default_teachers_path, resolve_teacher
-    from retriever.teachers import train_teachers as train
-    from retriever.train_reranker import TrainConfig
-
     router = _load_router(library, "none", "auto", "minilm")
     specs = [t for t in teacher if t != "auto"] if train_teachers else list(teacher)
     if train_teachers:
@@ -201,7 +193,7 @@ def teacher_scores_cmd(
         config = TrainConfig(time_budget_s=time_budget, seed=seed, negatives=_negative_config(negatives))
         with progress() as bar:
             task = bar.add_task("training teachers", total=train_teachers)
-            trained = train(router, train_teachers, config=config, on_teacher=lambda i, _s: bar.advance(task))
+            trained = train_teacher_models(router, train_teachers, config=config, on_teacher=lambda i, _s: bar.advance(task))
         for i, model in enumerate(trained):
             model.save(folder / f"ce-{seed + i}")
             specs.append(str(folder / f"ce-{seed + i}"))
@@ -235,8 +227,6 @@ def distill_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Margin-MSE distillation: train a student on the teacher's score margins."""
-    from retriever.distill import DistillConfig, distill, load_teacher_scores
-
     config = DistillConfig(student=student, time_budget_s=time_budget, max_steps=max_steps, epochs=epochs, seed=seed)
     config.validate()
     scored = load_teacher_scores(scores)
@@ -269,12 +259,10 @@ def serve_cmd(
     encoder: str = typer.Option("minilm", "--encoder", help="Bi-encoder name or path."),
 ) -> None:
     """Serve the library over HTTP: POST /route, GET /skills/{name} (and its bundled files), GET /health."""
-    try:
+    try:  # fastapi (the 'server' extra) loads only when a command serves
         from retriever.server import serve
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         fail(f"the server needs the 'server' extra (pip install 'skillkit[server]'): {exc}")
-    from skillkit.skills.bundle import SkillFiles
-
     router = _load_router(library, reranker, "auto", encoder)
     batching = f"{batch_window_ms:g} ms window" if batch_window_ms > 0 else "off"
     console.print(f"serving {len(router)} skills on http://{host}:{port} "

@@ -24,6 +24,7 @@ def train(
     if config is None and resume is None:
         raise ValueError("give --config CONFIG.yaml (or --resume CHECKPOINT)")
     quiet_libraries()
+    # torch and transformers load only when a command trains
     from trainer.train import resolve_config
     from trainer.train import train as run_training
 
@@ -45,6 +46,7 @@ def study(
     """Run a study: every arm x seed trains from one warm start at equal budget (results already in the
     folder are kept), then per-level paired outcomes, 95% intervals, paired tests against GRPO and a plot."""
     quiet_libraries()
+    # torch and transformers load only when a command trains
     from trainer.study import load_study_config, run_study
 
     extra = list(overrides or [])

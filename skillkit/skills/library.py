@@ -41,8 +41,9 @@ import numpy as np
 
 from retriever.encoders import TextEncoder, get_encoder, normalize
 from retriever.index import VectorIndex
+from skillkit import __version__
 from skillkit.core.fileio import atomic_write_bytes, atomic_write_text
-from skillkit.core.schemas import TIERS, SkillBase, parse_skill, slugify
+from skillkit.core.schemas import TIERS, SkillBase, TaskUsage, parse_skill, slugify
 from skillkit.skills.bundle import FILES_DIR, FileStore
 
 SCHEMA_VERSION = 2
@@ -476,8 +477,6 @@ class SkillLibrary:
     def record_usage(self, name_or_id: str | SkillBase, reward: float, task_id: str | None = None,
                      save: bool = True) -> SkillBase:
         """Count one selection of a skill and its reward (globally and for ``task_id``); saves by default."""
-        from skillkit.core.schemas import TaskUsage
-
         with self._lock:
             skill = self._skills[self._resolve(name_or_id)]
             skill.n_selected += 1
@@ -696,8 +695,6 @@ class SkillLibrary:
             counts = {t: 0 for t in TIERS}
             for s in self._skills.values():
                 counts[s.tier] += 1
-            from skillkit import __version__
-
             manifest = {
                 "schema_version": SCHEMA_VERSION,
                 "skillkit_version": __version__,

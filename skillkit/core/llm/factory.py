@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from skillkit.core.llm.base import LLMBackend
+from skillkit.core.llm.openai_compat import OpenAICompatibleBackend
 
 
 def make_backend(kind: str = "hf", model: str = "smollm2-135m", **options: object) -> LLMBackend:
@@ -11,6 +12,7 @@ def make_backend(kind: str = "hf", model: str = "smollm2-135m", **options: objec
     Options are passed to the backend: ``dtype``, ``device``, ``batch_size`` for ``hf``;
     ``base_url``, ``api_key`` for ``openai``; vLLM engine arguments for ``vllm``.
     """
+    # torch and transformers load only when an hf or vllm backend is made
     if kind == "hf":
         from skillkit.core.llm.hf import HFBackend
 
@@ -20,7 +22,5 @@ def make_backend(kind: str = "hf", model: str = "smollm2-135m", **options: objec
 
         return VLLMBackend(model, **options)
     if kind == "openai":
-        from skillkit.core.llm.openai_compat import OpenAICompatibleBackend
-
         return OpenAICompatibleBackend(model=model, **options)  # type: ignore[arg-type]
     raise ValueError(f"unknown backend {kind!r}: use hf, vllm or openai")

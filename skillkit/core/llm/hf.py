@@ -18,6 +18,7 @@ from skillkit.core.llm.base import (
     request_schema,
 )
 from skillkit.core.llm.guided import GrammarMasks, guidance_tokenizer
+from skillkit.core.models import load_causal_lm
 
 if TYPE_CHECKING:
     from llguidance import LLTokenizer
@@ -104,8 +105,6 @@ class HFBackend(LLMBackend):
         batch_size: int = 32,
     ) -> HFBackend:
         """Load a model by name (see ``skillkit.core.models.load_causal_lm``) and wrap it."""
-        from skillkit.core.models import load_causal_lm
-
         model, tokenizer = load_causal_lm(name_or_path, dtype=dtype, device=device)
         return cls(model, tokenizer, batch_size=batch_size)
 

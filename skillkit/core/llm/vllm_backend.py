@@ -13,6 +13,8 @@ from skillkit.core.llm.base import (
     request_schema,
 )
 from skillkit.core.llm.guided import closed_objects
+from skillkit.core.llm.hf import render_prompt
+from skillkit.core.models import resolve_causal_lm_path
 
 
 class VLLMBackend(LLMBackend):
@@ -30,8 +32,6 @@ class VLLMBackend(LLMBackend):
             import vllm
         except ImportError as exc:
             raise ImportError("VLLMBackend needs vLLM: pip install 'skillkit[gpu]' (Linux with CUDA)") from exc
-        from skillkit.core.models import resolve_causal_lm_path
-
         self._vllm = vllm
         engine_args.setdefault("dtype", "bfloat16")
         self.llm = vllm.LLM(model=resolve_causal_lm_path(model), **engine_args)
@@ -57,8 +57,6 @@ class VLLMBackend(LLMBackend):
 
     def generate(self, requests: list[Request], sampling: SamplingParams | None = None) -> list[Completion]:
         """Generate ``sampling.n`` completions per request (request-major order)."""
-        from skillkit.core.llm.hf import render_prompt
-
         sampling = sampling or SamplingParams()
         prompts = [render_prompt(self.tokenizer, normalize_request(r)) for r in requests]
         params = [self._sampling(sampling, request_schema(r, sampling)) for r in requests]
