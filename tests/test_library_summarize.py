@@ -7,10 +7,17 @@ import json
 import pytest
 
 import environments
-from skillkit.core.llm.base import Completion, LLMBackend, SamplingParams
-from skillkit.core.llm_json import normalize_keys, parse_json_object
+from skillkit.core.llm.base import (
+    Completion,
+    LLMBackend,
+    SamplingParams,
+    SchemaRequest,
+    normalize_request,
+    request_schema,
+)
+from skillkit.core.llm_json import answer_schema, normalize_keys, parse_json_object
 from skillkit.core.schemas import Trajectory, TrajectorySkill, Turn, validate_skill_name
-from skillkit.skills.summarize import Summarizer, heuristic_summary, render_episodes
+from skillkit.skills.summarize import SUMMARY_FIELDS, LLMSummary, Summarizer, heuristic_summary, render_episodes
 
 GRID = "######\n#P_XO#\n#____#\n######"
 SOLVED = "######\n#__P√#\n#____#\n######"
@@ -72,18 +79,21 @@ def apps_trajs() -> list[Trajectory]:
 
 
 class ScriptedBackend(LLMBackend):
-    """Answers from a list of texts, in order; records every request it saw."""
+    """Answers from a list of texts, in order; records every request it saw (as message dicts) and
+    the JSON schema each was held to."""
 
     name = "scripted"
 
     def __init__(self, answers: list[str]) -> None:
         self.answers = list(answers)
         self.requests: list = []
+        self.schemas: list = []
 
     def generate(self, requests, sampling: SamplingParams | None = None) -> list[Completion]:
         out = []
         for req in requests:
-            self.requests.append(req)
+            self.requests.append([m.model_dump() for m in normalize_request(req)])
+            self.schemas.append(request_schema(req, sampling or SamplingParams()))
             text = self.answers.pop(0) if self.answers else "no idea"
             out.append(Completion(text=text))
         return out
@@ -273,3 +283,43 @@ def test_real_smollm2_summarizes_a_real_sokoban_episode(smollm2_backend) -> None
     assert isinstance(skill, TrajectorySkill) and skill.task_id == task
     validate_skill_name(skill.name)
     assert skill.golden_workflow and skill.body_text()
+
+
+def test_answers_are_held_to_the_summary_schema_unless_free() -> None:
+    backend = ScriptedBackend(['{"description": "x"}', json.dumps(GOOD)])
+    summarizer = Summarizer(backend, max_retries=2, max_new_tokens=200)
+    summarizer.summarize(sokoban_win())
+    schema = summarizer.schema()
+    assert backend.schemas == [schema, schema]  # the retry too
+    assert list(schema["properties"]) == list(SUMMARY_FIELDS) == schema["required"]
+    assert "tags" not in schema["properties"]
+    workflow = schema["properties"]["golden_workflow"]
+    assert workflow["minItems"] == 1 and workflow["items"]["maxLength"] == schema["properties"]["description"]["maxLength"]
+    free = ScriptedBackend([json.dumps(GOOD)])
+    Summarizer(free, constrained=False).summarize(sokoban_win())
+    assert free.schemas == [None]
+
+
+def test_answer_schema_restricts_requires_and_caps() -> None:
+    full = answer_schema(LLMSummary, ["golden_workflow", "description"], max_items=3)
+    assert list(full["properties"]) == ["golden_workflow", "description"] == full["required"]
+    assert full["properties"]["golden_workflow"]["maxItems"] == 3 and "maxLength" not in full["properties"]["description"]
+    small, large = (answer_schema(LLMSummary, SUMMARY_FIELDS, tokens)["properties"]["description"]["maxLength"]
+                    for tokens in (120, 480))
+    assert 16 <= small < large
+    with pytest.raises(ValueError, match="no field"):
+        answer_schema(LLMSummary, ["description", "nope"])
+
+
+def test_constrained_answers_of_a_random_model_are_valid_json(tiny_backend) -> None:
+    """Even a random 2-layer model writes JSON of the summary's shape when held to its schema."""
+    summarizer = Summarizer(tiny_backend, max_retries=0, max_new_tokens=96, max_prompt_chars=600)
+    schema = summarizer.schema()
+    texts = [c.text for c in tiny_backend.generate(
+        [SchemaRequest(request=summarizer._messages([sokoban_win(), sokoban_loss()]), json_schema=schema)],
+        SamplingParams(max_new_tokens=96, temperature=1.0, seed=1))]
+    value = json.loads(texts[0])
+    assert list(value) == list(SUMMARY_FIELDS)
+    assert all(len(value[k]) <= schema["properties"][k]["maxLength"] for k in SUMMARY_FIELDS[:3])
+    assert 1 <= len(value["golden_workflow"]) <= schema["properties"]["golden_workflow"]["maxItems"]
+    LLMSummary.model_validate(value)
