@@ -36,46 +36,21 @@ sys.path.insert(0, str(_HERE.parent))
 import torch  # noqa: E402
 
 import environments  # noqa: E402
-from environments.apps.world import APP_CLASSES  # noqa: E402
 from environments.base import Environment, run_episode  # noqa: E402
+from environments.players import random_player  # noqa: E402
 from skillkit.core.llm.hf import HFBackend  # noqa: E402
 from skillkit.core.schemas import Trajectory  # noqa: E402
 from skillkit.core.stats import bootstrap_mean  # noqa: E402
 from skillkit.skills.summarize import Summarizer, group_by_task  # noqa: E402
 
-MOVES = ["Up", "Down", "Left", "Right"]
 
-
-def sokoban_player(rng: random.Random) -> Any:
-    """Random moves, one to three a turn."""
-    return lambda _obs: " || ".join(rng.choice(MOVES) for _ in range(rng.randint(1, 3)))
-
-
-def apps_player(rng: random.Random) -> Any:
-    """Random API calls: the supervisor's profile and passwords, logins and other APIs of random apps,
-    called without arguments (the way an agent that has not read the docs tries them), sometimes
-    ending the task."""
-    apis = [(app, api) for app, cls in sorted(APP_CLASSES.items()) for api in cls.api_names()]
-
-    def act(_obs: str) -> str:
-        calls = []
-        for _ in range(rng.randint(1, 3)):
-            app, api = rng.choice(apis)
-            calls.append(f"print(apis.{app}.{api}())")
-        if rng.random() < 0.3:
-            calls.append("apis.supervisor.complete_task()")
-        return "```python\n" + "\n".join(calls) + "\n```"
-
-    return act
-
-
-def play(env: Environment, make_player: Any, tasks: list[str], episodes: int, seed: int) -> list[Trajectory]:
-    """``episodes`` seeded random episodes of every task."""
+def play(env: Environment, tasks: list[str], episodes: int, seed: int) -> list[Trajectory]:
+    """``episodes`` seeded random-player episodes of every task."""
     out = []
     for t, task in enumerate(tasks):
         for k in range(episodes):
             rng = random.Random(seed * 1_000_003 + t * 101 + k)
-            traj = run_episode(env, make_player(rng), task, episode_id=f"random-{task}-{k}")
+            traj = run_episode(env, random_player(env.name, rng), task, episode_id=f"random-{task}-{k}")
             traj.metadata["source"] = "random-player"
             out.append(traj)
     return out
@@ -85,11 +60,11 @@ def collect(n_sokoban: int, n_apps: int, episodes: int, seed: int) -> list[Traje
     """Random-player episodes on the first Sokoban train levels and spread-out app train tasks."""
     trajs: list[Trajectory] = []
     with environments.make("sokoban", variant="1box", max_steps=20) as env:
-        trajs += play(env, sokoban_player, env.task_ids("train")[:n_sokoban], episodes, seed)
+        trajs += play(env, env.task_ids("train")[:n_sokoban], episodes, seed)
     with environments.make("apps", max_steps=3) as env:
         ids = env.task_ids("train")
         step = max(1, len(ids) // max(1, n_apps))
-        trajs += play(env, apps_player, ids[::step][:n_apps], episodes, seed)
+        trajs += play(env, ids[::step][:n_apps], episodes, seed)
     return trajs
 
 

@@ -11,7 +11,8 @@ Extraction (SkillX tiers) has a deterministic extractor and an LLM one:
 
 Everything specific to an environment comes from its analyzer (``environments.analyzer(env)``);
 nothing here asks an oracle. With a backend, each task's episodes are sent to the model with a
-JSON prompt per tier; output is repaired like the summarizer's and must be useful (steps and tools
+JSON prompt per tier, the answer held to the tier's schema (:func:`tier_schema`, constrained
+decoding, unless ``constrained=False``); output is repaired like the summarizer's and must be useful (steps and tools
 that name actions the agent took, atomic skills about an action that occurred, with a usage); an
 answer that is not is retried with the reason, and replaced by the deterministic skills of that
 task when it still fails (counted in ``stats``).

@@ -2,13 +2,16 @@
 
 ``Summarizer(backend).summarize(group)`` asks the model for one JSON object (what worked, what
 went wrong, the golden workflow), contrasting the successes and failures of a group of episodes
-of the same task. The answer is repaired (:func:`skillkit.core.llm_json.parse_json_object`: code
-fences, surrounding text, trailing commas, quotes, wrong key names) and must be useful: it names
-what worked when an episode succeeded and what went wrong when one failed, and its workflow names
-actions the agent actually took. An answer that does not pass is retried with the reason fed
-back; after ``max_retries`` failed retries the deterministic :func:`heuristic_summary` is used, so
-a long run never stops on bad model output. The fields that come from the episodes themselves
-(task, provenance, reward statistics) never come from the model.
+of the same task. By default the answer is held to the JSON schema of :class:`LLMSummary`
+(constrained decoding: valid JSON of the right shape that fits the token budget, every workflow
+step starting with an action that occurred), and the rest is the safety net. The answer is
+repaired (:func:`skillkit.core.llm_json.parse_json_object`: code fences, surrounding text,
+trailing commas, quotes, wrong key names) and must be useful: no copy of the instructions, two
+different analyses, what worked when an episode succeeded and what went wrong when one failed,
+and a workflow naming actions the agent actually took. An answer that does not pass is retried
+with the reason fed back; after ``max_retries`` failed retries the deterministic
+:func:`heuristic_summary` is used, so a long run never stops on bad model output. The fields that
+come from the episodes themselves (task, provenance, reward statistics) never come from the model.
 
 Everything specific to an environment (its actions, sub-goals, errors and their wording) comes
 from the environment's analyzer (``environments.analyzer(trajectory.env)``). Summaries are made
