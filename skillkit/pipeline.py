@@ -76,6 +76,8 @@ class LibraryStageConfig(StrictModel):
     summarizer: str = Field("llm", pattern="^(llm|heuristic)$")
     llm_groups: int = Field(4, ge=0, description="task groups summarized by the model (the rest: heuristic)")
     max_new_tokens: int = Field(192, ge=16)
+    constrained: bool = Field(True, description="hold the model's summaries to their JSON schema (constrained "
+                                                "decoding); false lets it write freely (repair and retries only)")
     extract_tiers: bool = True
     merge_threshold: float = Field(0.9, gt=0.0, le=1.0)
 
@@ -169,7 +171,7 @@ def build_library(trajectories: list[Trajectory], backend: Any, cfg: PipelineCon
     hooks.stage("summarizing trajectories into skills", len(groups))
     skills = []
     if n_llm:
-        llm = Summarizer(backend, max_new_tokens=cfg.library.max_new_tokens)
+        llm = Summarizer(backend, max_new_tokens=cfg.library.max_new_tokens, constrained=cfg.library.constrained)
         skills += llm.summarize_many(groups[:n_llm])
         hooks.advance(n_llm)
         stats["llm_summarizer"] = llm.stats.as_dict()

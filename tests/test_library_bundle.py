@@ -14,7 +14,7 @@ from skillkit.core.schemas import DESCRIPTION_MAX
 from skillkit.skills.bundle import BUNDLE_KEY, FileStore, attach_folder, bundled_files, read_folder
 from skillkit.skills.extract import merge_skills
 from skillkit.skills.library import SkillLibrary
-from skillkit.skills.skillmd import export_skills, import_collection, import_skills, split_front_matter
+from skillkit.skills.skillmd import export_skills, import_collection, split_front_matter
 
 EMB = "hashing-64"
 LONG = " ".join(f"Step {i}: read the form, fill the field, check the total." for i in range(40))
@@ -86,8 +86,6 @@ def test_collection_import_reports_broken_skills_and_goes_on(tmp_path):
     with pytest.raises(ValueError) as strict:
         import_collection(root, strict=True)
     assert all(str(root / "more" / n / "SKILL.md") in str(strict.value) for n in BROKEN)
-    with pytest.raises(ValueError, match="more/bad-name/SKILL.md"):  # the strict API: first broken file
-        import_skills(root)
 
 
 def test_long_description_is_kept_in_full_with_a_warning(tmp_path):

@@ -18,9 +18,10 @@ from skillkit.skills.extract import (
     merge_duplicates,
     merge_skills,
     planning_from_group,
+    tier_schema,
 )
 from skillkit.skills.library import SkillLibrary
-from skillkit.core.llm.base import Completion, LLMBackend
+from skillkit.core.llm.base import Completion, LLMBackend, SamplingParams, normalize_request, request_schema
 from skillkit.core.schemas import (
     AtomicSkill,
     FunctionalSkill,
@@ -106,15 +107,19 @@ def test_deterministic_pieces_by_hand() -> None:
 
 
 class Scripted(LLMBackend):
+    """Answers each chat (as message dicts) with ``fn``; records the JSON schema each was held to."""
+
     name = "scripted"
 
     def __init__(self, fn) -> None:
         self.fn = fn
         self.calls = 0
+        self.schemas: list = []
 
     def generate(self, requests, sampling=None):
         self.calls += 1
-        return [Completion(text=self.fn(r)) for r in requests]
+        self.schemas += [request_schema(r, sampling or SamplingParams()) for r in requests]
+        return [Completion(text=self.fn([m.model_dump() for m in normalize_request(r)])) for r in requests]
 
 
 def test_llm_extraction_parses_repairs_and_falls_back(real_trajectories: list[Trajectory]) -> None:
@@ -142,6 +147,22 @@ def test_llm_extraction_parses_repairs_and_falls_back(real_trajectories: list[Tr
     assert ex.stats.fallback == groups and ex.stats.retried == groups and ex.stats.repaired >= 1
     with pytest.raises(ValueError, match="unknown extraction tier"):
         ex.extract(sokoban, tiers=["galaxy"])
+    # every answer was held to its tier's schema; constrained=False sends none
+    assert {tuple(s["required"]) for s in backend.schemas} == {("description", "plan"), ("skills",)}
+    assert all(s == tier_schema("planning", ex.max_new_tokens) for s in backend.schemas if "plan" in s["required"])
+    free = Scripted(answer)
+    Extractor(free, max_retries=0, constrained=False).extract(sokoban, tiers=["planning"])
+    assert free.schemas and set(map(type, free.schemas)) == {type(None)}
+
+
+def test_tier_schemas_ask_for_what_the_validator_reads() -> None:
+    routines = tier_schema("functional", 256)
+    item = routines["$defs"]["RoutineAnswer"]
+    assert routines["required"] == ["skills"] and item["required"] == ["name", "description", "steps", "tools"]
+    assert item["properties"]["tools"]["minItems"] == 1 and routines["properties"]["skills"]["maxItems"] == 2
+    atomic = tier_schema("atomic", 256)["$defs"]["ActionAnswer"]
+    assert atomic["required"] == ["action", "description", "usage", "constraints", "pitfalls"]
+    assert all(p.get("maxLength", 0) >= 16 for p in atomic["properties"].values() if p["type"] == "string")
 
 
 PHONE_LOGIN = AtomicSkill(

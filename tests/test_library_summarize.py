@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 import environments
-from skillkit.core.llm.base import Completion, LLMBackend, SamplingParams
-from skillkit.core.llm_json import normalize_keys, parse_json_object
+from skillkit.core.llm.base import (
+    Completion,
+    LLMBackend,
+    SamplingParams,
+    SchemaRequest,
+    normalize_request,
+    request_schema,
+)
+from skillkit.core.llm_json import answer_schema, normalize_keys, parse_json_object
 from skillkit.core.schemas import Trajectory, TrajectorySkill, Turn, validate_skill_name
-from skillkit.skills.summarize import Summarizer, heuristic_summary, render_episodes
+from skillkit.skills.summarize import (
+    SUMMARY_FIELDS,
+    Evidence,
+    LLMSummary,
+    Summarizer,
+    heuristic_summary,
+    render_episodes,
+)
 
 GRID = "######\n#P_XO#\n#____#\n######"
 SOLVED = "######\n#__P√#\n#____#\n######"
@@ -72,18 +87,21 @@ def apps_trajs() -> list[Trajectory]:
 
 
 class ScriptedBackend(LLMBackend):
-    """Answers from a list of texts, in order; records every request it saw."""
+    """Answers from a list of texts, in order; records every request it saw (as message dicts) and
+    the JSON schema each was held to."""
 
     name = "scripted"
 
     def __init__(self, answers: list[str]) -> None:
         self.answers = list(answers)
         self.requests: list = []
+        self.schemas: list = []
 
     def generate(self, requests, sampling: SamplingParams | None = None) -> list[Completion]:
         out = []
         for req in requests:
-            self.requests.append(req)
+            self.requests.append([m.model_dump() for m in normalize_request(req)])
+            self.schemas.append(request_schema(req, sampling or SamplingParams()))
             text = self.answers.pop(0) if self.answers else "no idea"
             out.append(Completion(text=text))
         return out
@@ -256,20 +274,84 @@ def test_jsonrepair_edge_cases() -> None:
 
 
 @pytest.mark.integration
-def test_real_smollm2_summarizes_a_real_sokoban_episode(smollm2_backend) -> None:
+def test_real_smollm2_writes_useful_json_summaries(smollm2_backend) -> None:
+    """SmolLM2 held to the summary's schema writes summaries that pass every check (not the fallback)
+    for groups of a seeded random player's episodes on Sokoban levels and app tasks (train splits)."""
     from environments.base import run_episode
-    from environments.sokoban import SokobanEnv
+    from environments.players import random_player
 
-    env = SokobanEnv(max_steps=12)
-    task = env.task_ids("train")[0]
-    plan = iter(env.oracle().expert_actions(task) or [])
-    win = run_episode(env, lambda obs: next(plan, "Up"), task, episode_id="expert")
-    loss = run_episode(env, lambda obs: "Left", task, episode_id="stuck")
-    # few tokens and one attempt keep this fast on a CPU; a fallback still has to give a valid skill
-    summarizer = Summarizer(smollm2_backend, max_retries=0, max_new_tokens=24, max_prompt_chars=700)
-    skill = summarizer.summarize([win, loss])
+    groups = []
+    for name, options, tasks in (("sokoban", {"variant": "1box", "max_steps": 20}, slice(0, 2)),
+                                 ("apps", {"max_steps": 3}, slice(0, 64, 16))):
+        with environments.make(name, **options) as env:
+            for task in env.task_ids("train")[tasks]:
+                groups.append([run_episode(env, random_player(name, random.Random(k)), task, episode_id=f"{task}-{k}")
+                               for k in range(3)])
+    summarizer = Summarizer(smollm2_backend, max_retries=1, max_new_tokens=160, max_prompt_chars=1200)
+    assert summarizer.constrained  # the default
+    skills = summarizer.summarize_many(groups)
     stats = summarizer.stats
-    assert stats.llm_ok + stats.fallback == 1
-    assert isinstance(skill, TrajectorySkill) and skill.task_id == task
-    validate_skill_name(skill.name)
-    assert skill.golden_workflow and skill.body_text()
+    assert stats.llm_ok + stats.fallback == len(groups) and stats.errors == 0
+    assert stats.llm_ok >= 1, [s.metadata.get("fallback_reason") for s in skills]
+    for skill, group in zip(skills, groups):
+        validate_skill_name(skill.name)
+        assert skill.task_id == group[0].task_id and skill.body_text()
+        if skill.metadata["summarizer"] != "heuristic":  # what the model wrote passes the checks again
+            assert skill.golden_workflow and skill.success_analysis != skill.mistake_analysis
+            answer = {k: getattr(skill, k) for k in SUMMARY_FIELDS}
+            assert Summarizer.parse(json.dumps(answer), Evidence.of(group))[0].golden_workflow == skill.golden_workflow
+
+
+def test_answers_are_held_to_the_summary_schema_unless_free() -> None:
+    backend = ScriptedBackend(['{"description": "x"}', json.dumps(GOOD)])
+    summarizer = Summarizer(backend, max_retries=2, max_new_tokens=200)
+    summarizer.summarize(sokoban_win())
+    schema = summarizer.schema(Evidence.of([sokoban_win()]))
+    assert backend.schemas == [schema, schema]  # the retry too
+    assert list(schema["properties"]) == list(SUMMARY_FIELDS) == schema["required"]
+    assert "tags" not in schema["properties"]
+    workflow = schema["properties"]["golden_workflow"]
+    assert workflow["minItems"] == 1 and workflow["items"]["maxLength"] == schema["properties"]["description"]["maxLength"]
+    assert workflow["items"]["pattern"] == "^(?:Right)(?:[ :,;.(].*)?$"  # the only move that occurred
+    assert "pattern" not in Summarizer(ground_workflow=False).schema(Evidence.of([sokoban_win()]))[
+        "properties"]["golden_workflow"]["items"]
+    free = ScriptedBackend([json.dumps(GOOD)])
+    Summarizer(free, constrained=False).summarize(sokoban_win())
+    assert free.schemas == [None]
+
+
+def test_answer_schema_restricts_requires_and_caps() -> None:
+    full = answer_schema(LLMSummary, ["golden_workflow", "description"], max_items=3)
+    assert list(full["properties"]) == ["golden_workflow", "description"] == full["required"]
+    assert full["properties"]["golden_workflow"]["maxItems"] == 3 and "maxLength" not in full["properties"]["description"]
+    small, large = (answer_schema(LLMSummary, SUMMARY_FIELDS, tokens)["properties"]["description"]["maxLength"]
+                    for tokens in (120, 480))
+    assert 16 <= small < large
+    with pytest.raises(ValueError, match="no field"):
+        answer_schema(LLMSummary, ["description", "nope"])
+
+
+def test_constrained_answers_of_a_random_model_are_valid_json(tiny_backend) -> None:
+    """Even a random 2-layer model writes JSON of the summary's shape when held to its schema, with
+    workflow steps that start with moves that occurred."""
+    summarizer = Summarizer(tiny_backend, max_retries=0, max_new_tokens=96, max_prompt_chars=600)
+    schema = summarizer.schema(Evidence.of([sokoban_win(), sokoban_loss()]))
+    texts = [c.text for c in tiny_backend.generate(
+        [SchemaRequest(request=summarizer._messages([sokoban_win(), sokoban_loss()]), json_schema=schema)],
+        SamplingParams(max_new_tokens=96, temperature=1.0, seed=1))]
+    value = json.loads(texts[0])
+    assert list(value) == list(SUMMARY_FIELDS)
+    assert all(len(value[k]) <= schema["properties"][k]["maxLength"] for k in SUMMARY_FIELDS[:3])
+    assert 1 <= len(value["golden_workflow"]) <= schema["properties"]["golden_workflow"]["maxItems"]
+    assert all(step.split()[0].rstrip(":,;.(") in ("Right", "Up", "Left") for step in value["golden_workflow"])
+    LLMSummary.model_validate(value)
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    (GOOD | {"success_analysis": "What the successful episodes did right, naming"}, "success_analysis repeat"),
+    (GOOD | {"description": "one sentence: when this lesson helps"}, "description repeat"),
+    (GOOD | {"mistake_analysis": " walking  right pushed the box home."}, "say the same thing"),
+])
+def test_copied_or_identical_analyses_are_not_useful(answer: dict, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        Summarizer.parse(json.dumps(answer), Evidence.of([sokoban_win(), sokoban_loss()]))

@@ -66,6 +66,8 @@ def build(
     merge_threshold: float = typer.Option(0.90, "--merge-threshold", help="Cosine for merging duplicates (0 = off)."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Tokens per model answer."),
     max_retries: int = typer.Option(2, "--max-retries", help="Retries of an invalid model answer before the fallback."),
+    constrained: bool = typer.Option(True, "--constrained/--free-json",
+                                     help="Hold model answers to their JSON schema (constrained decoding) or not."),
     device: str = typer.Option("auto", "--device", help="Device of the model (auto, cpu, cuda)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -93,13 +95,13 @@ def build(
     extraction_round = 1 + max((s.extraction_round for s in lib), default=0)
     groups = list(group_by_task(trajs).values())
     summ = Summarizer(backend if summarizer == "llm" else None, max_retries=max_retries,
-                      max_new_tokens=max_new_tokens)
+                      max_new_tokens=max_new_tokens, constrained=constrained)
     summaries = []
     if "trajectory" in wanted:
         with console.status(f"summarizing {len(groups)} task group(s) ({summarizer})"):
             summaries = summ.summarize_many(groups, extraction_round=extraction_round)
     ex = Extractor(backend if extractor == "llm" else None, max_retries=max(0, min(max_retries, 1)),
-                   max_new_tokens=max_new_tokens, threshold=threshold, merge_threshold=merge_threshold or None)
+                   max_new_tokens=max_new_tokens, constrained=constrained, threshold=threshold, merge_threshold=merge_threshold or None)
     with console.status("extracting skills, deciding ADD/MODIFY/KEEP, merging duplicates"):
         report = ex.update(lib, trajs, tiers=[t for t in wanted if t != "trajectory"],
                            extraction_round=extraction_round, extra=summaries)

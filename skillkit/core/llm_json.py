@@ -1,7 +1,7 @@
 """Ask a model for JSON and never fail: repair, batched calls, validation, retries with the error fed back.
 
 Used by the summarizer and the skill extractor: every conversation is generated in one batch per
-round; an answer that does not validate gets its validation error appended to the conversation
+round (each may carry the JSON schema its answer is held to: :func:`answer_schema`); an answer that does not validate gets its validation error appended to the conversation
 and is asked again (``max_retries`` times); a backend exception ends the loop for that round's
 conversations. The caller decides what to do with the ones that failed (a deterministic fallback).
 
@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
 import json_repair
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class JSONAnswer(Generic[T]):
 
 
 def ask_for_json(
-    generate: Callable[[list[list[dict[str, str]]]], Sequence[Any]],
+    generate: Callable[[list[int], list[list[dict[str, str]]]], Sequence[Any]],
     conversations: list[list[dict[str, str]]],
     parse: Callable[[int, str], tuple[T, list[str]]],
     feedback: Callable[[str], str],
@@ -65,7 +66,8 @@ def ask_for_json(
 ) -> list[JSONAnswer[T]]:
     """Run every conversation to a validated answer or a failure.
 
-    ``generate`` maps a batch of conversations to completions (objects with ``.text``);
+    ``generate(indices, batch)`` maps a batch of conversations (``indices`` are their positions in
+    ``conversations``) to completions (objects with ``.text``);
     ``parse(index, text)`` returns ``(value, repairs)`` for conversation ``index`` or raises
     ``ValueError`` with a message meant for the model;
     ``feedback`` turns that message into the next user turn.
@@ -75,7 +77,7 @@ def ask_for_json(
     pending = list(range(len(conversations)))
     while pending:
         try:
-            texts: list[str | None] = [c.text for c in generate([conversations[i] for i in pending])][:len(pending)]
+            texts: list[str | None] = [c.text for c in generate(pending, [conversations[i] for i in pending])][:len(pending)]
             texts += [None] * (len(pending) - len(texts))
         except Exception as exc:  # noqa: BLE001 - a backend failure must not end a long run
             logger.warning("model backend failed (%s: %s); falling back", type(exc).__name__, exc)
@@ -103,6 +105,87 @@ def ask_for_json(
             answers[i] = JSONAnswer(value, repairs, answers[i].attempts)
         pending = retry
     return answers
+
+
+def answer_schema(model: type[BaseModel], fields: Sequence[str], max_new_tokens: int | None = None,
+                  max_items: int = 5) -> dict[str, Any]:
+    """The JSON schema a model's answer is held to: ``model``'s, restricted to ``fields`` (in that
+    order, which is the order they are written in, and all required).
+
+    Nested objects (e.g. the items of a list of models) require all their properties too, as in
+    OpenAI's strict structured outputs. Arrays without a ``maxItems`` of their own get ``max_items``;
+    with ``max_new_tokens``, strings without a ``maxLength`` of their own get one that lets the
+    largest answer the schema allows fit the budget, instead of being cut mid-object.
+    """
+    schema = model.model_json_schema()
+    props = schema.get("properties", {})
+    unknown = [f for f in fields if f not in props]
+    if unknown or not fields:
+        raise ValueError(f"{model.__name__} has no field(s) {unknown}; it has {', '.join(props)}")
+    schema = _strict({**schema, "properties": {f: props[f] for f in fields}}, max_items)
+    if max_new_tokens is not None:
+        strings = _string_slots(schema, schema.get("$defs", {}))
+        # about 3 characters a token, and 8 tokens of key, quotes and separators around each string
+        schema = _cap_strings(schema, max(16, 3 * (max_new_tokens - 8 * strings) // max(1, strings)))
+    return schema
+
+
+def _strict(schema: Any, max_items: int) -> Any:
+    """``schema`` with every object's properties required and uncapped arrays capped."""
+    if isinstance(schema, list):
+        return [_strict(s, max_items) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: v if k in _LITERAL_KEYS else _strict(v, max_items) for k, v in schema.items()}
+    if isinstance(out.get("properties"), dict) and out.get("type", "object") == "object":
+        out["required"] = list(out["properties"])
+    if out.get("type") == "array":
+        out.setdefault("maxItems", max_items)
+    return out
+
+
+_LITERAL_KEYS = ("default", "examples", "const", "enum", "required")
+
+
+def _string_slots(schema: Any, defs: dict[str, Any]) -> int:
+    """How many strings the largest answer valid under ``schema`` holds."""
+    if not isinstance(schema, dict):
+        return 0
+    if "$ref" in schema:
+        return _string_slots(defs.get(str(schema["$ref"]).rsplit("/", 1)[-1], {}), defs)
+    if schema.get("type") == "string":
+        return 1
+    if schema.get("type") == "array":
+        return int(schema.get("maxItems", 1)) * _string_slots(schema.get("items", {}), defs)
+    return sum(_string_slots(sub, defs) for sub in schema.get("properties", {}).values())
+
+
+def _cap_strings(schema: Any, max_chars: int) -> Any:
+    if isinstance(schema, list):
+        return [_cap_strings(s, max_chars) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: v if k in _LITERAL_KEYS else _cap_strings(v, max_chars) for k, v in schema.items()}
+    if out.get("type") == "string":
+        out.setdefault("maxLength", max_chars)
+    return out
+
+
+class ModelAnswer(BaseModel):
+    """Base of what a model is asked to write: unknown keys are ignored, ``str`` fields take any value
+    (:func:`as_text`) and ``list[str]`` fields any value (:func:`as_list`); other fields validate as usual."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _coerce(cls, value: Any, info: ValidationInfo) -> Any:
+        annotation = cls.model_fields[info.field_name].annotation if info.field_name else None
+        if annotation is str:
+            return as_text(value)
+        if annotation == list[str]:
+            return as_list(value)
+        return value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ Extraction (SkillX tiers) has a deterministic extractor and an LLM one:
 
 Everything specific to an environment comes from its analyzer (``environments.analyzer(env)``);
 nothing here asks an oracle. With a backend, each task's episodes are sent to the model with a
-JSON prompt per tier; output is repaired like the summarizer's and must be useful (steps and tools
+JSON prompt per tier, the answer held to the tier's schema (:func:`tier_schema`, constrained
+decoding, unless ``constrained=False``); output is repaired like the summarizer's and must be useful (steps and tools
 that name actions the agent took, atomic skills about an action that occurred, with a usage); an
 answer that is not is retried with the reason, and replaced by the deterministic skills of that
 task when it still fails (counted in ``stats``).
@@ -34,11 +35,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 import environments
 from skillkit.core.episode_analysis import ActionUse, Issue
 from skillkit.core.llm.base import SamplingParams
-from skillkit.core.llm_json import ModelCallStats, as_list, as_text, normalize_keys, parse_json_object
+from skillkit.core.llm_json import (
+    ModelAnswer,
+    ModelCallStats,
+    answer_schema,
+    as_list,
+    as_text,
+    normalize_keys,
+    parse_json_object,
+)
 from skillkit.core.schemas import (
     DESCRIPTION_MAX,
     AtomicSkill,
@@ -198,6 +208,56 @@ _ALIASES = {
 }
 
 
+class PlanAnswer(ModelAnswer):
+    """A planning answer."""
+
+    description: str = ""
+    plan: list[str] = Field(default_factory=list, json_schema_extra={"minItems": 1})
+
+
+class RoutineAnswer(ModelAnswer):
+    """One routine of a functional answer."""
+
+    name: str = ""
+    description: str = Field("", json_schema_extra={"minLength": 1})
+    steps: list[str] = Field(default_factory=list, json_schema_extra={"minItems": 1, "maxItems": 3})
+    tools: list[str] = Field(default_factory=list, json_schema_extra={"minItems": 1, "maxItems": 3})
+
+
+class ActionAnswer(ModelAnswer):
+    """One action's note of an atomic answer."""
+
+    action: str = Field("", json_schema_extra={"minLength": 1})
+    description: str = ""
+    usage: str = Field("", json_schema_extra={"minLength": 1})
+    constraints: list[str] = Field(default_factory=list, json_schema_extra={"maxItems": 2})
+    pitfalls: list[str] = Field(default_factory=list, json_schema_extra={"maxItems": 2})
+
+
+class RoutinesAnswer(BaseModel):
+    """A functional answer."""
+
+    skills: list[RoutineAnswer] = Field(json_schema_extra={"minItems": 1, "maxItems": 2})
+
+
+class ActionsAnswer(BaseModel):
+    """An atomic answer."""
+
+    skills: list[ActionAnswer] = Field(json_schema_extra={"minItems": 1, "maxItems": 2})
+
+
+#: The model each tier's answer is written as (the shape of its prompt).
+TIER_ANSWERS: dict[str, type[BaseModel]] = {"planning": PlanAnswer, "functional": RoutinesAnswer,
+                                            "atomic": ActionsAnswer}
+
+
+def tier_schema(tier: str, max_new_tokens: int) -> dict[str, Any]:
+    """The JSON schema a constrained answer for ``tier`` is held to (its :data:`TIER_ANSWERS` model),
+    with strings capped so that the largest answer fits ``max_new_tokens``."""
+    model = TIER_ANSWERS[tier]
+    return answer_schema(model, list(model.model_fields), max_new_tokens)
+
+
 def _validate_llm(tier: str, text: str, evidence: Evidence, extraction_round: int) -> tuple[list[SkillBase], list[str]]:
     """Parse and check one model answer for ``tier`` about one task's episodes; raises ``ValueError``
     with a message for the model when the answer is not usable."""
@@ -207,13 +267,14 @@ def _validate_llm(tier: str, text: str, evidence: Evidence, extraction_round: in
     common = {"source_tasks": [task_id], "env": env, "tags": [env, tier], "extraction_round": extraction_round,
               "metadata": {"extractor": "llm"}}
     if tier == "planning":
-        data, more = normalize_keys(parsed, ["description", "plan"], _ALIASES)
-        plan = as_list(data.get("plan"))[:MAX_LIST]
+        data, more = normalize_keys(parsed, list(PlanAnswer.model_fields), _ALIASES)
+        answer = PlanAnswer.model_validate(data)
+        plan = answer.plan[:MAX_LIST]
         if not plan:
             raise ValueError("plan must be a non-empty list of steps")
         evidence.require_named("plan", "\n".join(plan))
         instruction = first.instruction.strip() or task_id
-        desc = as_text(data.get("description")) or f"Plan for {env} task {task_id}"
+        desc = answer.description or f"Plan for {env} task {task_id}"
         return [PlanningSkill(name=slugify(f"plan-{task_id}"), description=desc[:DESCRIPTION_MAX], task=instruction,
                               plan=plan, **common)], repairs + more
     outer, more = normalize_keys(parsed, ["skills"], _ALIASES)
@@ -228,26 +289,24 @@ def _validate_llm(tier: str, text: str, evidence: Evidence, extraction_round: in
         if not isinstance(item, dict):
             continue
         if tier == "functional":
-            data, more = normalize_keys(item, ["name", "description", "steps", "tools"], _ALIASES)
-            steps = as_list(data.get("steps"))
-            desc = as_text(data.get("description"))
-            tools = evidence.named(" ".join(as_list(data.get("tools")))) or evidence.named("\n".join(steps))
-            if not steps or not desc or not tools:
+            data, more = normalize_keys(item, list(RoutineAnswer.model_fields), _ALIASES)
+            routine = RoutineAnswer.model_validate(data)
+            tools = evidence.named(" ".join(routine.tools)) or evidence.named("\n".join(routine.steps))
+            if not routine.steps or not routine.description or not tools:
                 continue
             out.append(FunctionalSkill(
-                name=slugify(as_text(data.get("name")) or desc[:40]), description=desc[:DESCRIPTION_MAX],
-                body="\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)), tools=tools, **common))
+                name=slugify(routine.name or routine.description[:40]), description=routine.description[:DESCRIPTION_MAX],
+                body="\n".join(f"{i}. {s}" for i, s in enumerate(routine.steps, 1)), tools=tools, **common))
         else:
-            data, more = normalize_keys(item, ["action", "description", "usage", "constraints", "pitfalls"], _ALIASES)
-            action = evidence.named(as_text(data.get("action")))
-            usage = as_text(data.get("usage"))
-            if not action or not usage:
+            data, more = normalize_keys(item, list(ActionAnswer.model_fields), _ALIASES)
+            note = ActionAnswer.model_validate(data)
+            action = evidence.named(note.action)
+            if not action or not note.usage:
                 continue
-            desc = as_text(data.get("description")) or f"How to use {action[0]}"
+            desc = note.description or f"How to use {action[0]}"
             out.append(AtomicSkill(
                 name=slugify(action[0].replace(".", "-")), description=desc[:DESCRIPTION_MAX], action=action[0],
-                usage=usage, constraints=as_list(data.get("constraints")), pitfalls=as_list(data.get("pitfalls")),
-                **common))
+                usage=note.usage, constraints=note.constraints, pitfalls=note.pitfalls, **common))
         repairs += more
     if not out:
         used = ", ".join(evidence.action_names()[:12]) or "none"
@@ -263,9 +322,14 @@ class ExtractorStats(ModelCallStats):
 
 @dataclass(eq=False)
 class Extractor:
-    """Planning / functional / atomic candidates from a batch of trajectories (see the module doc)."""
+    """Planning / functional / atomic candidates from a batch of trajectories (see the module doc).
+
+    ``constrained`` holds every model answer to its tier's :func:`tier_schema` (constrained decoding);
+    False lets the model write freely (parsing, retries and the fallback apply either way).
+    """
 
     backend: Any | None = None
+    constrained: bool = True
     max_retries: int = 1
     max_new_tokens: int = 384
     min_support: int = 2
@@ -344,7 +408,8 @@ class Extractor:
         answers = ask_model(
             self.backend, convs, lambda i, text: _validate_llm(jobs[i][0], text, evidence[i], extraction_round),
             lambda error: f"That answer was not valid: {error[:400]}. Reply again with only the JSON object.",
-            SamplingParams(max_new_tokens=self.max_new_tokens, temperature=0.0), self.max_retries, self.stats)
+            SamplingParams(max_new_tokens=self.max_new_tokens, temperature=0.0), self.max_retries, self.stats,
+            schemas=[tier_schema(tier, self.max_new_tokens) for tier, _ in jobs] if self.constrained else None)
         return [answer.value for answer in answers]
 
 

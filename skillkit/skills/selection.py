@@ -91,21 +91,3 @@ class UCBSelector:
         skill.n_selected += 1
         skill.reward_sum += float(reward)
         return skill
-
-    def bank(self, task_id: str, k: int = 4, query: str | None = None, tier: str | None = None) -> list[SkillBase]:
-        """A bank of up to ``k`` skills for a task: skills made from that task first (trajectory skills
-        before the others), then the nearest skills to ``query`` (default: the task id)."""
-        if self.library is None:
-            raise ValueError("bank() needs a library")
-        own = [s for s in self.library.list(tier=tier) if task_id in s.source_tasks]
-        own.sort(key=lambda s: (s.tier != "trajectory", -s.version))
-        chosen = own[:k]
-        if len(chosen) < k:
-            seen = {s.id for s in chosen}
-            for skill, _ in self.library.search(query or task_id, k=k + len(seen), tier=tier):
-                if skill.id not in seen:
-                    chosen.append(skill)
-                    seen.add(skill.id)
-                if len(chosen) == k:
-                    break
-        return chosen

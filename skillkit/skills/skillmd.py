@@ -324,14 +324,6 @@ def _foreign(front: dict[str, Any], body: str, name: str, description: str, wher
         raise ValueError(f"{where}{exc}") from exc
 
 
-def read_skill(path: str | Path) -> SkillBase:
-    """Read a ``SKILL.md`` file, or the ``SKILL.md`` inside a skill folder."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / SKILL_FILE
-    return from_skill_md(path.read_text(encoding="utf-8"), source=str(path))
-
-
 def find_skill_files(root: str | Path) -> list[Path]:
     """Every ``SKILL.md`` under ``root`` (``root`` itself may be one skill folder), sorted."""
     root = Path(root)
@@ -342,11 +334,6 @@ def find_skill_files(root: str | Path) -> list[Path]:
     if (root / SKILL_FILE).exists():
         return [root / SKILL_FILE]
     return sorted(root.rglob(SKILL_FILE))
-
-
-def import_skills(root: str | Path) -> list[SkillBase]:
-    """Read every ``SKILL.md`` under ``root`` (errors name the file)."""
-    return [read_skill(p) for p in find_skill_files(root)]
 
 
 @dataclass

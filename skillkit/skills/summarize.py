@@ -2,13 +2,16 @@
 
 ``Summarizer(backend).summarize(group)`` asks the model for one JSON object (what worked, what
 went wrong, the golden workflow), contrasting the successes and failures of a group of episodes
-of the same task. The answer is repaired (:func:`skillkit.core.llm_json.parse_json_object`: code
-fences, surrounding text, trailing commas, quotes, wrong key names) and must be useful: it names
-what worked when an episode succeeded and what went wrong when one failed, and its workflow names
-actions the agent actually took. An answer that does not pass is retried with the reason fed
-back; after ``max_retries`` failed retries the deterministic :func:`heuristic_summary` is used, so
-a long run never stops on bad model output. The fields that come from the episodes themselves
-(task, provenance, reward statistics) never come from the model.
+of the same task. By default the answer is held to the JSON schema of :class:`LLMSummary`
+(constrained decoding: valid JSON of the right shape that fits the token budget, every workflow
+step starting with an action that occurred), and the rest is the safety net. The answer is
+repaired (:func:`skillkit.core.llm_json.parse_json_object`: code fences, surrounding text,
+trailing commas, quotes, wrong key names) and must be useful: no copy of the instructions, two
+different analyses, what worked when an episode succeeded and what went wrong when one failed,
+and a workflow naming actions the agent actually took. An answer that does not pass is retried
+with the reason fed back; after ``max_retries`` failed retries the deterministic
+:func:`heuristic_summary` is used, so a long run never stops on bad model output. The fields that
+come from the episodes themselves (task, provenance, reward statistics) never come from the model.
 
 Everything specific to an environment (its actions, sub-goals, errors and their wording) comes
 from the environment's analyzer (``environments.analyzer(trajectory.env)``). Summaries are made
@@ -21,17 +24,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 import environments
 from environments.base import EpisodeAnalyzer
 from skillkit.core.episode_analysis import EpisodeAnalysis
-from skillkit.core.llm.base import SamplingParams
+from skillkit.core.llm.base import SamplingParams, SchemaRequest
 from skillkit.core.llm_json import (
     JSONAnswer,
+    ModelAnswer,
     ModelCallStats,
-    as_list,
-    as_text,
+    answer_schema,
     ask_for_json,
     normalize_keys,
     parse_json_object,
@@ -107,16 +110,24 @@ class Evidence:
 
 def ask_model(backend: Any, conversations: list[list[dict[str, str]]], parse: Callable[[int, str], tuple[T, list[str]]],
               feedback: Callable[[str], str], sampling: SamplingParams, max_retries: int, stats: ModelCallStats,
-              batch_size: int | None = None) -> list[JSONAnswer[T]]:
+              batch_size: int | None = None, schemas: Sequence[dict[str, Any] | None] | None = None
+              ) -> list[JSONAnswer[T]]:
     """How the summarizer and the extractor ask a model: :func:`~skillkit.core.llm_json.ask_for_json`
-    over ``backend.generate`` with ``sampling``, ``batch_size`` conversations per call (None: all at once)."""
+    over ``backend.generate`` with ``sampling``, ``batch_size`` conversations per call (None: all at once);
+    ``schemas[i]`` (when given and not None) is the JSON schema conversation ``i``'s answers are held to."""
+    if schemas is not None and len(schemas) != len(conversations):
+        raise ValueError(f"{len(schemas)} schemas for {len(conversations)} conversations")
 
-    def generate(requests: list[list[dict[str, str]]]) -> list[Any]:
-        if batch_size is None:
-            return backend.generate(requests, sampling)
+    def request(index: int, conversation: list[dict[str, str]]) -> Any:
+        schema = schemas[index] if schemas is not None else None
+        return conversation if schema is None else SchemaRequest(request=conversation, json_schema=schema)
+
+    def generate(indices: list[int], batch: list[list[dict[str, str]]]) -> list[Any]:
+        requests = [request(i, c) for i, c in zip(indices, batch)]
+        step = batch_size or max(1, len(requests))
         out: list[Any] = []
-        for start in range(0, len(requests), batch_size):
-            out.extend(backend.generate(requests[start:start + batch_size], sampling))
+        for start in range(0, len(requests), step):
+            out.extend(backend.generate(requests[start:start + step], sampling))
         return out
 
     return ask_for_json(generate, conversations, parse, feedback, max_retries, stats)
@@ -199,6 +210,20 @@ def heuristic_summary(trajectories: Trajectory | Sequence[Trajectory], extractio
 # ---------------------------------------------------------------------------------------------
 
 SUMMARY_KEYS = ("success_analysis", "mistake_analysis", "golden_workflow", "description", "tags")
+#: What the model writes, in the order it writes it (the prompt's order); the rest comes from the episodes.
+SUMMARY_FIELDS = ("description", "success_analysis", "mistake_analysis", "golden_workflow")
+#: The most workflow steps a constrained answer may hold (each step may name several actions).
+SCHEMA_STEPS = 5
+#: The most action names a workflow step may start with in a grounded schema (first-seen order).
+SCHEMA_ACTIONS = 24
+_REGEX_SPECIAL = set("\\.^$|?*+()[]{}-/#&~")
+
+
+def _starts_with_one_of(names: Sequence[str]) -> str:
+    """A regex for a text that starts with one of ``names`` as a whole word (as
+    :meth:`EpisodeAnalyzer.mentions` reads it), then anything."""
+    escaped = ("".join("\\" + c if c in _REGEX_SPECIAL else c for c in name) for name in names)
+    return "^(?:" + "|".join(escaped) + ")(?:[ :,;.(].*)?$"
 SUMMARY_ALIASES = {
     "success": "success_analysis", "successes": "success_analysis", "what_worked": "success_analysis",
     "worked": "success_analysis", "analysis": "success_analysis", "strengths": "success_analysis",
@@ -213,36 +238,19 @@ SUMMARY_ALIASES = {
     "keywords": "tags", "labels": "tags",
 }
 
-SYSTEM_PROMPT = (
-    "You turn an agent's episodes on one task into a reusable lesson. Answer with ONE JSON object and "
-    "nothing else, with exactly these keys:\n"
-    '{"description": "one sentence: when this lesson helps", '
-    '"success_analysis": "what the successful episodes did right", '
-    '"mistake_analysis": "what went wrong in the failed episodes and how to avoid it", '
-    '"golden_workflow": ["step 1", "step 2", "..."]}'
-)
+class LLMSummary(ModelAnswer):
+    """What the model must produce (after key repair and coercion); the field descriptions are the
+    prompt's instructions."""
 
-
-class LLMSummary(BaseModel):
-    """What the model must produce (after key repair and coercion)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    success_analysis: str = ""
-    mistake_analysis: str = ""
-    golden_workflow: list[str] = Field(default_factory=list, validate_default=True)
-    description: str = ""
+    success_analysis: str = Field("", description="what the successful episodes did right, naming the actions that "
+                                                  "worked", json_schema_extra={"minLength": 1})
+    mistake_analysis: str = Field("", description="what went wrong in the failed episodes and how to avoid it",
+                                  json_schema_extra={"minLength": 1})
+    golden_workflow: list[str] = Field(default_factory=list, validate_default=True,
+                                       description="the steps to follow, each starting with an action the agent took",
+                                       json_schema_extra={"minItems": 1, "items": {"type": "string", "minLength": 1}})
+    description: str = Field("", description="one sentence: when this lesson helps", json_schema_extra={"minLength": 1})
     tags: list[str] = Field(default_factory=list)
-
-    @field_validator("success_analysis", "mistake_analysis", "description", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> str:
-        return as_text(value)
-
-    @field_validator("golden_workflow", "tags", mode="before")
-    @classmethod
-    def _items(cls, value: Any) -> list[str]:
-        return as_list(value)
 
     @field_validator("golden_workflow")
     @classmethod
@@ -254,18 +262,35 @@ class LLMSummary(BaseModel):
 
     def check(self, evidence: Evidence) -> None:
         """Raise ``ValueError`` (a message for the model) unless the answer is useful for ``evidence``:
-        no placeholder text, what worked when an episode succeeded, what went wrong when one failed,
-        and a workflow that names actions the agent took."""
-        placeholders = {"what the successful episodes did right",
-                        "what went wrong in the failed episodes and how to avoid it"}
-        if self.success_analysis.strip().lower() in placeholders or self.mistake_analysis.strip().lower() in placeholders:
-            raise ValueError("the analyses repeat the instructions instead of describing the episodes")
+        no copy of the instructions, two different analyses, what worked when an episode succeeded,
+        what went wrong when one failed, and a workflow that names actions the agent took."""
+        copied = [name for name in ("description", "success_analysis", "mistake_analysis")
+                  if _copies(getattr(self, name), type(self).model_fields[name].description or "")]
+        if copied:
+            raise ValueError(f"{', '.join(copied)} repeat(s) the instructions instead of describing the episodes")
+        if self.success_analysis and " ".join(self.success_analysis.lower().split()) == " ".join(
+                self.mistake_analysis.lower().split()):
+            raise ValueError("success_analysis and mistake_analysis say the same thing: say what worked and, "
+                             "separately, what went wrong")
         wins, losses = len(evidence.wins), len(evidence.losses)
         if wins and not self.success_analysis:
             raise ValueError(f"success_analysis is empty but {wins} episode(s) succeeded: say what worked")
         if losses and not self.mistake_analysis:
             raise ValueError(f"mistake_analysis is empty but {losses} episode(s) failed: say what went wrong")
         evidence.require_named("golden_workflow", "\n".join(self.golden_workflow))
+
+
+def _copies(text: str, instruction: str) -> bool:
+    """Whether ``text`` is the instruction, or a start of it cut by a length cap."""
+    said, asked = " ".join(text.lower().split()), " ".join(instruction.lower().split())
+    return bool(asked) and len(said) >= 12 and (asked.startswith(said) or said.startswith(asked))
+
+
+SYSTEM_PROMPT = (
+    "You turn an agent's episodes on one task into a reusable lesson. Answer with ONE JSON object and "
+    "nothing else, with exactly these keys:\n"
+    + "\n".join(f"- {name}: {LLMSummary.model_fields[name].description}" for name in SUMMARY_FIELDS)
+)
 
 
 class SummarizerStats(ModelCallStats):
@@ -300,10 +325,16 @@ def render_episodes(trajs: Sequence[Trajectory], max_chars: int = 2400) -> str:
 class Summarizer:
     """Trajectory skills from a model, repaired, checked, retried, and never failing (see the module doc).
 
-    ``backend`` None means: always use :func:`heuristic_summary`.
+    ``backend`` None means: always use :func:`heuristic_summary`. ``constrained`` holds every answer to
+    :meth:`schema` (constrained decoding, so answers are valid JSON of the right shape by construction;
+    parsing, checks, retries and the fallback stay as the safety net); False lets the model write
+    freely. ``ground_workflow`` makes each group's schema start every workflow step with an action
+    that occurred in its episodes.
     """
 
     backend: Any | None = None
+    constrained: bool = True
+    ground_workflow: bool = True
     max_retries: int = 2
     max_new_tokens: int = 384
     temperature: float = 0.0
@@ -313,6 +344,16 @@ class Summarizer:
     stats: SummarizerStats = field(default_factory=SummarizerStats, init=False)
 
     # ----- one model answer ---------------------------------------------------------------------
+
+    def schema(self, evidence: Evidence | None = None) -> dict[str, Any]:
+        """The JSON schema of the fields the model writes (:data:`SUMMARY_FIELDS` of :class:`LLMSummary`),
+        with strings and the workflow capped so that an answer fits ``max_new_tokens``; with ``evidence``
+        and ``ground_workflow``, every workflow step starts with an action that occurred there."""
+        schema = answer_schema(LLMSummary, SUMMARY_FIELDS, self.max_new_tokens, max_items=SCHEMA_STEPS)
+        names = evidence.action_names()[:SCHEMA_ACTIONS] if evidence is not None and self.ground_workflow else []
+        if names:
+            schema["properties"]["golden_workflow"]["items"]["pattern"] = _starts_with_one_of(names)
+        return schema
 
     @staticmethod
     def parse(text: str, evidence: Evidence) -> tuple[LLMSummary, list[str]]:
@@ -367,17 +408,18 @@ class Summarizer:
             self.stats.fallback += len(groups)
             return [heuristic_summary(g, extraction_round=extraction_round) for g in groups]
         evidence = [Evidence.of(g) for g in groups]
-        answers = self._ask([self._messages(g) for g in groups], lambda i, text: self.parse(text, evidence[i]))
+        schemas = [self.schema(e) for e in evidence] if self.constrained else None
+        answers = self._ask([self._messages(g) for g in groups], lambda i, text: self.parse(text, evidence[i]), schemas)
         return [self._fallback(g, extraction_round, answer.error) if answer.value is None
                 else self._build(g, answer.value, answer.repairs, answer.attempts, extraction_round)
                 for g, answer in zip(groups, answers)]
 
-    def _ask(self, conversations: list[list[dict[str, str]]],
-             parse: Callable[[int, str], tuple[LLMSummary, list[str]]]) -> list[JSONAnswer[LLMSummary]]:
+    def _ask(self, conversations: list[list[dict[str, str]]], parse: Callable[[int, str], tuple[LLMSummary, list[str]]],
+             schemas: list[dict[str, Any]] | None) -> list[JSONAnswer[LLMSummary]]:
         """The one place the model is asked (sampling settings, batching, retries with the reason fed back)."""
         sampling = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed)
         return ask_model(self.backend, conversations, parse, self._feedback, sampling, self.max_retries, self.stats,
-                         self.batch_size)
+                         self.batch_size, schemas)
 
     @staticmethod
     def _feedback(error: str) -> str:
