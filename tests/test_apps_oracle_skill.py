@@ -80,7 +80,7 @@ def test_oracle_check_runs_and_the_skill_text_reaches_the_prompt(script, tiny_lm
     report, by_condition = script.run_check(backend, ids, per_task=1, max_steps=1,
                                             config=AgentConfig(max_new_tokens=8, max_skill_tokens=1024))
     assert report["n_tasks"] == 2 and set(report["conditions"]) == {"no skill", "oracle skill"}
-    assert set(report["paired_difference"]) == {"tgc", "sgc"}
+    assert set(report["paired_difference"]) == {"tgc", "sgc", "reference_api"}
     for condition in report["conditions"].values():
         assert 0.0 <= condition["tgc"]["low"] <= condition["tgc"]["mean"] <= condition["tgc"]["high"] <= 1.0
     router = script.OracleRouter(ids)
