@@ -53,6 +53,7 @@ def test_apps_tasks_and_run_task(tmp_path):
     assert "wallet_total" in listed.output
     stats = runner.invoke(app, ["env", "apps", "stats", "--no-reference"])
     assert stats.exit_code == 0 and "test_challenge" in stats.output and "shopping" in stats.output
+    assert "find-person" in stats.output  # the scenarios per pattern
     ok = runner.invoke(app, ["env", "apps", "run-task", "music_top_liked_2", "--reference"])
     assert ok.exit_code == 0 and "success" in ok.output
     wrong = tmp_path / "wrong.py"

@@ -169,8 +169,10 @@ def apps_stats(
     reference: bool = typer.Option(True, "--reference/--no-reference",
                                    help="Also run every reference solution (in-process) for the pass rate."),
 ) -> None:
-    """Suite report: apps and APIs, scenarios and tasks per split and difficulty, reference pass rate."""
+    """Suite report: apps and APIs, scenarios and tasks per split and difficulty and per pattern, reference pass rate."""
     from environments.apps import SCENARIOS, SPLITS, TASKS, AppSuite, make_world, run_reference
+    from environments.apps.patterns import pattern_matches
+    from environments.apps.scenarios.base import PATTERNS
 
     suite = AppSuite(make_world(0))
     apps = Table(title="apps")
@@ -192,6 +194,18 @@ def apps_stats(
             cells.append(f"{len(chosen)} / {sum(t.scenario_id in ids for t in TASKS.values())}")
         splits.add_row(split, *cells)
     console.print(splits)
+    patterns = Table(title="scenarios per pattern (in brackets: those with a train scenario sharing it)")
+    patterns.add_column("pattern")
+    for split in SPLITS:
+        patterns.add_column(split, justify="right")
+    for pattern in PATTERNS:
+        cells = []
+        for split in SPLITS:
+            chosen = [s for s in SCENARIOS if s.split == split and s.pattern == pattern]
+            matched = "" if split == "train" else f" ({sum(bool(pattern_matches(s.id)) for s in chosen)})"
+            cells.append(f"{len(chosen)}{matched}")
+        patterns.add_row(pattern, *cells)
+    console.print(patterns)
     if reference:
         start = time.perf_counter()
         passed = sum(all(c.passed for c in run_reference(task).checks()) for task in TASKS.values())

@@ -4,7 +4,8 @@ and the check helpers (state, answer, collateral damage).
 A scenario draws its parameters from a seeded world, writes the instruction, a reference solution
 (Python that uses only ``apis``: the prelude logs in to ``apps`` and defines ``all_pages``) and
 checks on the final state and the answer. The evaluator adds a collateral-damage check: no kind of
-change outside ``changes`` (``(app, table, "added"|"removed"|"updated")``) is allowed.
+change outside ``changes`` (``(app, table, "added"|"removed"|"updated")``) is allowed. Its ``pattern``
+(one of :data:`PATTERNS`) names the kind of work its reference solution does, whatever the apps.
 """
 
 from __future__ import annotations
@@ -16,6 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 
 DIFFICULTIES = (1, 2, 3)  # 1: one app, one action or lookup; 2: filtering, paging or two apps; 3: reconciling apps
+
+#: The patterns a scenario's reference solution follows (``Scenario.pattern``), with what each means.
+PATTERNS: dict[str, str] = {
+    "lookup": "answer with a field of one record, found by name or as the newest, first, largest or cheapest",
+    "aggregate": "page through a list and answer with a count, a sum or an average",
+    "create": "add one record (contact, event, note, list, playlist, file, ...) with the fields the task gives",
+    "edit-one": "find one record by name or position and change, delete or reply to it",
+    "edit-all": "page through a list and change or delete every record that meets a condition",
+    "find-person": "find a person in the phone contacts by name, then use their number or email in an app "
+                   "(message, pay, invite, share, or pick out their records)",
+    "order": "put products in the shopping cart and place one order",
+    "reconcile": "read records in one app and act on them in another",
+}
 
 
 @dataclass
@@ -48,13 +62,14 @@ def all_pages(fn, **kwargs):
 
 class Scenario:
     """A task template. Subclasses set ``id``, ``split``, ``difficulty``, ``apps`` (what the reference
-    logs in to), ``changes`` (allowed kinds of change) and define ``params``, ``instruction``,
-    ``solution`` (code after the prelude) and ``checks``."""
+    logs in to), ``pattern`` (a key of :data:`PATTERNS`), ``changes`` (allowed kinds of change) and
+    define ``params``, ``instruction``, ``solution`` (code after the prelude) and ``checks``."""
 
     id = ""
     split = "train"
     difficulty = 1
     apps: tuple[str, ...] = ()
+    pattern = ""
     changes: frozenset[tuple[str, str, str]] = frozenset()
 
     def params(self, world: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:

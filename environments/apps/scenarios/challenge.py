@@ -44,6 +44,7 @@ AMOUNT = 'float(re.search(r"Amount: ([\\d.]+)", content).group(1))'
 
 class CountFolder(Question):
     id, split, difficulty, apps = "files_count_folder", "test_challenge", 1, ("files",)
+    pattern = "aggregate"
     expected = "count"
 
     def params(self, world, rng):
@@ -60,6 +61,7 @@ apis.supervisor.complete_task(answer=[f for f in folders if f["name"] == {p["fol
 
 class CreateFile(Scenario):
     id, split, difficulty, apps = "files_create", "test_challenge", 1, ("files",)
+    pattern = "create"
     changes = frozenset({("files", "files", "added")})
 
     def params(self, world, rng):
@@ -80,6 +82,7 @@ apis.supervisor.complete_task()'''
 
 class ShareWithContact(Scenario):
     id, split, difficulty, apps = "files_share_contact", "test_challenge", 2, ("phone", "files")
+    pattern = "find-person"
     changes = FILE_UPDATED
 
     def params(self, world, rng):
@@ -103,6 +106,7 @@ apis.supervisor.complete_task()'''
 
 class UnshareAll(Scenario):
     id, split, difficulty, apps = "files_unshare_person", "test_challenge", 2, ("phone", "files")
+    pattern = "find-person"
     changes = FILE_UPDATED
 
     def params(self, world, rng):
@@ -131,6 +135,7 @@ apis.supervisor.complete_task()'''
 
 class ReceiptsTotal(Question):
     id, split, difficulty, apps = "files_receipts_total", "test_challenge", 2, ("files",)
+    pattern = "aggregate"
     expected = "total"
 
     def params(self, world, rng):
@@ -153,6 +158,7 @@ apis.supervisor.complete_task(answer=round(total, 2))'''
 
 class FilePhotos(Scenario):
     id, split, difficulty, apps = "files_sort_photos", "test_challenge", 2, ("files",)
+    pattern = "edit-all"
     changes = frozenset({("files", "folders", "added"), ("files", "files", "updated")})
 
     def params(self, world, rng):
@@ -177,6 +183,7 @@ apis.supervisor.complete_task()'''
 
 class RenameFile(Scenario):
     id, split, difficulty, apps = "files_rename", "test_challenge", 1, ("files",)
+    pattern = "edit-one"
     changes = FILE_UPDATED
 
     def params(self, world, rng):
@@ -198,6 +205,7 @@ apis.supervisor.complete_task()'''
 
 class DeleteOldFolder(Scenario):
     id, split, difficulty, apps = "files_delete_old", "test_challenge", 2, ("files",)
+    pattern = "edit-one"
     changes = frozenset({("files", "files", "removed"), ("files", "folders", "removed")})
 
     def params(self, world, rng):
@@ -221,6 +229,7 @@ apis.supervisor.complete_task()'''
 
 class SaveEmailToFile(Scenario):
     id, split, difficulty, apps = "files_save_email", "test_challenge", 3, ("phone", "email", "files")
+    pattern = "reconcile"
     changes = frozenset({("files", "files", "added")})
 
     def params(self, world, rng):
@@ -246,6 +255,7 @@ apis.supervisor.complete_task()'''
 
 class AppendToFile(Scenario):
     id, split, difficulty, apps = "files_append_line", "test_challenge", 2, ("files",)
+    pattern = "edit-one"
     changes = FILE_UPDATED
 
     def params(self, world, rng):
@@ -271,6 +281,7 @@ apis.supervisor.complete_task()'''
 
 class PayInvoices(Scenario):
     id, split, difficulty, apps = "files_pay_invoices", "test_challenge", 3, ("files", "wallet")
+    pattern = "reconcile"
     changes = WALLET_PAY | {("files", "folders", "added"), ("files", "files", "updated")}
 
     def params(self, world, rng):
@@ -301,6 +312,7 @@ apis.supervisor.complete_task()'''
 
 class EmailReceiptList(Scenario):
     id, split, difficulty, apps = "files_email_big_receipts", "test_challenge", 3, ("phone", "files", "email")
+    pattern = "reconcile"
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):

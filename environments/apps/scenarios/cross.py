@@ -22,6 +22,7 @@ from environments.apps.scenarios.shopping import ORDER_FROM_CART, ordered_one_ea
 
 class PayEmailedAsks(Scenario):
     id, split, difficulty, apps = "cross_pay_email_asks", "train", 3, ("email", "wallet")
+    pattern = "reconcile"
     changes = WALLET_PAY | {("email", "emails", "added")}
 
     def params(self, world, rng):
@@ -55,6 +56,7 @@ apis.supervisor.complete_task()'''
 
 class TodosFromEmails(Scenario):
     id, split, difficulty, apps = "cross_todos_from_emails", "train", 3, ("email", "notes")
+    pattern = "reconcile"
     changes = frozenset({("notes", "todos", "added"), ("email", "emails", "updated")})
 
     def params(self, world, rng):
@@ -86,6 +88,7 @@ apis.supervisor.complete_task()'''
 
 class EmailAttendees(Scenario):
     id, split, difficulty, apps = "cross_email_attendees", "dev", 3, ("calendar", "email")
+    pattern = "reconcile"
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
@@ -114,6 +117,7 @@ apis.supervisor.complete_task()'''
 
 class EmailPlaylist(Scenario):
     id, split, difficulty, apps = "cross_email_playlist", "test_normal", 3, ("phone", "music", "email")
+    pattern = "reconcile"
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
@@ -139,6 +143,7 @@ apis.supervisor.complete_task()'''
 
 class TextAttendees(Scenario):
     id, split, difficulty, apps = "cross_text_attendees", "test_normal", 3, ("phone", "calendar")
+    pattern = "reconcile"
     changes = frozenset({("phone", "messages", "added")})
 
     def params(self, world, rng):
@@ -169,6 +174,7 @@ apis.supervisor.complete_task()'''
 
 class PayIous(Scenario):
     id, split, difficulty, apps = "cross_pay_ious", "test_normal", 3, ("notes", "phone", "wallet")
+    pattern = "reconcile"
     changes = WALLET_PAY
 
     def params(self, world, rng):
@@ -210,6 +216,7 @@ apis.supervisor.complete_task()'''
 
 class BuyShoppingList(Scenario):
     id, split, difficulty, apps = "cross_buy_shopping_list", "test_normal", 3, ("notes", "shopping")
+    pattern = "reconcile"
     changes = ORDER_FROM_CART
 
     def params(self, world, rng):

@@ -38,6 +38,7 @@ title = max(liked, key=lambda s: s["my_play_count"])["title"]'''
 
 class TextContact(Scenario):
     id, split, difficulty, apps = "phone_text_contact", "train", 1, ("phone",)
+    pattern = "find-person"
     changes = frozenset({("phone", "messages", "added")})
 
     def params(self, world, rng):
@@ -60,6 +61,7 @@ apis.supervisor.complete_task()'''
 
 class AddContact(Scenario):
     id, split, difficulty, apps = "phone_add_contact", "train", 1, ("phone",)
+    pattern = "create"
     changes = frozenset({("phone", "contacts", "added")})
 
     def params(self, world, rng):
@@ -85,6 +87,7 @@ apis.supervisor.complete_task()'''
 
 class CountRelationship(Question):
     id, split, difficulty, apps = "phone_count_relationship", "train", 1, ("phone",)
+    pattern = "aggregate"
     expected = "count"
 
     def params(self, world, rng):
@@ -101,6 +104,7 @@ apis.supervisor.complete_task(answer=len(found))'''
 
 class DeleteReceived(Scenario):
     id, split, difficulty, apps = "phone_delete_received", "dev", 2, ("phone",)
+    pattern = "find-person"
     changes = frozenset({("phone", "messages", "removed")})
 
     def params(self, world, rng):
@@ -123,6 +127,7 @@ apis.supervisor.complete_task()'''
 
 class UpdateEmail(Scenario):
     id, split, difficulty, apps = "phone_update_email", "train", 1, ("phone",)
+    pattern = "edit-one"
     changes = frozenset({("phone", "contacts", "updated")})
 
     def params(self, world, rng):
@@ -146,6 +151,7 @@ apis.supervisor.complete_task()'''
 
 class DeleteContact(Scenario):
     id, split, difficulty, apps = "phone_delete_contact", "train", 1, ("phone",)
+    pattern = "edit-one"
     changes = frozenset({("phone", "contacts", "removed")})
 
     def params(self, world, rng):
@@ -166,6 +172,7 @@ apis.supervisor.complete_task()'''
 
 class ContactPhone(Question):
     id, split, difficulty, apps = "phone_contact_number", "test_normal", 1, ("phone",)
+    pattern = "lookup"
     expected = "phone"
 
     def params(self, world, rng):
@@ -182,6 +189,7 @@ apis.supervisor.complete_task(answer=apis.phone.show_contact(access_token=tokens
 
 class ReplyLastText(Scenario):
     id, split, difficulty, apps = "phone_reply_last_text", "test_normal", 2, ("phone",)
+    pattern = "edit-one"
     changes = frozenset({("phone", "messages", "added")})
 
     def params(self, world, rng):
@@ -205,6 +213,7 @@ apis.supervisor.complete_task()'''
 
 class SendMoney(Scenario):
     id, split, difficulty, apps = "wallet_send_money", "train", 2, ("phone", "wallet")
+    pattern = "find-person"
     changes = WALLET_PAY
 
     def params(self, world, rng):
@@ -228,6 +237,7 @@ apis.supervisor.complete_task()'''
 
 class TotalReceived(Question):
     id, split, difficulty, apps = "wallet_total_received", "test_normal", 2, ("phone", "wallet")
+    pattern = "find-person"
     expected = "total"
 
     def params(self, world, rng):
@@ -246,6 +256,7 @@ apis.supervisor.complete_task(answer=sum(t["amount"] for t in txs))'''
 
 class HandleRequests(Scenario):
     id, split, difficulty, apps = "wallet_handle_requests", "test_normal", 3, ("phone", "wallet")
+    pattern = "find-person"
     changes = WALLET_PAY | {("wallet", "requests", "updated")}
 
     def params(self, world, rng):
@@ -282,6 +293,7 @@ apis.supervisor.complete_task()'''
 
 class Balance(Question):
     id, split, difficulty, apps = "wallet_balance", "train", 1, ("wallet",)
+    pattern = "lookup"
     expected = "balance"
 
     def params(self, world, rng):
@@ -296,6 +308,7 @@ class Balance(Question):
 
 class LargestPaymentNote(Question):
     id, split, difficulty, apps = "wallet_largest_payment_note", "test_normal", 2, ("wallet",)
+    pattern = "lookup"
     expected = "note"
 
     def params(self, world, rng):
@@ -318,6 +331,7 @@ apis.supervisor.complete_task(answer=tx["description"])'''
 
 class PlaylistOfArtist(Scenario):
     id, split, difficulty, apps = "music_playlist_artist", "train", 2, ("music",)
+    pattern = "create"
     changes = frozenset({("music", "playlists", "added")})
 
     def params(self, world, rng):
@@ -343,6 +357,7 @@ apis.supervisor.complete_task()'''
 
 class TopLikedSong(Question):
     id, split, difficulty, apps = "music_top_liked", "dev", 1, ("music",)
+    pattern = "lookup"
     expected = "title"
 
     def params(self, world, rng):
@@ -357,6 +372,7 @@ class TopLikedSong(Question):
 
 class RemoveArtistFromPlaylist(Scenario):
     id, split, difficulty, apps = "music_remove_artist", "test_normal", 2, ("music",)
+    pattern = "edit-all"
     changes = frozenset({("music", "playlists", "updated")})
 
     def params(self, world, rng):
@@ -383,6 +399,7 @@ apis.supervisor.complete_task()'''
 
 class LikeGenreOfArtist(Scenario):
     id, split, difficulty, apps = "music_like_genre", "train", 2, ("music",)
+    pattern = "edit-all"
     changes = frozenset({("music", "liked", "added")})
 
     def params(self, world, rng):
@@ -408,6 +425,7 @@ apis.supervisor.complete_task()'''
 
 class UnlikeLeastPlayed(Scenario):
     id, split, difficulty, apps = "music_unlike_least_played", "test_normal", 2, ("music",)
+    pattern = "edit-all"
     changes = frozenset({("music", "liked", "removed")})
 
     def params(self, world, rng):
@@ -430,6 +448,7 @@ apis.supervisor.complete_task()'''
 
 class DeletePlaylist(Scenario):
     id, split, difficulty, apps = "music_delete_playlist", "dev", 1, ("music",)
+    pattern = "edit-one"
     changes = frozenset({("music", "playlists", "removed")})
 
     def params(self, world, rng):
@@ -450,6 +469,7 @@ apis.supervisor.complete_task()'''
 
 class TextTopSong(Scenario):
     id, split, difficulty, apps = "cross_text_top_song", "test_normal", 3, ("phone", "music")
+    pattern = "reconcile"
     changes = frozenset({("phone", "messages", "added")})
 
     def params(self, world, rng):
@@ -474,6 +494,7 @@ apis.supervisor.complete_task()'''
 
 class PayRelationship(Scenario):
     id, split, difficulty, apps = "cross_pay_relationship", "train", 3, ("phone", "wallet")
+    pattern = "reconcile"
     changes = WALLET_PAY
 
     def params(self, world, rng):
@@ -503,6 +524,7 @@ apis.supervisor.complete_task()'''
 
 class TagFrequentPayers(Scenario):
     id, split, difficulty, apps = "cross_tag_payers", "train", 3, ("phone", "wallet")
+    pattern = "reconcile"
     changes = frozenset({("phone", "contacts", "updated")})
 
     def params(self, world, rng):

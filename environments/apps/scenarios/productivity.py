@@ -33,6 +33,7 @@ TODOS_UPDATED = frozenset({("notes", "todos", "updated")})
 # -- email -------------------------------------------------------------------------------------------
 class EmailContact(Scenario):
     id, split, difficulty, apps = "email_send_contact", "train", 2, ("phone", "email")
+    pattern = "find-person"
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
@@ -55,6 +56,7 @@ apis.supervisor.complete_task()'''
 
 class CountUnread(Question):
     id, split, difficulty, apps = "email_count_unread", "train", 1, ("email",)
+    pattern = "aggregate"
     expected = "count"
 
     def params(self, world, rng):
@@ -70,6 +72,7 @@ apis.supervisor.complete_task(answer=len(unread))'''
 
 class ReplyLatest(Scenario):
     id, split, difficulty, apps = "email_reply_latest", "train", 2, ("phone", "email")
+    pattern = "find-person"
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
@@ -96,6 +99,7 @@ apis.supervisor.complete_task()'''
 
 class FolderFromSender(Scenario):
     id, split, difficulty, apps = "email_folder_from_sender", "train", 2, ("phone", "email")
+    pattern = "find-person"
     changes = frozenset({("email", "folders", "added"), ("email", "emails", "updated")})
 
     def params(self, world, rng):
@@ -120,6 +124,7 @@ apis.supervisor.complete_task()'''
 
 class ReadFromSender(Scenario):
     id, split, difficulty, apps = "email_read_sender", "train", 2, ("phone", "email")
+    pattern = "find-person"
     changes = EMAIL_UPDATED
 
     def params(self, world, rng):
@@ -144,6 +149,7 @@ apis.supervisor.complete_task()'''
 
 class DropReceiptsFolder(Scenario):
     id, split, difficulty, apps = "email_drop_folder", "train", 2, ("email",)
+    pattern = "edit-all"
     changes = frozenset({("email", "folders", "removed"), ("email", "emails", "updated")})
 
     def params(self, world, rng):
@@ -169,6 +175,7 @@ apis.supervisor.complete_task()'''
 
 class UnstarAll(Scenario):
     id, split, difficulty, apps = "email_unstar_all", "dev", 1, ("email",)
+    pattern = "edit-all"
     changes = EMAIL_UPDATED
 
     def params(self, world, rng):
@@ -190,6 +197,7 @@ apis.supervisor.complete_task()'''
 
 class ForwardSubject(Scenario):
     id, split, difficulty, apps = "email_forward", "test_normal", 2, ("phone", "email")
+    pattern = "find-person"
     changes = frozenset({("email", "emails", "added")})
 
     def params(self, world, rng):
@@ -220,6 +228,7 @@ apis.supervisor.complete_task()'''
 
 class StarRelationship(Scenario):
     id, split, difficulty, apps = "email_star_relationship", "test_normal", 3, ("phone", "email")
+    pattern = "reconcile"
     changes = EMAIL_UPDATED
 
     def params(self, world, rng):
@@ -245,6 +254,7 @@ apis.supervisor.complete_task()'''
 
 class EmptyTrash(Scenario):
     id, split, difficulty, apps = "email_empty_trash", "test_normal", 1, ("email",)
+    pattern = "edit-all"
     changes = frozenset({("email", "emails", "removed")})
 
     def params(self, world, rng):
@@ -265,6 +275,7 @@ apis.supervisor.complete_task()'''
 
 class LatestBody(Question):
     id, split, difficulty, apps = "email_latest_body", "test_normal", 1, ("email",)
+    pattern = "lookup"
     expected = "body"
 
     def params(self, world, rng):
@@ -281,6 +292,7 @@ apis.supervisor.complete_task(answer=apis.email.show_email(access_token=tokens["
 
 class MarkUnread(Scenario):
     id, split, difficulty, apps = "email_mark_unread", "test_normal", 1, ("phone", "email")
+    pattern = "find-person"
     changes = EMAIL_UPDATED
 
     def params(self, world, rng):
@@ -307,6 +319,7 @@ apis.supervisor.complete_task()'''
 
 class CountFolder(Question):
     id, split, difficulty, apps = "email_count_folder", "test_normal", 1, ("email",)
+    pattern = "aggregate"
     expected = "count"
 
     def params(self, world, rng):
@@ -344,6 +357,7 @@ FIND_EVENT = '''event = [e for e in all_pages(apis.calendar.show_events, access_
 
 class CreateEvent(Scenario):
     id, split, difficulty, apps = "calendar_create_event", "train", 1, ("calendar",)
+    pattern = "create"
     changes = frozenset({("calendar", "events", "added")})
 
     def params(self, world, rng):
@@ -369,6 +383,7 @@ apis.supervisor.complete_task()'''
 
 class CountDay(Question):
     id, split, difficulty, apps = "calendar_count_day", "train", 1, ("calendar",)
+    pattern = "aggregate"
     expected = "count"
 
     def params(self, world, rng):
@@ -386,6 +401,7 @@ apis.supervisor.complete_task(answer=sum(e["my_response"] != "declined" for e in
 
 class AcceptFrom(Scenario):
     id, split, difficulty, apps = "calendar_accept_from", "train", 2, ("phone", "calendar")
+    pattern = "find-person"
     changes = EVENTS_UPDATED
 
     def params(self, world, rng):
@@ -413,6 +429,7 @@ apis.supervisor.complete_task()'''
 
 class Reschedule(Scenario):
     id, split, difficulty, apps = "calendar_reschedule", "train", 2, ("calendar",)
+    pattern = "edit-one"
     changes = EVENTS_UPDATED
 
     def params(self, world, rng):
@@ -440,6 +457,7 @@ apis.supervisor.complete_task()'''
 
 class RemindersOnDay(Scenario):
     id, split, difficulty, apps = "calendar_reminders_day", "train", 2, ("calendar",)
+    pattern = "edit-all"
     changes = EVENTS_UPDATED
 
     def params(self, world, rng):
@@ -467,6 +485,7 @@ apis.supervisor.complete_task()'''
 
 class RemoveAttendee(Scenario):
     id, split, difficulty, apps = "calendar_remove_attendee", "train", 2, ("phone", "calendar")
+    pattern = "find-person"
     changes = EVENTS_UPDATED
 
     def params(self, world, rng):
@@ -495,6 +514,7 @@ apis.supervisor.complete_task()'''
 
 class EventLocation(Question):
     id, split, difficulty, apps = "calendar_event_location", "dev", 1, ("calendar",)
+    pattern = "lookup"
     expected = "location"
 
     def params(self, world, rng):
@@ -513,6 +533,7 @@ apis.supervisor.complete_task(answer=apis.calendar.show_event(access_token=token
 
 class InviteContact(Scenario):
     id, split, difficulty, apps = "calendar_invite_contact", "test_normal", 2, ("phone", "calendar")
+    pattern = "find-person"
     changes = EVENTS_UPDATED
 
     def params(self, world, rng):
@@ -539,6 +560,7 @@ apis.supervisor.complete_task()'''
 
 class CancelDay(Scenario):
     id, split, difficulty, apps = "calendar_cancel_day", "test_normal", 2, ("calendar",)
+    pattern = "edit-all"
     changes = frozenset({("calendar", "events", "removed"), ("calendar", "events", "updated")})
 
     def params(self, world, rng):
@@ -568,6 +590,7 @@ apis.supervisor.complete_task()'''
 
 class MeetInFreeSlot(Scenario):
     id, split, difficulty, apps = "calendar_free_slot_meeting", "test_normal", 3, ("phone", "calendar")
+    pattern = "create"
     changes = frozenset({("calendar", "events", "added")})
 
     def params(self, world, rng):
@@ -601,6 +624,7 @@ apis.supervisor.complete_task()'''
 
 class DeclineClashes(Scenario):
     id, split, difficulty, apps = "calendar_decline_clashes", "test_normal", 3, ("calendar",)
+    pattern = "edit-all"
     changes = EVENTS_UPDATED
 
     def params(self, world, rng):
@@ -631,6 +655,7 @@ apis.supervisor.complete_task()'''
 
 class FirstEventTitle(Question):
     id, split, difficulty, apps = "calendar_first_event", "test_normal", 1, ("calendar",)
+    pattern = "lookup"
     expected = "title"
 
     def params(self, world, rng):
@@ -663,6 +688,7 @@ FIND_NOTE = '''note = [n for n in all_pages(apis.notes.search_notes, access_toke
 
 class CreateNote(Scenario):
     id, split, difficulty, apps = "notes_create", "train", 1, ("notes",)
+    pattern = "create"
     changes = frozenset({("notes", "notes", "added")})
 
     def params(self, world, rng):
@@ -683,6 +709,7 @@ apis.supervisor.complete_task()'''
 
 class CountTagged(Question):
     id, split, difficulty, apps = "notes_count_tag", "train", 1, ("notes",)
+    pattern = "aggregate"
     expected = "count"
 
     def params(self, world, rng):
@@ -698,6 +725,7 @@ class CountTagged(Question):
 
 class AppendLine(Scenario):
     id, split, difficulty, apps = "notes_append_line", "train", 2, ("notes",)
+    pattern = "edit-one"
     changes = NOTES_UPDATED
 
     def params(self, world, rng):
@@ -722,6 +750,7 @@ apis.supervisor.complete_task()'''
 
 class UnpinAll(Scenario):
     id, split, difficulty, apps = "notes_unpin_all", "train", 1, ("notes",)
+    pattern = "edit-all"
     changes = NOTES_UPDATED
 
     def params(self, world, rng):
@@ -743,6 +772,7 @@ apis.supervisor.complete_task()'''
 
 class AddTodo(Scenario):
     id, split, difficulty, apps = "todo_add", "train", 1, ("notes",)
+    pattern = "create"
     changes = frozenset({("notes", "todos", "added")})
 
     def params(self, world, rng):
@@ -765,6 +795,7 @@ apis.supervisor.complete_task()'''
 
 class CountOpenTodos(Question):
     id, split, difficulty, apps = "todo_count_open", "train", 1, ("notes",)
+    pattern = "aggregate"
     expected = "count"
 
     def params(self, world, rng):
@@ -783,6 +814,7 @@ apis.supervisor.complete_task(answer=sum({p["priority"]!r} in (None, t["priority
 
 class DeleteList(Scenario):
     id, split, difficulty, apps = "todo_delete_list", "train", 1, ("notes",)
+    pattern = "edit-one"
     changes = frozenset({("notes", "todo_lists", "removed"), ("notes", "todos", "removed")})
 
     def params(self, world, rng):
@@ -804,6 +836,7 @@ apis.supervisor.complete_task()'''
 
 class Reprioritize(Scenario):
     id, split, difficulty, apps = "todo_reprioritize", "train", 2, ("notes",)
+    pattern = "edit-all"
     changes = TODOS_UPDATED
 
     def params(self, world, rng):
@@ -827,6 +860,7 @@ apis.supervisor.complete_task()'''
 
 class DeleteTaggedNotes(Scenario):
     id, split, difficulty, apps = "notes_delete_tag", "test_normal", 2, ("notes",)
+    pattern = "edit-all"
     changes = frozenset({("notes", "notes", "removed")})
 
     def params(self, world, rng):
@@ -848,6 +882,7 @@ apis.supervisor.complete_task()'''
 
 class PinNote(Scenario):
     id, split, difficulty, apps = "notes_pin", "test_normal", 1, ("notes",)
+    pattern = "edit-one"
     changes = NOTES_UPDATED
 
     def params(self, world, rng):
@@ -870,6 +905,7 @@ apis.supervisor.complete_task()'''
 
 class DoneOverdue(Scenario):
     id, split, difficulty, apps = "todo_done_overdue", "test_normal", 2, ("notes",)
+    pattern = "edit-all"
     changes = TODOS_UPDATED
 
     def params(self, world, rng):
@@ -895,6 +931,7 @@ apis.supervisor.complete_task()'''
 
 class ListWithItems(Scenario):
     id, split, difficulty, apps = "todo_new_list", "test_normal", 2, ("notes",)
+    pattern = "create"
     changes = frozenset({("notes", "todo_lists", "added"), ("notes", "todos", "added")})
 
     def params(self, world, rng):
@@ -921,6 +958,7 @@ apis.supervisor.complete_task()'''
 
 class Reopen(Scenario):
     id, split, difficulty, apps = "todo_reopen", "test_normal", 1, ("notes",)
+    pattern = "edit-one"
     changes = TODOS_UPDATED
 
     def params(self, world, rng):
@@ -945,6 +983,7 @@ apis.supervisor.complete_task()'''
 
 class DeleteDone(Scenario):
     id, split, difficulty, apps = "todo_delete_done", "test_normal", 2, ("notes",)
+    pattern = "edit-all"
     changes = frozenset({("notes", "todos", "removed")})
 
     def params(self, world, rng):

@@ -45,6 +45,7 @@ def _unique_names(world: dict) -> dict[str, dict]:
 
 class BuyProduct(Scenario):
     id, split, difficulty, apps = "shop_buy_product", "train", 2, ("shopping",)
+    pattern = "order"
     changes = ORDER_FROM_CART
 
     def params(self, world, rng):
@@ -71,6 +72,7 @@ apis.supervisor.complete_task()'''
 
 class CheapestInCategory(Question):
     id, split, difficulty, apps = "shop_cheapest_category", "train", 1, ("shopping",)
+    pattern = "lookup"
     expected = "name"
 
     def params(self, world, rng):
@@ -91,6 +93,7 @@ apis.supervisor.complete_task(answer=min(items, key=lambda x: x["price"])["name"
 
 class CancelPlaced(Scenario):
     id, split, difficulty, apps = "shop_cancel_placed", "train", 2, ("shopping",)
+    pattern = "edit-all"
     changes = frozenset({("shopping", "orders", "updated"), ("shopping", "products", "updated")})
 
     def params(self, world, rng):
@@ -112,6 +115,7 @@ apis.supervisor.complete_task()'''
 
 class WishlistAdd(Scenario):
     id, split, difficulty, apps = "shop_wishlist_add", "train", 1, ("shopping",)
+    pattern = "create"
     changes = frozenset({("shopping", "wishlist", "added")})
 
     def params(self, world, rng):
@@ -133,6 +137,7 @@ apis.supervisor.complete_task()'''
 
 class ReviewDelivered(Scenario):
     id, split, difficulty, apps = "shop_review_delivered", "train", 2, ("shopping",)
+    pattern = "edit-all"
     changes = frozenset({("shopping", "reviews", "added")})
 
     def params(self, world, rng):
@@ -161,6 +166,7 @@ apis.supervisor.complete_task()'''
 
 class RemoveExpensive(Scenario):
     id, split, difficulty, apps = "shop_remove_expensive", "train", 1, ("shopping",)
+    pattern = "edit-all"
     changes = frozenset({("shopping", "cart", "removed")})
 
     def params(self, world, rng):
@@ -184,6 +190,7 @@ apis.supervisor.complete_task()'''
 
 class CheckoutBestCoupon(Scenario):
     id, split, difficulty, apps = "shop_checkout_coupon", "test_normal", 2, ("shopping",)
+    pattern = "order"
     changes = ORDER | {("shopping", "cart", "removed")}
 
     def params(self, world, rng):
@@ -213,6 +220,7 @@ apis.supervisor.complete_task()'''
 
 class ReturnWithProduct(Scenario):
     id, split, difficulty, apps = "shop_return_product", "test_normal", 2, ("shopping",)
+    pattern = "edit-all"
     changes = frozenset({("shopping", "orders", "updated")})
 
     def params(self, world, rng):
@@ -240,6 +248,7 @@ apis.supervisor.complete_task()'''
 
 class BuyWishlist(Scenario):
     id, split, difficulty, apps = "shop_buy_wishlist", "test_normal", 3, ("shopping",)
+    pattern = "order"
     changes = ORDER_FROM_CART | {("shopping", "wishlist", "removed")}
 
     def params(self, world, rng):
@@ -278,6 +287,7 @@ apis.supervisor.complete_task()'''
 
 class SetCartQuantity(Scenario):
     id, split, difficulty, apps = "shop_cart_quantity", "test_normal", 1, ("shopping",)
+    pattern = "edit-one"
     changes = frozenset({("shopping", "cart", "updated")})
 
     def params(self, world, rng):
@@ -304,6 +314,7 @@ apis.supervisor.complete_task()'''
 
 class AverageRating(Question):
     id, split, difficulty, apps = "shop_average_rating", "test_normal", 1, ("shopping",)
+    pattern = "aggregate"
     expected = "rating"
 
     def params(self, world, rng):
