@@ -42,6 +42,7 @@ from skillkit.core.config import (
     load_config,
     read_yaml,
 )
+from skillkit.core.models import merged_model_dir
 from skillkit.core.schemas import Trajectory, write_jsonl
 from skillkit.evaluate import evaluate_agent, evaluate_side_by_side, routed_skill_text
 from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
@@ -101,6 +102,8 @@ class PipelineConfig(StrictModel):
     name: str = "demo"
     seed: int = 0
     model: str = "smollm2-135m"
+    adapter: InputFile | None = Field(None, description="a peft LoRA adapter folder merged into the model "
+                                      "for every stage (a warm start; relative to the config file)")
     output_root: str = "runs"
     sokoban: EnvRunConfig = Field(default_factory=lambda: EnvRunConfig(options={"variant": "1box", "max_steps": 10}))
     apps: EnvRunConfig = Field(default_factory=lambda: EnvRunConfig(
@@ -207,8 +210,9 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
         timings[stage] = round(time.perf_counter() - t0, 1)
 
     t0 = time.perf_counter()
-    hooks.stage(f"loading {cfg.model}")
-    backend = HFBackend.from_pretrained(cfg.model)
+    hooks.stage(f"loading {cfg.model}" + (f" + adapter {cfg.adapter}" if cfg.adapter else ""))
+    model = merged_model_dir(cfg.model, cfg.adapter) if cfg.adapter else cfg.model
+    backend = HFBackend.from_pretrained(model)
     timed("load model", t0)
 
     t0 = time.perf_counter()
@@ -256,7 +260,7 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
     train_dir = None
     if cfg.train.enabled and train_fn is not None:
         t0 = time.perf_counter()
-        train_dir = _train_student(cfg, run, train_fn, hooks)
+        train_dir = _train_student(cfg, run, train_fn, hooks, model)
         timed("train", t0)
         t0 = time.perf_counter()
         student = HFBackend.from_pretrained(str(train_dir / "final"))
@@ -300,18 +304,18 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
     return run
 
 
-def train_stage_config(cfg: PipelineConfig, run: Path) -> tuple[dict[str, Any], Path]:
-    """The training stage's trainer config (as a dict, overrides applied) for run folder ``run``,
-    and the folder its relative paths resolve against."""
+def train_stage_config(cfg: PipelineConfig, run: Path, model: str | None = None) -> tuple[dict[str, Any], Path]:
+    """The training stage's trainer config (as a dict, overrides applied) for run folder ``run``
+    (starting from ``model``, default the config's), and the folder its relative paths resolve against."""
     data = apply_overrides(read_yaml(cfg.train.config), [
-        f"model.name={cfg.model}", f"seed={cfg.seed}", f"output_root={run}",
+        f"model.name={model or cfg.model}", f"seed={cfg.seed}", f"output_root={run}",
         "teacher.skills=library", f"teacher.library_path={run / 'library'}", *cfg.train.overrides,
     ])
     return data, Path(cfg.train.config).resolve().parent
 
 
-def _train_student(cfg: PipelineConfig, run: Path, train_fn: Callable[..., Path], hooks: Hooks) -> Path:
-    data, config_dir = train_stage_config(cfg, run)
+def _train_student(cfg: PipelineConfig, run: Path, train_fn: Callable[..., Path], hooks: Hooks, model: str) -> Path:
+    data, config_dir = train_stage_config(cfg, run, model)
     hooks.stage("training a student with Skill-SD")
     return Path(train_fn(data, run_dir=run / "train", log=hooks.log, config_dir=config_dir))
 

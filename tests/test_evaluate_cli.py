@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -74,3 +75,35 @@ def test_evaluate_with_lora_adapter(tmp_path, levels):
     assert abs(a["dense_logprob_optimal"] - b["dense_logprob_optimal"]) > 1e-3
     missing = runner.invoke(app, ["evaluate", "--levels", str(levels), "--adapter", str(tmp_path), *ARGS])
     assert missing.exit_code == 2 and "not a peft adapter folder" in " ".join(missing.output.split())
+
+
+def test_merged_warm_start_is_cached_and_named_in_pipeline_configs(tmp_path, monkeypatch):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from skillkit.core.models import load_causal_lm, merged_model_dir
+    from skillkit.pipeline import load_pipeline_config
+
+    monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
+    model, _ = load_causal_lm("tiny-random", device="cpu")
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(str(adapter))
+    folder = Path(merged_model_dir("tiny-random", adapter))
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    assert merged_model_dir("tiny-random", adapter) == str(folder)                  # built once
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp
+    ids = torch.tensor([[1, 2, 3, 4]])
+    expected = load_causal_lm("tiny-random", device="cpu", adapter=adapter)[0](ids).logits
+    torch.testing.assert_close(load_causal_lm(str(folder), device="cpu")[0](ids).logits, expected)
+
+    config = tmp_path / "run.yaml"
+    config.write_text("adapter: adapter\n")                                          # relative to the config
+    assert load_pipeline_config(config).adapter == str(adapter)
+    config.write_text("adapter: no-such-adapter\n")
+    with pytest.raises(Exception, match="no-such-adapter"):
+        load_pipeline_config(config)

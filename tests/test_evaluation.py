@@ -12,7 +12,7 @@ from environments.sokoban import Level, solve
 from skillkit.core.llm.hf import render_prompt
 from skillkit.core.prompts import insert_skill
 from skillkit.core.schemas import Trajectory
-from trainer.evaluation import DenseProbe, EvalResult, evaluate, summarize_trajectories
+from trainer.evaluation import DenseProbe, EvalResult, _move_logprobs, evaluate, summarize_trajectories
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,24 @@ def test_dense_scores_match_a_plain_forward_and_move_with_training(tiny_lm, prob
     after = small.score(model, tok)
     assert after["dense_logprob_optimal"] > scores["dense_logprob_optimal"] + 0.5
     assert after["dense_greedy_optimal"] >= scores["dense_greedy_optimal"]
+
+
+def test_one_token_moves_share_one_prompt_pass_and_longer_moves_match_a_plain_forward(tiny_lm, probe):
+    model, tok = tiny_lm
+    moves = ["Up", "Left", "push the box up twice"]
+    assert [len(tok(m, add_special_tokens=False)["input_ids"]) == 1 for m in moves] == [True, True, False]
+    chats = [item.chat for item in probe.items[:5]]
+    calls = []
+    handle = model.model.register_forward_hook(lambda m, args, kwargs, out: calls.append(kwargs["input_ids"].shape[0]),
+                                               with_kwargs=True)
+    try:
+        got = _move_logprobs(model, tok, [(chat, moves) for chat in chats], batch_size=3, chunk_size=8)
+    finally:
+        handle.remove()
+    assert sum(calls) == 2 * len(chats)          # one prompt pass per chat + one pass for the long move
+    for chat, scores in zip(chats, got):
+        for move, value in zip(moves, scores):
+            assert value == pytest.approx(_move_logprob(model, tok, chat, move), abs=1e-4)
 
 
 def test_evaluate_plays_in_batches_and_pairs_outcomes():

@@ -186,6 +186,16 @@ def test_lora_with_gradient_checkpointing_trains_and_merges(tmp_path):
     assert len(rows) == 1 and rows[0]["kl_student_teacher"] is not None
     config = json.loads((run_dir / "final" / "config.json").read_text())
     assert config["model_type"] == "llama" and not (run_dir / "final" / "adapter_config.json").exists()
+    # the adapter alone, naming the configured base model: merged again it gives the final weights
+    import torch
+
+    from skillkit.core.models import adapter_base, load_causal_lm
+
+    assert adapter_base(run_dir / "adapter") == "tiny-random"
+    merged, _ = load_causal_lm("tiny-random", device="cpu", adapter=run_dir / "adapter")
+    final, _ = load_causal_lm(str(run_dir / "final"), device="cpu")
+    for (name, a), b in zip(merged.state_dict().items(), final.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
 
 
 class CreditProbe(Environment):

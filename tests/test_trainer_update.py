@@ -104,3 +104,35 @@ def test_teacher_synced_every_two_iterations(tiny_lm):
     step()
     assert not frozen.sync(1) and not frozen.sync(3)
     assert not all(torch.equal(a, b) for a, b in zip(frozen.model.parameters(), student.parameters()))
+
+
+def test_rows_without_gradient_are_not_forwarded_and_do_not_change_the_update(tiny_lm):
+    model, _ = tiny_lm
+    batch = samples(8, seed=2)
+    dead = samples(6, seed=3)
+    for s in dead:                       # equal rewards in their group and no teacher: every term is zero
+        s.advantage, s.teacher_logprobs = 0.0, None
+    calls = []
+    def count(module, args, kwargs, out):
+        calls.append((args[0] if args else kwargs["input_ids"]).shape[0])
+
+    handle = model.register_forward_hook(count, with_kwargs=True)
+    try:
+        live_only, _ = update(model, batch, ["optim.micro_batch_size=100", "optim.num_minibatches=1"])
+        n_live = sum(calls)
+        calls.clear()
+        with_dead, _ = update(model, batch + dead, ["optim.micro_batch_size=100", "optim.num_minibatches=1"])
+        assert sum(calls) == n_live      # the dead rows never reach the model
+        calls.clear()
+        nothing, stats = update(model, dead, ["optim.micro_batch_size=100", "optim.num_minibatches=1"])
+        assert calls == [] and stats["optimizer_steps"] == 1
+    finally:
+        handle.remove()
+    # the dead rows' tokens stay in the GRPO denominator: the update is the live one, scaled
+    n_tok = sum(len(s.response_ids) for s in batch)
+    n_all = n_tok + sum(len(s.response_ids) for s in dead)
+    assert all(float(g.abs().sum()) == 0.0 for g in nothing)
+    grpo_only, _ = update(model, batch, ["optim.micro_batch_size=100", "optim.num_minibatches=1", "loss.lambda_sdl=0"])
+    sdl_part = [a - b for a, b in zip(live_only, grpo_only)]
+    for full, g, d in zip(with_dead, grpo_only, sdl_part):
+        torch.testing.assert_close(full, g * n_tok / n_all + d, rtol=1e-3, atol=1e-6)

@@ -41,7 +41,7 @@ from environments.base import Environment, ProbeState
 from skillkit.core.prompts import SkillPosition, build_messages, insert_skill
 from skillkit.core.schemas import Trajectory
 from skillkit.core.stats import bootstrap_mean, grouped_means
-from trainer.logprobs import token_logprobs
+from trainer.logprobs import next_token_logprobs, token_logprobs
 from trainer.rollout import TurnSample, chat_token_ids, collate, response_logprobs
 
 #: The scalar metrics of an evaluation, in report order.
@@ -192,28 +192,37 @@ def _logsumexp(values: Sequence[float]) -> float:
 @torch.no_grad()
 def _move_logprobs(model: torch.nn.Module, tokenizer: Any, requests: Sequence[tuple[list[dict[str, str]], list[str]]],
                    batch_size: int, chunk_size: int | None) -> list[list[float]]:
-    """For every (chat, moves): the summed log-prob of each move's tokens as the response to the chat."""
-    rows: list[TurnSample] = []
-    for chat, moves in requests:
-        prompt = chat_token_ids(tokenizer, chat)
-        for move in moves:
-            response = tokenizer(move, add_special_tokens=False)["input_ids"]
-            rows.append(TurnSample(prompt, response, [0.0] * len(response), chat, "", 0, 0, 0))
+    """For every (chat, moves): the summed log-prob of each move's tokens as the response to the chat.
+
+    A one-token move is read from the distribution after the prompt (one prompt pass per chat,
+    whatever the number of moves: Sokoban's four moves are one token each); a longer move gets a
+    pass of its own over prompt + move."""
+    prompts = [chat_token_ids(tokenizer, chat) for chat, _ in requests]
+    encoded = [[tokenizer(m, add_special_tokens=False)["input_ids"] for m in moves] for _, moves in requests]
+    out: list[list[float]] = [[0.0] * len(moves) for _, moves in requests]
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    sums: list[float] = []
     try:
+        short = [k for k, moves in enumerate(encoded) if any(len(m) == 1 for m in moves)]
+        for start in range(0, len(short), batch_size):
+            ks = short[start:start + batch_size]
+            logp = next_token_logprobs(model, [prompts[k] for k in ks], tokenizer.pad_token_id).cpu()
+            for row, k in enumerate(ks):
+                for j, move in enumerate(encoded[k]):
+                    if len(move) == 1:
+                        out[k][j] = float(logp[row, move[0]])
+        rows = [(k, j, TurnSample(prompts[k], move, [0.0] * len(move), chat, "", 0, 0, 0))
+                for k, ((chat, _), moves) in enumerate(zip(requests, encoded)) for j, move in enumerate(moves)
+                if len(move) != 1]
         for start in range(0, len(rows), batch_size):
-            batch = collate(rows[start:start + batch_size], tokenizer.pad_token_id, device=device)
+            part = rows[start:start + batch_size]
+            batch = collate([r for _, _, r in part], tokenizer.pad_token_id, device=device)
             logp = token_logprobs(model, batch["input_ids"], batch["attention_mask"], batch["mask"], chunk_size)
-            sums.extend(sum(lp) for lp in response_logprobs(logp, batch))
+            for (k, j, _), lp in zip(part, response_logprobs(logp, batch)):
+                out[k][j] = float(sum(lp))
     finally:
         model.train(was_training)
-    out, k = [], 0
-    for _, moves in requests:
-        out.append(sums[k:k + len(moves)])
-        k += len(moves)
     return out
 
 

@@ -130,6 +130,30 @@ def token_logprobs_and_entropy(model: nn.Module, input_ids: torch.Tensor, attent
     return out[0], out[1]
 
 
+@torch.no_grad()
+def next_token_logprobs(model: nn.Module, prompts: list[list[int]], pad_id: int = 0) -> torch.Tensor:
+    """``[len(prompts), vocab]`` fp32 log-probs of the token that follows each prompt: one body pass
+    over the right-padded prompts and the output head on their last positions only (so scoring k
+    one-token continuations of a prompt costs one prompt pass, not k)."""
+    body, head = body_and_head(model)
+    device = next(model.parameters()).device
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, p in enumerate(prompts):
+        ids[row, :len(p)] = torch.tensor(p, dtype=torch.long)
+        attn[row, :len(p)] = 1
+    ids, attn = ids.to(device), attn.to(device)
+    positions = (attn.cumsum(-1) - 1).clamp(min=0)
+    hidden = body(input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=False).last_hidden_state
+    last = hidden[torch.arange(len(prompts), device=device), attn.sum(-1) - 1]       # [B, H]
+    logits = head(last).float()
+    cap = _softcap(model)
+    if cap is not None:
+        logits = torch.tanh(logits / cap) * cap
+    return torch.log_softmax(logits, dim=-1)
+
+
 class TokenLogprobs(nn.Module):
     """``forward(input_ids, attention_mask, mask) -> [B, T]`` sampled-token log-probs.
 

@@ -37,8 +37,8 @@ from typing import Any
 from pydantic import Field
 
 from skillkit.core.config import InputFile, StrictModel, load_config
-from skillkit.core.fileio import atomic_write_text
-from skillkit.core.models import load_causal_lm
+from skillkit.core.fileio import atomic_directory, atomic_write_text
+from skillkit.core.models import adapter_base, save_merged
 from skillkit.core.stats import bootstrap_mean, normal_mde, paired_comparison, seed_unit_matrix
 from trainer.checkpoint import STATE_FILE, checkpoint_config, load_checkpoint
 from trainer.config import Method, TrainConfig, load_train_config
@@ -148,27 +148,23 @@ def resolve_warm_start(spec: str | None, out_dir: Path, log: Log = print) -> str
     target = out_dir / "warm_start"
     if (target / "config.json").exists():
         return str(target)
-    if (path / STATE_FILE).exists() or (path / "checkpoints").exists():
+    if (path / "adapter_config.json").exists():
+        merged = save_merged(adapter_base(path), path, target)
+    elif (path / STATE_FILE).exists() or (path / "checkpoints").exists():
         cfg = TrainConfig.model_validate(checkpoint_config(path))
         model, tokenizer = load_policy(cfg, "cpu", seed=cfg.seed)
         model.load_state_dict(load_checkpoint(path)["model"])
-    elif (path / "adapter_config.json").exists():
-        from peft import PeftModel
-
-        base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
-        model, tokenizer = load_causal_lm(base, dtype="float32", device="cpu")
-        model = PeftModel.from_pretrained(model, str(path))
+        if hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()
+        with atomic_directory(target) as tmp:
+            model.save_pretrained(str(tmp), safe_serialization=True)
+            tokenizer.save_pretrained(str(tmp))
+        merged = str(target)
     else:
         raise ValueError(f"warm start {spec!r} is neither a model folder, a run folder (final/), a checkpoint "
                          "(state.pt) nor an adapter folder (adapter_config.json)")
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    tmp = out_dir / ".warm_start.tmp"
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    tokenizer.save_pretrained(str(tmp))
-    tmp.rename(target)
-    log(f"warm start {spec} -> {target}")
-    return str(target)
+    log(f"warm start {spec} -> {merged}")
+    return merged
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from trainer.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from trainer.config import TrainConfig, load_train_config
+from trainer.config import MethodSpec, TrainConfig, load_train_config
 from trainer.evaluation import DenseProbe
 from trainer.evaluation import evaluate as run_evaluation
 from trainer.generations import GenerationProbe, generation_record, plot_generations
@@ -283,6 +283,17 @@ class TermGradProbe:
         return {k: float(np.mean(v)) for k, v in self.steps.items()}
 
 
+def carries_gradient(sample: TurnSample, spec: MethodSpec, srpo: bool = False) -> bool:
+    """Whether ``sample`` can contribute a nonzero gradient to any loss term of the method ``spec``:
+    SFT rows always; else a nonzero GRPO advantage (on an RL method, and for SRPO only on a
+    successful episode), a teacher log-prob (distilling methods) or an oracle target."""
+    if spec.sft:
+        return True
+    grpo = spec.rl and sample.advantage != 0.0 and (sample.success or not srpo)
+    sdl = spec.distill and sample.teacher_logprobs is not None
+    return grpo or sdl or bool(spec.oracle_targets and sample.oracle_targets)
+
+
 def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, samples: list[TurnSample],
                   cfg: TrainConfig, rng: np.random.Generator, dist: Dist, autocast: Callable[[], Any],
                   pad_id: int, gt_alpha: float = 0.0) -> dict[str, float]:
@@ -297,7 +308,7 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
     params = [p for p in policy.parameters() if p.requires_grad]
     probe = (TermGradProbe(policy) if spec.rl and spec.distill and cfg.optim.term_grad_norms
              and cfg.loss.lambda_sdl > 0 else None)
-    loss_sums: dict[str, float] = defaultdict(float)   # micro-batch losses add up to the step's loss
+    loss_sums: dict[str, float] = dict.fromkeys(("loss", "loss_grpo", "loss_sdl"), 0.0)  # summed over micro-batches
     stat_sums: dict[str, float] = defaultdict(float)   # token-weighted sums of the diagnostics
     stat_tokens: dict[str, float] = defaultdict(float)
     rho_max, grad_norms = 0.0, []
@@ -315,7 +326,10 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
             n_guided = sum(1 for s in mb if s.oracle_targets) if spec.oracle_targets else 0  # L_GT (states)
             distill = spec.distill and (n_teacher_tokens > 0 or n_guided > 0)
             optimizer.zero_grad(set_to_none=True)
-            parts = micro_batches(mb, cfg.optim.micro_batch_size, cfg.optim.max_tokens_per_micro_batch)
+            # rows whose every term is exactly zero (GRPO advantage 0, no teacher, no oracle target) add no
+            # gradient: they keep their place in the denominators above but are not forwarded
+            live = [s for s in mb if carries_gradient(s, spec, opts.srpo.enabled)]
+            parts = micro_batches(live, cfg.optim.micro_batch_size, cfg.optim.max_tokens_per_micro_batch)
             for k, part in enumerate(parts):
                 sync = k == len(parts) - 1
                 b = collate(part, pad_id, device=dist.device)
@@ -373,6 +387,9 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
                         stat_tokens[key] += float(mask.sum())
             if probe is not None:
                 probe.step()
+            for p in params:               # a step with no live rows is still an optimiser step (Adam moments)
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
             grad_norms.append(dist.clip_grad_norm(params, cfg.optim.max_grad_norm))
             optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -684,6 +701,11 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
         final = run_dir / "final"
         to_save = unwrap_causal_lm(model)
         if cfg.model.lora is not None:
+            # the LoRA adapter alone (a few MB: a warm start others can load with --adapter / warm_start),
+            # naming the base model as configured rather than the local folder it was loaded from
+            for peft_cfg in model.peft_config.values():
+                peft_cfg.base_model_name_or_path = cfg.model.name
+            model.save_pretrained(str(run_dir / "adapter"))
             to_save = model.merge_and_unload()
         to_save.save_pretrained(str(final), safe_serialization=True)
         tokenizer.save_pretrained(str(final))

@@ -81,15 +81,7 @@ def load_backend(model: str, adapter: Path | None = None) -> Any:
     # torch and transformers load only when a command runs a model
     from skillkit.core.llm.hf import HFBackend
 
-    if adapter is None:
-        return HFBackend.from_pretrained(model)
-    if not (adapter / "adapter_config.json").is_file():
-        raise ValueError(f"--adapter {adapter} is not a peft adapter folder (no adapter_config.json)")
-    from peft import PeftModel
-
-    base, tokenizer = load_causal_lm(model)
-    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
-    return HFBackend(merged.eval(), tokenizer)
+    return HFBackend(*load_causal_lm(model, adapter=adapter))
 
 
 @friendly_errors

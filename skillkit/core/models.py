@@ -317,12 +317,14 @@ def load_causal_lm(
     dtype: str | torch.dtype | None = None,
     device: str | None = None,
     seed: int = 0,
+    adapter: str | Path | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer, in eval mode on ``device``.
 
     ``name_or_path`` is ``smollm2-135m`` (default), ``tiny-random``, a local folder or a Hugging
     Face id. ``dtype`` is ``float32`` (default), ``bfloat16`` or ``float16``; ``device`` is
     ``auto`` (CUDA when present), ``cpu`` or ``cuda[:i]``. ``seed`` only affects ``tiny-random``.
+    ``adapter`` is a peft LoRA adapter folder merged into the weights (a warm start).
     """
     from transformers import AutoModelForCausalLM
 
@@ -336,9 +338,50 @@ def load_causal_lm(
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
         except OSError as exc:
             raise UnknownModelError(f"could not load model {name_or_path!r}: {exc}") from exc
+    if adapter is not None:
+        model = _merged(model, Path(adapter))
     model = model.to(device=device, dtype=torch_dtype)
     model.eval()
     return model, load_tokenizer(name_or_path)
+
+
+def _merged(model: PreTrainedModel, adapter: Path) -> PreTrainedModel:
+    if not (adapter / "adapter_config.json").is_file():
+        raise ValueError(f"adapter {adapter} is not a peft adapter folder (no adapter_config.json)")
+    from peft import PeftModel  # peft loads only when an adapter is used
+
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+
+
+def adapter_base(adapter: str | Path) -> str:
+    """The base model an adapter folder was trained on (its ``base_model_name_or_path``)."""
+    path = Path(adapter) / "adapter_config.json"
+    if not path.is_file():
+        raise ValueError(f"adapter {adapter} is not a peft adapter folder (no adapter_config.json)")
+    return str(json.loads(path.read_text())["base_model_name_or_path"])
+
+
+def merged_model_dir(name_or_path: str, adapter: str | Path) -> str:
+    """A model folder holding ``name_or_path`` with ``adapter`` merged: built once in the cache
+    (keyed by the adapter's weights) and reused by later runs."""
+    weights = sorted(Path(adapter).glob("adapter_model.*"))
+    if not weights:
+        raise ValueError(f"adapter {adapter} has no adapter_model.* weights")
+    key = _file_sha256(weights[0])[:16]
+    return save_merged(name_or_path, adapter, cache_root() / "merged" / f"{Path(name_or_path).name}-{key}")
+
+
+def save_merged(name_or_path: str, adapter: str | Path, target: str | Path) -> str:
+    """Write ``name_or_path`` with ``adapter`` merged to the folder ``target`` (atomically) and return it; an existing ``target`` is reused. Trainers and
+    evaluators then load the warm start like any model folder."""
+    target = Path(target)
+    if (target / "config.json").is_file():
+        return str(target)
+    model, tokenizer = load_causal_lm(name_or_path, dtype="float32", device="cpu", adapter=adapter)
+    with atomic_directory(target) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+    return str(target)
 
 
 def resolve_embedder_path(name_or_path: str) -> str:
