@@ -21,14 +21,15 @@ if TYPE_CHECKING:
 
 
 def routed_skill_text(agent: SkillAgent, make_env: Callable[[], Environment]) -> Callable[[str], str | None]:
-    """``task_id -> skill text``: what the agent's router shows at the task's first turn (cached)."""
+    """``task_id -> skill text``: what the agent's router shows at the task's first turn (the environment's
+    routing query, as in the agent; cached)."""
     cache: dict[str, str | None] = {}
 
     def skill_text(task_id: str) -> str | None:
         if task_id not in cache:
             with make_env() as env:
                 observation = env.reset(task_id=task_id)
-                cache[task_id] = agent.select_skills(f"{env.task_instruction()}\n{observation}")[1] or None
+                cache[task_id] = agent.select_skills(env.routing_query(observation))[1] or None
         return cache[task_id]
 
     return skill_text

@@ -105,6 +105,8 @@ class PipelineConfig(StrictModel):
     adapter: InputFile | None = Field(None, description="a peft LoRA adapter folder merged into the model "
                                       "for every stage (a warm start; relative to the config file)")
     output_root: str = "runs"
+    notes: list[str] = Field(default_factory=list, description="lines the report shows first (what this run "
+                             "leaves out and why, where its model comes from)")
     sokoban: EnvRunConfig = Field(default_factory=lambda: EnvRunConfig(options={"variant": "1box", "max_steps": 10}))
     apps: EnvRunConfig = Field(default_factory=lambda: EnvRunConfig(
         options={"max_steps": 3}, expert_tasks=12, agent_tasks=4, eval_tasks=6, max_new_tokens=96))
@@ -285,7 +287,8 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
     plots = {"success": plot_success(results, run / "success.png"),
              "tiers": plot_tiers(library_stats["tiers"], run / "skills_per_tier.png")}
     timings["total"] = round(time.perf_counter() - started, 1)
-    sections = [
+    sections = [("About this run", "\n".join(f"- {n}" for n in cfg.notes))] if cfg.notes else []
+    sections += [
         ("Evaluation (held-out tasks)", eval_table(results) + "\n\n![success](success.png)"),
         ("Skill library", _library_section(library_stats) + "\n\n![tiers](skills_per_tier.png)"),
         ("Skill impact (with vs without skills, same tasks)", impact_table(impacts)),

@@ -104,3 +104,13 @@ def test_delayed_credit_is_the_change_of_the_next_visit():
     now = SkillCredit(src, delayed=False)                  # a skill in the student's prompt: its own rollouts
     now.used("a", "skill-a", 1.0)
     assert src.counts["skill-a"] == [2, 1.5]
+
+
+def test_summaries_carry_the_routing_text_of_their_episodes(tmp_path):
+    src = LibrarySkillSource.open(tmp_path / "lib", embedder="hashing", background=False)
+    routed = episode("a", ["a"], True, "r1")
+    routed.metadata["routing_query"] = "wall r0c0 target r2c3 box r3c2"
+    src.add_trajectories([routed, episode("b", ["q"], False, "r2")], iteration=1)
+    by_task = {s.source_tasks[0]: s for s in src.library}
+    assert by_task["a"].routing_text == "wall r0c0 target r2c3 box r3c2"
+    assert by_task["b"].routing_text == ""                 # no routing query recorded: left empty

@@ -28,6 +28,7 @@ from typing import Any
 
 from skillkit.core.schemas import SkillBase, Trajectory, parse_skill, skill_to_dict
 from skillkit.skills.library import SkillLibrary
+from skillkit.skills.routing_text import attach_routing_text
 from skillkit.skills.selection import UCBSelector
 from skillkit.skills.summarize import Summarizer, group_by_task
 
@@ -88,7 +89,11 @@ class LibrarySkillSource:
     def add_groups(self, groups: Sequence[Sequence[Trajectory]], iteration: int) -> int:
         """Summarise groups of episodes (one task each) into the banks now; returns how many skills were added."""
         added = 0
-        for skill in self.summarizer.summarize_many(groups, extraction_round=iteration) if groups else []:
+        summaries = self.summarizer.summarize_many(groups, extraction_round=iteration) if groups else []
+        # the situation each summary was learnt in, so a router over this library (skillkit route, the
+        # agent) can reach per-task skills when tasks share one instruction
+        attach_routing_text(summaries, (t for g in groups for t in g))
+        for skill in summaries:
             task_id = skill.task_id or skill.source_tasks[0]
             bank = self._bank_now(task_id)
             if len(bank) >= self.bank_size:
