@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -51,7 +52,7 @@ def _resolve_path(value: str | None, info: ValidationInfo) -> str | None:
     path = Path(value).expanduser()
     if config_dir is not None and not path.is_absolute():
         path = Path(config_dir) / path
-    return str(path)
+    return os.path.normpath(path)
 
 
 def _require_file(value: str | None) -> str | None:
