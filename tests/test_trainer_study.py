@@ -76,7 +76,12 @@ def test_smoke_study_runs_merges_new_seeds_and_refuses_another_budget(tmp_path):
         assert {"diff", "p_value", "mde"} <= set(comparison) and comparison["diff"]["n_units"] == 6
     with open(out / "per_level.csv") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["metric", "task", "grpo", "grpo_control", "skillsd"] and len(rows) == 1 + 6
+    assert rows[0] == ["metric", "task", "grpo", "grpo_control", "skillsd"]
+    by_metric = {m: sum(r[0] == m for r in rows[1:]) for m in {r[0] for r in rows[1:]}}
+    assert by_metric["success"] == 6
+    # the dense metrics are paired per level too (the smoke probe's states cover some of the 6 levels)
+    assert 0 < by_metric.get("dense_logprob_optimal", 0) <= 6
+    assert summary["metrics"]["dense_logprob_optimal"]["arms"]["skillsd"]["vs_baseline"]["mde"] >= 0
     assert (out / "study.png").stat().st_size > 0
 
     result = CliRunner().invoke(app, ["study", "--config", config, "--smoke", "-o", str(out), "--arms", "grpo",

@@ -66,6 +66,7 @@ class EvalResult(BaseModel):
     dense_logprob_optimal: float | None = None
     dense_teacher_advantage: float | None = None
     dense_teacher_states: int = 0
+    dense_outcomes: dict[str, dict[str, float]] = Field(default_factory=dict)   # task -> dense metric -> its mean
     intervals: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
     def metrics(self, prefix: str = "") -> dict[str, Any]:
@@ -76,6 +77,7 @@ class EvalResult(BaseModel):
             if name in self.intervals:
                 out[f"{prefix}{name}_ci"] = list(self.intervals[name])
         out[f"{prefix}outcomes"] = dict(self.outcomes)
+        out[f"{prefix}dense_outcomes"] = dict(self.dense_outcomes)
         return out
 
 
@@ -181,7 +183,20 @@ class DenseProbe:
             out["dense_teacher_advantage"] = sum(gains) / len(gains)
             out["dense_teacher_states"] = len(gains)
             out["intervals"]["dense_teacher_advantage"] = _interval(gains, [tasks[k] for k, _ in skilled])
+        per_state = {"dense_greedy_optimal": dict(enumerate(greedy)), "dense_logprob_optimal": dict(enumerate(optimal_lp))}
+        if skilled:
+            per_state["dense_teacher_advantage"] = {k: g for (k, _), g in zip(skilled, gains)}
+        out["dense_outcomes"] = _task_means(per_state, tasks)
         return out
+
+
+def _task_means(per_state: dict[str, dict[int, float]], tasks: Sequence[str]) -> dict[str, dict[str, float]]:
+    """``{task: {metric: mean over the task's states}}``: the per-level outcomes a study pairs arms on."""
+    sums: dict[str, dict[str, list[float]]] = {}
+    for metric, values in per_state.items():
+        for k, value in values.items():
+            sums.setdefault(tasks[k], {}).setdefault(metric, []).append(value)
+    return {task: {m: sum(v) / len(v) for m, v in by_metric.items()} for task, by_metric in sums.items()}
 
 
 def _logsumexp(values: Sequence[float]) -> float:

@@ -186,8 +186,9 @@ def unit_outcomes(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per-task outcomes of the trainer's evaluation as ``{metric: {task: value}}``.
 
     Reads ``eval_outcomes`` (or ``outcomes``) of the evaluation record: ``{task: value}`` (a
-    success) or ``{task: {metric: value}}`` or a list of ``{"task_id": ..., metric: value}``;
-    numeric fields only.
+    success) or ``{task: {metric: value}}`` or a list of ``{"task_id": ..., metric: value}``, and
+    the per-level dense metrics ``eval_dense_outcomes`` (``{task: {metric: value}}``); numeric
+    fields only.
     """
     raw = result.get("eval_outcomes") or result.get("outcomes")
     if not raw:
@@ -195,11 +196,12 @@ def unit_outcomes(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     if isinstance(raw, list):
         raw = {str(row["task_id"]): {k: v for k, v in row.items() if k != "task_id"} for row in raw}
     out: dict[str, dict[str, float]] = {}
-    for task, value in raw.items():
-        fields = value if isinstance(value, dict) else {"success": value}
-        for metric, v in fields.items():
-            if isinstance(v, (bool, int, float)) and v is not None and math.isfinite(float(v)):
-                out.setdefault(metric, {})[str(task)] = float(v)
+    for outcomes in (raw, result.get("eval_dense_outcomes") or {}):
+        for task, value in outcomes.items():
+            fields = value if isinstance(value, dict) else {"success": value}
+            for metric, v in fields.items():
+                if isinstance(v, (bool, int, float)) and v is not None and math.isfinite(float(v)):
+                    out.setdefault(metric, {})[str(task)] = float(v)
     return out
 
 
