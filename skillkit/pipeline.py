@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -66,6 +66,9 @@ class EnvRunConfig(StrictModel):
     eval_split: str = "test"
     dense_states: int = Field(32, ge=0, description="held-out states for the dense metric (the study uses >= 256)")
     max_new_tokens: int = Field(32, ge=1)
+    route_method: Literal["auto", "rerank", "dense", "bm25", "hybrid"] | None = Field(None, description="the router's method on this environment's tasks "
+                                     "(default: agent.route_method); Sokoban routes by layout tokens, where bm25 "
+                                     "beats dense (benchmarks/README.md, routing by layout)")
 
 
 class LibraryStageConfig(StrictModel):
@@ -132,6 +135,14 @@ def load_pipeline_config(path: str | Path | None, overrides: list[str] | None = 
     """Read a pipeline YAML (or defaults) with ``key=value`` overrides; paths in it resolve
     relative to its folder, and the files it names must exist."""
     return load_config(PipelineConfig, path, overrides)
+
+
+def _agent_config(cfg: PipelineConfig, env_cfg: EnvRunConfig) -> AgentConfig:
+    """The agent's settings on one environment (its generation length and router method)."""
+    update: dict[str, Any] = {"max_new_tokens": env_cfg.max_new_tokens}
+    if env_cfg.route_method is not None:
+        update["route_method"] = env_cfg.route_method
+    return cfg.agent.model_copy(update=update)
 
 
 def _envs(cfg: PipelineConfig) -> dict[str, EnvRunConfig]:
@@ -251,7 +262,7 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
 
     t0 = time.perf_counter()
     for env_name, env_cfg in _envs(cfg).items():
-        agent_cfg = cfg.agent.model_copy(update={"max_new_tokens": env_cfg.max_new_tokens})
+        agent_cfg = _agent_config(cfg, env_cfg)
         task_ids = eval_tasks(env_name, env_cfg)
         record(*evaluate_side_by_side(backend, router, agent_cfg, lambda n=env_name, o=env_cfg.options:
                                       environments.make(n, **o), task_ids, env_cfg.eval_split,
@@ -269,7 +280,7 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
         train_env = _train_env(train_dir)
         env_cfg = _envs(cfg).get(train_env)
         if env_cfg is not None:
-            agent_cfg = cfg.agent.model_copy(update={"max_new_tokens": env_cfg.max_new_tokens})
+            agent_cfg = _agent_config(cfg, env_cfg)
             task_ids = eval_tasks(train_env, env_cfg)
             make_env = functools.partial(environments.make, train_env, **env_cfg.options)
             with make_env() as env:

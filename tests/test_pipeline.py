@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from skillkit.cli.main import app
 
 TINY = [
-    "model=tiny-random", "sokoban.expert_tasks=3", "sokoban.agent_tasks=2", "sokoban.eval_tasks=2",
+    "model=tiny-random", "adapter=null", "apps.enabled=true", "sokoban.expert_tasks=3", "sokoban.agent_tasks=2", "sokoban.eval_tasks=2",
     "sokoban.options.max_steps=3", "apps.expert_tasks=3", "apps.agent_tasks=1", "apps.eval_tasks=2",
     "apps.options.max_steps=1", "apps.max_new_tokens=16", "library.llm_groups=1", "library.max_new_tokens=16",
     "train.overrides=[iterations=1,env.options.max_steps=3,env.max_eval_tasks=2,rollout.tasks_per_iteration=2,"
@@ -17,10 +17,32 @@ TINY = [
 ]
 
 
-def test_run_writes_report_and_plots(tmp_path):
-    result = CliRunner().invoke(app, ["run", "--config", "configs/demo.yaml", *TINY, f"output_root={tmp_path}"])
+def tiny_adapter(folder):
+    """A LoRA adapter for the tiny model that changes it (a fresh one is a no-op)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from skillkit.core.models import load_causal_lm
+
+    model, _ = load_causal_lm("tiny-random", device="cpu")
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.1)
+    peft_model.save_pretrained(str(folder))
+    return folder
+
+
+def test_run_writes_report_and_plots(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
+    adapter = tiny_adapter(tmp_path / "adapter")
+    result = CliRunner().invoke(app, ["run", "--config", "configs/demo.yaml", *TINY, f"output_root={tmp_path}",
+                                      f"adapter={adapter}", "notes=[left out nothing]"])
     assert result.exit_code == 0, result.output
     (run,) = [p for p in tmp_path.iterdir() if p.name.startswith("demo-")]
+    assert len(list((tmp_path / "cache" / "merged").iterdir())) == 1       # the warm start, merged once
+    assert "## About this run\n\n- left out nothing" in (run / "report.md").read_text()
     summary = json.loads((run / "summary.json").read_text())
     labels = {(r["label"], r["env"]) for r in summary["results"]}
     assert labels == {("no skills", "sokoban"), ("with skills", "sokoban"), ("no skills", "apps"),
