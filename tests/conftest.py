@@ -34,6 +34,24 @@ def tiny_lm():
 
 
 @pytest.fixture(scope="session")
+def tiny_adapter(tmp_path_factory):
+    """A peft LoRA adapter folder for the tiny model that changes it (a fresh adapter is a no-op: B = 0)."""
+    from peft import LoraConfig, get_peft_model
+
+    from skillkit.core.models import load_causal_lm
+
+    model, _ = load_causal_lm("tiny-random", device="cpu")
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    folder = tmp_path_factory.mktemp("adapter")
+    peft_model.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_backend(tiny_lm):
     """An HFBackend over the tiny random model."""
     from skillkit.core.llm.hf import HFBackend

@@ -52,20 +52,8 @@ def test_bad_levels_file_names_the_line(tmp_path, line, problem):
     assert result.exit_code == 2 and "levels.jsonl line 2:" in message and problem in message, message
 
 
-def test_evaluate_with_lora_adapter(tmp_path, levels):
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from skillkit.core.models import load_causal_lm
-
-    model, _ = load_causal_lm("tiny-random", device="cpu")
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
-    with torch.no_grad():  # a freshly initialised adapter is a no-op (B = 0): make it change the model
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5)
-    adapter = tmp_path / "adapter"
-    peft_model.save_pretrained(str(adapter))
+def test_evaluate_with_lora_adapter(tmp_path, levels, tiny_adapter):
+    adapter = tiny_adapter
     runner = CliRunner()
     plain = runner.invoke(app, ["evaluate", "--levels", str(levels), *ARGS])
     adapted = runner.invoke(app, ["evaluate", "--levels", str(levels), "--adapter", str(adapter), *ARGS])
@@ -77,22 +65,16 @@ def test_evaluate_with_lora_adapter(tmp_path, levels):
     assert missing.exit_code == 2 and "not a peft adapter folder" in " ".join(missing.output.split())
 
 
-def test_merged_warm_start_is_cached_and_named_in_pipeline_configs(tmp_path, monkeypatch):
+def test_merged_warm_start_is_cached_and_named_in_pipeline_configs(tmp_path, monkeypatch, tiny_adapter):
+    import shutil
+
     import torch
-    from peft import LoraConfig, get_peft_model
 
     from skillkit.core.models import load_causal_lm, merged_model_dir
     from skillkit.pipeline import load_pipeline_config
 
     monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
-    model, _ = load_causal_lm("tiny-random", device="cpu")
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5)
-    adapter = tmp_path / "adapter"
-    peft_model.save_pretrained(str(adapter))
+    adapter = Path(shutil.copytree(tiny_adapter, tmp_path / "adapter"))
     folder = Path(merged_model_dir("tiny-random", adapter))
     stamp = (folder / "model.safetensors").stat().st_mtime_ns
     assert merged_model_dir("tiny-random", adapter) == str(folder)                  # built once

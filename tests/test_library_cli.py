@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from skillkit.cli.main import app
-from skillkit.skills.library import SkillLibrary
 from skillkit.core.schemas import write_jsonl
+from skillkit.skills.library import SkillLibrary
 
 runner = CliRunner()
 

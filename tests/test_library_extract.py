@@ -8,6 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from skillkit.core.llm.base import Completion, LLMBackend, SamplingParams, normalize_request, request_schema
+from skillkit.core.schemas import (
+    AtomicSkill,
+    FunctionalSkill,
+    PlanningSkill,
+    Trajectory,
+    TrajectorySkill,
+    validate_skill_name,
+)
 from skillkit.skills.extract import (
     Extractor,
     LLMMerger,
@@ -21,15 +30,6 @@ from skillkit.skills.extract import (
     tier_schema,
 )
 from skillkit.skills.library import SkillLibrary
-from skillkit.core.llm.base import Completion, LLMBackend, SamplingParams, normalize_request, request_schema
-from skillkit.core.schemas import (
-    AtomicSkill,
-    FunctionalSkill,
-    PlanningSkill,
-    Trajectory,
-    TrajectorySkill,
-    validate_skill_name,
-)
 
 
 @pytest.fixture(scope="module")

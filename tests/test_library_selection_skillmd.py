@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from skillkit.skills.library import SkillLibrary
 from skillkit.core.schemas import AtomicSkill, FunctionalSkill, PlanningSkill, TrajectorySkill
+from skillkit.skills.library import SkillLibrary
 from skillkit.skills.selection import UCBSelector, ucb_score
 from skillkit.skills.skillmd import (
     export_skills,

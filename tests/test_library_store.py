@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from skillkit.core.schemas import AtomicSkill, FunctionalSkill, PlanningSkill, TrajectorySkill
 from skillkit.skills.library import (
     HISTORY_FILE,
     INDEX_FILE,
@@ -26,7 +27,6 @@ from skillkit.skills.library import (
     LibraryRepairWarning,
     SkillLibrary,
 )
-from skillkit.core.schemas import AtomicSkill, FunctionalSkill, PlanningSkill, TrajectorySkill
 
 EMB = "hashing-128"
 

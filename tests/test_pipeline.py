@@ -17,28 +17,10 @@ TINY = [
 ]
 
 
-def tiny_adapter(folder):
-    """A LoRA adapter for the tiny model that changes it (a fresh one is a no-op)."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from skillkit.core.models import load_causal_lm
-
-    model, _ = load_causal_lm("tiny-random", device="cpu")
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.1)
-    peft_model.save_pretrained(str(folder))
-    return folder
-
-
-def test_run_writes_report_and_plots(tmp_path, monkeypatch):
+def test_run_writes_report_and_plots(tmp_path, monkeypatch, tiny_adapter):
     monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
-    adapter = tiny_adapter(tmp_path / "adapter")
     result = CliRunner().invoke(app, ["run", "--config", "configs/demo.yaml", *TINY, f"output_root={tmp_path}",
-                                      f"adapter={adapter}", "notes=[left out nothing]"])
+                                      f"adapter={tiny_adapter}", "notes=[left out nothing]"])
     assert result.exit_code == 0, result.output
     (run,) = [p for p in tmp_path.iterdir() if p.name.startswith("demo-")]
     assert len(list((tmp_path / "cache" / "merged").iterdir())) == 1       # the warm start, merged once

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from skillkit.skills.impact import load_run_trajectories, skill_impact
-from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
 from skillkit.core.schemas import Trajectory, Turn, write_jsonl
+from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
+from skillkit.skills.impact import load_run_trajectories, skill_impact
 from trainer.evaluation import EvalResult
 
 
