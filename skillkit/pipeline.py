@@ -343,7 +343,8 @@ def _final_metrics(train_dir: Path) -> str:
     if not path.exists():
         return "(no metrics)"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    keys = ("iteration", "loss", "loss_grpo", "loss_sdl", "kl_student_teacher", "reward_mean", "success_rate",
+    keys = ("iteration", "loss", "loss_grpo", "loss_sdl", "kl_student_teacher", "teacher_advantage", "reward_mean",
+            "success_rate",
             "eval_success_rate", "eval_dense_greedy_optimal", "eval_dense_logprob_optimal")
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in rows:

@@ -12,7 +12,14 @@ from environments.sokoban import Level, solve
 from skillkit.core.llm.hf import render_prompt
 from skillkit.core.prompts import insert_skill
 from skillkit.core.schemas import Trajectory
-from trainer.evaluation import DenseProbe, EvalResult, _move_logprobs, evaluate, summarize_trajectories
+from trainer.evaluation import (
+    DenseProbe,
+    EvalResult,
+    _move_logprobs,
+    evaluate,
+    summarize_trajectories,
+    visited_teacher_advantage,
+)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +116,22 @@ def test_one_token_moves_share_one_prompt_pass_and_longer_moves_match_a_plain_fo
     for chat, scores in zip(chats, got):
         for move, value in zip(moves, scores):
             assert value == pytest.approx(_move_logprob(model, tok, chat, move), abs=1e-4)
+
+
+def test_visited_teacher_advantage_is_the_skills_gain_on_the_oracles_moves(tiny_lm, sokoban, probe):
+    model, tok = tiny_lm
+    items = probe.items[:6]
+    skill = "Push the box toward the target."
+    got = visited_teacher_advantage(model, tok, sokoban, [(i.chat, skill, i.task_id) for i in items])
+    gains = []
+    for item in items:
+        plain = [_move_logprob(model, tok, item.chat, m) for m in item.optimal]
+        taught = [_move_logprob(model, tok, insert_skill(item.chat, skill, "user"), m) for m in item.optimal]
+        gains.append(float(torch.logsumexp(torch.tensor(taught), 0) - torch.logsumexp(torch.tensor(plain), 0)))
+    assert got["teacher_advantage_states"] == len(items)
+    assert got["teacher_advantage"] == pytest.approx(sum(gains) / len(gains), abs=1e-4)
+    assert got["teacher_advantage_low"] <= got["teacher_advantage"] <= got["teacher_advantage_high"]
+    assert visited_teacher_advantage(model, tok, None, [(items[0].chat, skill, "t")]) is None   # no oracle
 
 
 def test_evaluate_plays_in_batches_and_pairs_outcomes():

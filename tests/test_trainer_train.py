@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.yaml") if p.name.startswith(("sokoban_", "apps_")))
 METHODS = ["grpo", "skillsd", "skillsd_frozen", "opsd", "skillsd_gt", "opd", "skill_in_prompt_grpo", "sft"]
 GROUND_TRUTH = ("opsd", "skillsd_gt", "sft")   # the only methods allowed to ask the oracle for training
-METRIC_FRAMES = {"evaluate", "oracle_agreement"}  # metrics may ask the oracle: they never enter the loss
+METRIC_FRAMES = {"evaluate", "oracle_agreement", "visited_teacher_advantage"}  # metrics may ask the oracle: they never enter the loss
 REQUIRED = ["iteration", "loss", "loss_grpo", "loss_sdl", "kl_student_teacher", "reward_mean", "success_rate"]
 
 #: Keep smoke runs tiny: 1 task x G=2 episodes of 1 turn of 4 tokens, 1 eval task.
@@ -110,6 +110,9 @@ def test_config_trains_two_iterations(config, tmp_path, oracle_calls):
     if method in ("skillsd", "skillsd_frozen", "opsd", "opd"):
         for row in train_rows:
             assert row["teacher_scored_frac"] > 0 and row["loss_sdl"] > 0 and row["kl_student_teacher"] is not None
+            if config.startswith("sokoban"):   # the skill's effect on the oracle's moves, on visited states
+                assert row["teacher_advantage_states"] > 0
+                assert row["teacher_advantage_low"] <= row["teacher_advantage"] <= row["teacher_advantage_high"]
     if method in ("skillsd", "skillsd_frozen", "opsd"):
         assert all(row["grad_norm_sdl"] > 0 and 0 < row["sdl_share"] <= 1 for row in train_rows)
     if method in ("skillsd_gt", "srpo", "sdar"):

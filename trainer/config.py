@@ -219,9 +219,11 @@ class LossConfig(StrictModel):
 class WatchConfig(StrictModel):
     """The teacher-hacking watch: ``oracle_agreement`` on up to ``oracle_states`` visited states per
     iteration (0: off), a warning when over ``window`` iterations the student-teacher KL keeps
-    falling while oracle agreement or held-out success falls."""
+    falling while oracle agreement or held-out success falls; and the teacher's advantage on up to
+    ``teacher_states`` visited states the teacher scored (0: off)."""
 
     oracle_states: int = Field(64, ge=0)
+    teacher_states: int = Field(32, ge=0)
     window: int = Field(5, ge=2)
 
 

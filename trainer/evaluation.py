@@ -190,6 +190,33 @@ class DenseProbe:
         return out
 
 
+def visited_teacher_advantage(model: torch.nn.Module, tokenizer: Any, env: Environment | None,
+                              samples: Sequence[tuple[list[dict[str, str]], str, str]],
+                              skill_position: SkillPosition = "user", batch_size: int = 32) -> dict[str, float] | None:
+    """The teacher's advantage on the states the student visited: for each ``(plain chat, skill text,
+    task id)`` whose last message is a state ``env``'s oracle can judge, the log-prob of the oracle's
+    optimal next moves (their log-sum-exp) under the chat with the skill inserted minus under the
+    plain chat. Positive: the skill makes the model prefer the right moves, so distilling it has
+    something to transfer. Returns the mean, its 95% interval (bootstrap over tasks: a task's states
+    are not independent) and the number of states, or None."""
+    oracle = env.oracle() if env is not None else None
+    requests, teacher_requests, units = [], [], []
+    for chat, skill, task_id in samples:
+        optimal = oracle.optimal_next_actions(chat[-1]["content"]) if oracle is not None else None
+        if optimal:
+            requests.append((chat, list(optimal)))
+            teacher_requests.append((insert_skill(chat, skill, skill_position), list(optimal)))
+            units.append(task_id)
+    if not requests:
+        return None
+    plain = _move_logprobs(model, tokenizer, requests, batch_size, None)
+    taught = _move_logprobs(model, tokenizer, teacher_requests, batch_size, None)
+    gains = [_logsumexp(t) - _logsumexp(p) for p, t in zip(plain, taught)]
+    low, high = _interval(gains, units)
+    return {"teacher_advantage": sum(gains) / len(gains), "teacher_advantage_low": low,
+            "teacher_advantage_high": high, "teacher_advantage_states": float(len(gains))}
+
+
 def _task_means(per_state: dict[str, dict[int, float]], tasks: Sequence[str]) -> dict[str, dict[str, float]]:
     """``{task: {metric: mean over the task's states}}``: the per-level outcomes a study pairs arms on."""
     sums: dict[str, dict[str, list[float]]] = {}

@@ -52,7 +52,7 @@ from trainer.checkpoint import (
     save_checkpoint,
 )
 from trainer.config import MethodSpec, TrainConfig, load_train_config
-from trainer.evaluation import DenseProbe
+from trainer.evaluation import DenseProbe, visited_teacher_advantage
 from trainer.evaluation import evaluate as run_evaluation
 from trainer.generations import GenerationProbe, generation_record, plot_generations
 from trainer.guidance import OracleTargets, estimate_alpha, target_rows
@@ -596,6 +596,16 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
                 if chosen:
                     scored = teacher.score(batch.samples, chosen)
                     record["teacher_scored_frac"] = scored / max(len(batch.samples), 1)
+                    # does the skill make the teacher prefer the oracle's moves on these states? (at the
+                    # teacher's weights; if not, distillation has nothing to transfer)
+                    taught = [s for s in batch.samples if s.teacher_logprobs is not None]
+                    if oracle_env is not None and taught and cfg.watch.teacher_states > 0:
+                        picked = np.random.default_rng([cfg.seed, iteration, 1]).choice(
+                            len(taught), size=min(cfg.watch.teacher_states, len(taught)), replace=False)
+                        record.update(visited_teacher_advantage(
+                            teacher.model, tokenizer, oracle_env,
+                            [(taught[k].messages, chosen[taught[k].task_id][1], taught[k].task_id) for k in sorted(picked)],
+                            cfg.teacher.skill_position) or {})
             if cfg.generations > 1 and generation_probe is None:
                 generation_probe = GenerationProbe(batch.samples, chosen)
             # ground-truth guidance: the oracle's optimal moves on every visited state; alpha fixed or estimated
