@@ -92,6 +92,6 @@ def test_smoke_study_runs_merges_new_seeds_and_refuses_another_budget(tmp_path):
 
 def test_study_config_names_known_arms():
     cfg = load_study_config(ROOT / "configs" / "study_cpu.yaml")
-    assert [a.name for a in cfg.arm_specs()] == ["grpo", "skillsd", "opsd", "grpo_control"]
+    assert [a.name for a in cfg.arm_specs()] == ["grpo", "skillsd", "opsd"]
     with pytest.raises(ValueError, match="unknown arm"):
         load_study_config(ROOT / "configs" / "study_cpu.yaml", ["arms=[grpo,nope]"]).arm_specs()
