@@ -135,25 +135,33 @@ def test_config_trains_two_iterations(config, tmp_path, oracle_calls):
     assert bool(outside_eval) == (cfg.method in GROUND_TRUTH), (method, outside_eval[:1])
 
 
-def test_resume_reproduces_iteration_two_exactly(tmp_path):
-    config = str(ROOT / "configs" / "sokoban_skillsd.yaml")
-    args = ["--model", "tiny-random", "--max-iterations", "2", *TINY, "checkpoint_every=1",
+@pytest.mark.parametrize("config,extra,last", [
+    ("sokoban_skillsd.yaml", ["--max-iterations", "2"], 2),
+    # anchored generations of one iteration each, resumed inside generation 2 (its teacher is anchored)
+    ("sokoban_anchored.yaml", ["iterations=1", "generations=3"], 3),
+])
+def test_resume_reproduces_the_last_iteration_exactly(tmp_path, config, extra, last):
+    config = str(ROOT / "configs" / config)
+    args = ["--model", "tiny-random", *TINY, "checkpoint_every=1", *extra,
             "rollout.tasks_per_iteration=2", "optim.num_minibatches=2", "optim.lr=1e-3", "rollout.max_turns=2"]
     env = load_train_config(config, TINY).env
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     run_cli("--config", config, "--run-dir", str(full), *args,
             f"teacher.library_path={fixture_library(tmp_path / 'lib-full', env)}")
-    run_cli("--config", config, "--run-dir", str(resumed), "--resume", str(full / "checkpoints" / "iter-000001"), *args,
+    run_cli("--config", config, "--run-dir", str(resumed), "--resume",
+            str(full / "checkpoints" / f"iter-{last - 1:06d}"), *args,
             f"teacher.library_path={fixture_library(tmp_path / 'lib-resumed', env)}")
 
     def without_timing(rows):
-        return [{k: v for k, v in r.items() if not is_timing_key(k)} for r in rows if r["iteration"] == 2]
+        return [{k: v for k, v in r.items() if not is_timing_key(k)} for r in rows if r["iteration"] == last]
 
     a, b = without_timing(read_metrics(full)), without_timing(read_metrics(resumed))
-    assert len(a) == 2 and a == b  # the training line and the eval line of iteration 2
-    assert a[0]["grad_norm"] > 0 and a[0]["teacher_scored_frac"] > 0
-    traj_a = (full / "trajectories" / "iter-000002.jsonl").read_text().splitlines()
-    traj_b = (resumed / "trajectories" / "iter-000002.jsonl").read_text().splitlines()
+    # the training line and the eval line of the last iteration (and, for generations, its boundary line)
+    assert len(a) == (2 if last == 2 else 3) and a == b
+    train_row = next(r for r in a if "grad_norm" in r)
+    assert train_row["grad_norm"] > 0 and train_row["teacher_scored_frac"] > 0
+    traj_a = (full / "trajectories" / f"iter-{last:06d}.jsonl").read_text().splitlines()
+    traj_b = (resumed / "trajectories" / f"iter-{last:06d}.jsonl").read_text().splitlines()
     assert [json.loads(x)["turns"] for x in traj_a] == [json.loads(x)["turns"] for x in traj_b]
 
 

@@ -43,8 +43,10 @@ def checkpoint_dir(run_dir: str | Path, iteration: int) -> Path:
 
 def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, iteration: int,
                     config: dict[str, Any], skills: dict[str, Any] | None = None,
-                    teacher: dict[str, Any] | None = None, keep: int | None = None) -> Path:
-    """Write a checkpoint folder atomically; with ``keep``, delete all but the newest ``keep`` siblings."""
+                    teacher: dict[str, Any] | None = None, keep: int | None = None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint folder atomically (``extra``: more named state, e.g. the generations'); with
+    ``keep``, delete all but the newest ``keep`` siblings."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -57,6 +59,7 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torc
         "rng": capture_rng(),
         "skills": skills,
         "teacher": teacher,
+        **(extra or {}),
     }
     torch.save(state, tmp / STATE_FILE)
     (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

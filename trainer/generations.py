@@ -28,6 +28,7 @@ through to its training step instead of chaining R separate runs (which would lo
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,18 @@ class GenerationProbe:
     def __init__(self, samples: Sequence[TurnSample], skills: dict[str, tuple[str, str]], max_samples: int = 64) -> None:
         self.samples = [copy.copy(s) for s in samples[:max_samples]]
         self.texts = [skills[s.task_id][1] if s.task_id in skills else "" for s in self.samples]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The fixed samples and their skill texts (a checkpoint keeps them)."""
+        return {"samples": [dataclasses.asdict(s) for s in self.samples], "texts": list(self.texts)}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> GenerationProbe:
+        """Rebuild the probe saved by :meth:`state_dict`."""
+        probe = cls([], {})
+        probe.samples = [TurnSample(**s) for s in state["samples"]]
+        probe.texts = list(state["texts"])
+        return probe
 
     def teacher_logprobs(self, teacher: Teacher) -> list[list[float]]:
         """The teacher's (anchored, when it is) log-probs of the fixed samples' response tokens."""

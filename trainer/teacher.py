@@ -84,6 +84,19 @@ class Teacher:
         self.sync_every = 0
         self.beta = beta
 
+    def generation_state(self) -> dict[str, Any] | None:
+        """A later generation's teacher (its frozen weights, the anchor, beta) for a checkpoint; None in
+        generation 0, where :meth:`state_dict` says all."""
+        if self.anchor is None:
+            return None
+        return {"model": self.model.state_dict(), "anchor": self.anchor.state_dict(), "beta": self.beta}
+
+    def load_generation_state(self, state: dict[str, Any] | None) -> None:
+        """Restore :meth:`generation_state` (nothing for None)."""
+        if state is not None:
+            self.next_generation(state["anchor"], state["beta"])
+            self.model.load_state_dict(state["model"])
+
     def prompt_ids(self, sample: TurnSample, skill_text: str) -> list[int]:
         """Token ids of the teacher's prompt: the student's chat with the skill inserted."""
         return chat_token_ids(self.tokenizer, insert_skill(sample.messages, skill_text, self.skill_position))

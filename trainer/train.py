@@ -519,8 +519,6 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
 
     start = 0
     if resume is not None:
-        if cfg.generations > 1:
-            raise ValueError("resuming a run with generations > 1 is not supported: start it again")
         state = load_checkpoint(resume)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -529,6 +527,12 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
         pass_counts.update(state["skills"].get("pass_counts", {}))
         if teacher is not None:
             teacher.load_state_dict(state["teacher"])
+        watch.load_state_dict(state.get("watch") or watch.state_dict())
+        if cfg.generations > 1:   # generation 0's weights, the fixed probe, a later generation's teacher
+            generation_zero = state["generations"]["zero"]
+            if state["generations"]["probe"] is not None:
+                generation_probe = GenerationProbe.from_state_dict(state["generations"]["probe"])
+            teacher.load_generation_state(state["generations"]["teacher"])
         restore_rng(state["rng"])
         start = int(state["iteration"])
         log(f"resumed from {resume} at iteration {start}")
@@ -702,7 +706,10 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
                             iteration=iteration, config=cfg.model_dump(mode="json"),
                             skills={"source": skills.state_dict(), "credit": credit.state_dict(),
                                     "pass_counts": dict(pass_counts)},
-                            teacher=teacher.state_dict() if teacher is not None else None)
+                            teacher=teacher.state_dict() if teacher is not None else None,
+                            extra={"watch": watch.state_dict(), "generations": None if cfg.generations == 1 else {
+                                "zero": generation_zero, "teacher": teacher.generation_state(),
+                                "probe": generation_probe.state_dict() if generation_probe is not None else None}})
         if last:
             break
 

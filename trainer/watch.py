@@ -70,6 +70,14 @@ class HackingWatch:
         self.agreement: list[float] = []
         self.success: list[float] = []
 
+    def state_dict(self) -> dict[str, list[float]]:
+        """The recorded series (a checkpoint keeps them, so a resumed run warns as the uninterrupted one)."""
+        return {"kl": list(self.kl), "agreement": list(self.agreement), "success": list(self.success)}
+
+    def load_state_dict(self, state: dict[str, list[float]]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.kl, self.agreement, self.success = list(state["kl"]), list(state["agreement"]), list(state["success"])
+
     def add_eval(self, success_rate: float) -> None:
         """Record a held-out success rate (every evaluation)."""
         self.success.append(success_rate)
