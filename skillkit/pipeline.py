@@ -45,7 +45,15 @@ from skillkit.core.config import (
 from skillkit.core.models import merged_model_dir
 from skillkit.core.schemas import Trajectory, write_jsonl
 from skillkit.evaluate import evaluate_agent, evaluate_side_by_side, routed_skill_text
-from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
+from skillkit.report import (
+    comparisons,
+    comparisons_text,
+    eval_table,
+    impact_table,
+    plot_success,
+    plot_tiers,
+    write_report,
+)
 from skillkit.skills.extract import Extractor
 from skillkit.skills.impact import skill_impact
 from skillkit.skills.library import SkillLibrary
@@ -299,7 +307,9 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
              "tiers": plot_tiers(library_stats["tiers"], run / "skills_per_tier.png")}
     timings["total"] = round(time.perf_counter() - started, 1)
     sections = [("About this run", "\n".join(f"- {n}" for n in cfg.notes))] if cfg.notes else []
+    compared = comparisons(results)
     sections += [
+        ("Comparisons (paired on the same held-out tasks, 95% intervals)", comparisons_text(compared)),
         ("Evaluation (held-out tasks)", eval_table(results) + "\n\n![success](success.png)"),
         ("Skill library", _library_section(library_stats) + "\n\n![tiers](skills_per_tier.png)"),
         ("Skill impact (with vs without skills, same tasks)", impact_table(impacts)),
@@ -314,6 +324,7 @@ def run_pipeline(cfg: PipelineConfig, train_fn: Callable[..., Path] | None = Non
         "results": [r.model_dump() for r in results], "library": library_stats, "timings": timings,
         "train_dir": str(train_dir) if train_dir else None, "plots": {k: str(v) for k, v in plots.items()},
         "impact": [i.model_dump() for i in impacts],
+        "comparisons": [{**c.model_dump(), "significant": c.significant, "text": c.text()} for c in compared],
     }, indent=2, default=str))
     return run
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from skillkit.core.stats import bootstrap_mean, paired_comparison
 from skillkit.skills.impact import SkillImpact
 from trainer.evaluation import EvalResult
 
@@ -110,3 +113,78 @@ def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str
         body += [f"## {heading}", "", text.strip(), ""]
     Path(path).write_text("\n".join(body))
     return Path(path)
+
+
+class ReportComparison(BaseModel):
+    """One paired comparison of a run, in words: ``b - a`` on the same units with its 95% interval."""
+
+    name: str
+    metric: str
+    units: int
+    diff: float
+    low: float
+    high: float
+    unit: str = ""
+    mde: float | None = None     # the minimum detectable effect at this size (80% power, 5% level)
+
+    @property
+    def significant(self) -> bool:
+        """Whether the 95% interval excludes zero."""
+        return self.low > 0 or self.high < 0
+
+    def text(self) -> str:
+        """``"name (metric, n units): +d [low, high]: verdict"``."""
+        scale, digits = (100.0, 1) if self.unit == "points" else (1.0, 3)
+        verdict = ("significant: the interval excludes 0" if self.significant
+                   else "not significant at this scale" + (f" (smallest detectable: {scale * self.mde:.{digits}f})"
+                                                           if self.mde else ""))
+        return (f"{self.name} ({self.metric}, {self.units} paired units): {scale * self.diff:+.{digits}f} {self.unit} "
+                f"[{scale * self.low:+.{digits}f}, {scale * self.high:+.{digits}f}]: {verdict}").replace("  ", " ")
+
+
+def _paired(name: str, metric: str, a: dict[str, float], b: dict[str, float], unit: str) -> ReportComparison | None:
+    units = sorted(set(a) & set(b))
+    if not units:
+        return None
+    paired = paired_comparison([a[u] for u in units], [b[u] for u in units])
+    return ReportComparison(name=name, metric=metric, units=len(units), diff=paired.diff.mean, low=paired.diff.low,
+                            high=paired.diff.high, unit=unit, mde=paired.mde)
+
+
+def _dense(result: EvalResult, metric: str) -> dict[str, float]:
+    return {task: m[metric] for task, m in result.dense_outcomes.items() if metric in m}
+
+
+def comparisons(results: Sequence[EvalResult]) -> list[ReportComparison]:
+    """The run's comparisons about skills and training, each paired on the same held-out units
+    (tasks; the dense metrics per level) with a 95% bootstrap interval:
+
+    * with skills vs no skills, same weights: success, and the teacher advantage (the log-prob of
+      the oracle's optimal moves with the routed skill in the prompt minus without, per level);
+    * the trained student vs the model it started from (no skills): success and the dense log-prob.
+    """
+    out: list[ReportComparison | None] = []
+    for env in dict.fromkeys(r.env for r in results):
+        by_label = {r.label: r for r in results if r.env == env}
+        plain, skilled, student = (by_label.get(k) for k in ("no skills", "with skills", "Skill-SD student"))
+        if plain is not None and skilled is not None:
+            out.append(_paired(f"{env}: with skills vs no skills, same weights", "success", plain.outcomes,
+                               skilled.outcomes, "points"))
+            gains = _dense(plain, "dense_teacher_advantage")
+            if gains:
+                units = sorted(gains)
+                est = bootstrap_mean([gains[u] for u in units])
+                out.append(ReportComparison(name=f"{env}: routed skill in the prompt vs not, same weights",
+                                      metric="log-prob of the optimal moves", units=len(units), diff=est.mean,
+                                      low=est.low, high=est.high, unit="nats"))
+        if plain is not None and student is not None:
+            out.append(_paired(f"{env}: Skill-SD student vs its starting model", "success", plain.outcomes,
+                               student.outcomes, "points"))
+            out.append(_paired(f"{env}: Skill-SD student vs its starting model", "log-prob of the optimal moves",
+                               _dense(plain, "dense_logprob_optimal"), _dense(student, "dense_logprob_optimal"), "nats"))
+    return [c for c in out if c is not None]
+
+
+def comparisons_text(items: Sequence[ReportComparison]) -> str:
+    """The comparisons as a markdown list (or a line saying there are none)."""
+    return "\n".join(f"- {c.text()}" for c in items) or "(no paired comparisons in this run)"

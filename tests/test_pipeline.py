@@ -36,7 +36,8 @@ def test_run_writes_report_and_plots(tmp_path, monkeypatch, tiny_adapter):
     assert experience and all(t["metadata"]["source"] == "model" for t in experience)
     report = (run / "report.md").read_text()
     assert "built from the model's own episodes only (library.source: own" in report
-    for heading in ("Evaluation", "Skill library", "Skill impact", "Skill-SD training", "Timings"):
+    assert {c["metric"] for c in summary["comparisons"]} >= {"success"}
+    for heading in ("Comparisons", "Evaluation", "Skill library", "Skill impact", "Skill-SD training", "Timings"):
         assert f"## {heading}" in report
     for name in ("success.png", "skills_per_tier.png", "experience.jsonl", "eval_trajectories.jsonl",
                  "config.yaml", "run.json"):

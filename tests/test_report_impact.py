@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from skillkit.core.schemas import Trajectory, Turn, write_jsonl
 from skillkit.report import eval_table, impact_table, plot_success, plot_tiers, write_report
 from skillkit.skills.impact import load_run_trajectories, skill_impact
@@ -45,3 +47,28 @@ def test_report_files(tmp_path):
     report = write_report(tmp_path / "report.md", "Run", [("Evaluation", table), ("Impact", impact_table(impacts))])
     text = report.read_text()
     assert text.startswith("# Run") and "## Impact" in text and "| a | 1 | 1 | 100.0% | 0.0% |" in text
+
+
+def test_comparisons_pair_the_same_tasks_and_say_when_not_significant():
+    from skillkit.report import comparisons, comparisons_text
+
+    def result(label, outcomes, dense):
+        return EvalResult(label=label, env="sokoban", split="test", episodes=len(outcomes),
+                          success_rate=sum(outcomes.values()) / len(outcomes), mean_steps=1.0, mean_return=0.0,
+                          outcomes=outcomes, dense_outcomes=dense)
+
+    tasks = [f"t{i}" for i in range(12)]
+    plain = result("no skills", {t: 0 for t in tasks},
+                   {t: {"dense_logprob_optimal": -1.4, "dense_teacher_advantage": -0.2 - 0.01 * i} for i, t in enumerate(tasks)})
+    skilled = result("with skills", {t: int(i == 0) for i, t in enumerate(tasks)}, {})
+    student = result("Skill-SD student", {t: 0 for t in tasks},
+                     {t: {"dense_logprob_optimal": -1.2 + 0.01 * i} for i, t in enumerate(tasks)})
+    found = {(c.name.split(": ")[1], c.metric): c for c in comparisons([plain, skilled, student])}
+    success = found[("with skills vs no skills, same weights", "success")]
+    assert success.units == 12 and success.diff == pytest.approx(1 / 12) and not success.significant
+    assert "not significant at this scale" in success.text()
+    advantage = found[("routed skill in the prompt vs not, same weights", "log-prob of the optimal moves")]
+    assert advantage.high < 0 and advantage.significant and "significant: the interval excludes 0" in advantage.text()
+    trained = found[("Skill-SD student vs its starting model", "log-prob of the optimal moves")]
+    assert trained.diff == pytest.approx(0.2 + 0.055) and trained.low > 0
+    assert comparisons_text([]) == "(no paired comparisons in this run)"

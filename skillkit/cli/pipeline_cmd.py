@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 import environments
 from retriever.router import Router
@@ -111,6 +112,8 @@ def run(
         run_dir = run_pipeline(cfg, train_fn=train_from_dict, hooks=_RichHooks(bar))
     summary = json.loads((run_dir / "summary.json").read_text())
     console.print(_results_table([EvalResult(**r) for r in summary["results"]], "Held-out evaluation"))
+    for item in summary.get("comparisons", []):
+        console.print(Text(item["text"], style="bold" if item["significant"] else ""))
     console.print(f"library: {summary['library'].get('tiers')}  |  timings (s): {summary['timings']}")
     console.print(f"[bold green]report:[/] {run_dir / 'report.md'}")
 
