@@ -70,6 +70,10 @@ class EnvRunConfig(StrictModel):
     expert_tasks: int = Field(16, ge=0, description="train tasks played by the oracle's expert "
                                                      "(only with library.source: oracle)")
     agent_tasks: int = Field(8, ge=0, description="train tasks played by the model itself")
+    collect_episodes: int = Field(1, ge=1, description="episodes the model plays on each of those tasks")
+    collect_temperature: float | None = Field(None, ge=0.0, description="sampling temperature of those episodes "
+                                              "(default: agent.temperature); above 0 the episodes of one task "
+                                              "differ, so summaries can contrast what worked with what failed")
     eval_tasks: int = Field(16, ge=1, description="held-out tasks for evaluation")
     eval_split: str = "test"
     dense_states: int = Field(32, ge=0, description="held-out states for the dense metric (the study uses >= 256)")
@@ -172,10 +176,13 @@ def collect_experience(backend: Any, cfg: PipelineConfig, hooks: Hooks) -> list[
                     if trajectory is not None:
                         trajectories.append(trajectory)
                     hooks.advance()
-        agent_ids = train_ids[:env_cfg.agent_tasks]
+        agent_ids = [t for t in train_ids[:env_cfg.agent_tasks] for _ in range(env_cfg.collect_episodes)]
         if agent_ids:
             hooks.stage(f"{env_name}: model episodes (no skills)", len(agent_ids))
-            agent = SkillAgent(backend, None, cfg.agent.model_copy(update={"max_new_tokens": env_cfg.max_new_tokens}))
+            collect_cfg = _agent_config(cfg, env_cfg)
+            if env_cfg.collect_temperature is not None:
+                collect_cfg = collect_cfg.model_copy(update={"temperature": env_cfg.collect_temperature})
+            agent = SkillAgent(backend, None, collect_cfg)
             _, model_trajs = evaluate_agent(agent, lambda n=env_name, o=env_cfg.options: environments.make(n, **o),
                                             agent_ids, label="collect", split="train", on_batch=hooks.advance)
             for t in model_trajs:

@@ -88,3 +88,17 @@ def test_evaluate_side_by_side_and_impact(tmp_path):
     data = json.loads(impact.output)
     assert data["impact"] and all(row["episodes"] == 2 for row in data["impact"])
     assert len(data["never_shown"]) == len(library) - len(data["impact"])
+
+
+def test_collect_samples_several_episodes_per_task(tiny_backend):
+    from skillkit.pipeline import Hooks, collect_experience, load_pipeline_config
+
+    cfg = load_pipeline_config("configs/demo.yaml", [
+        "apps.enabled=false", "sokoban.agent_tasks=2", "sokoban.collect_episodes=3", "sokoban.collect_temperature=1.0",
+        "sokoban.options.max_steps=3", "sokoban.max_new_tokens=6"])
+    episodes = collect_experience(tiny_backend, cfg, Hooks())
+    by_task: dict[str, list] = {}
+    for t in episodes:
+        by_task.setdefault(t.task_id, []).append([turn.action for turn in t.turns])
+    assert sorted(len(v) for v in by_task.values()) == [3, 3] and len({t.id for t in episodes}) == 6
+    assert any(len({str(a) for a in runs}) > 1 for runs in by_task.values())   # sampled: the episodes differ
