@@ -29,11 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-# Run as a script, this folder comes first on sys.path, where benchmarks/environments.py would
-# shadow the ``environments`` package: put the repository root there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+# the repository root on sys.path, so the script also runs from a checkout that is not installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parent.parent
 ARMS = ["grpo", "skillsd", "skillsd_frozen"]

@@ -27,11 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this folder comes first on sys.path, where benchmarks/environments.py would hide
-# the environments package; the repository root goes there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+# the repository root on sys.path, so the script also runs from a checkout that is not installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 

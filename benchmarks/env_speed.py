@@ -14,8 +14,8 @@ gym-sokoban is optional (``pip install skillkit[bench]``); when it does not impo
 so and our numbers are still reported. gym-sokoban 0.0.6 imports ``pkg_resources``; when setuptools
 no longer ships it, a small stand-in providing ``resource_filename`` is installed first.
 
-    python benchmarks/environments.py                 # ~20 s
-    python benchmarks/environments.py --seconds 5
+    python benchmarks/env_speed.py                 # ~20 s
+    python benchmarks/env_speed.py --seconds 5
 """
 
 from __future__ import annotations
@@ -33,9 +33,6 @@ import time
 import types
 import warnings
 from pathlib import Path
-
-# Run as a script, this file's folder comes first on sys.path and its name would hide the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
 from environments.apps import ALL_APPS, ORIGINAL_APPS, AppsEnv, AppSuite, Sandbox, make_world, task_ids  # noqa: E402
 from environments.sokoban import ACTION_NAMES, SokobanEnv, generate_level  # noqa: E402
