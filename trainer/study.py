@@ -322,25 +322,37 @@ def write_outputs(summary: dict[str, Any], out_dir: Path) -> None:
 
 
 def plot_study(summary: dict[str, Any], path: Path) -> Path:
-    """One panel per metric: each arm's mean with its 95% interval as an error bar."""
+    """One column per metric: each arm's mean with its 95% interval (top) and each arm's paired
+    difference to the baseline with its 95% interval and the zero line (bottom: what decides)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     metrics = list(summary["metrics"]) or ["(none)"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.8), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        arms = summary["metrics"].get(metric, {}).get("arms", {})
-        names = list(arms)
-        means = [arms[a]["estimate"]["mean"] for a in names]
-        # max(0, .): float rounding can put a constant arm's mean a hair outside its interval
-        low = [max(0.0, m - arms[a]["estimate"]["low"]) for a, m in zip(names, means)]
-        high = [max(0.0, arms[a]["estimate"]["high"] - m) for a, m in zip(names, means)]
-        ax.bar(range(len(names)), means, yerr=[low, high], capsize=4, color="#7aa6c2")
-        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-        ax.set_title(f"{metric} (95% CI, n={summary['metrics'].get(metric, {}).get('units', 0)} tasks)")
-        ax.grid(axis="y", alpha=0.3)
+    fig, axes = plt.subplots(2, len(metrics), figsize=(4.5 * len(metrics), 7.0), squeeze=False)
+    for col, metric in enumerate(metrics):
+        block = summary["metrics"].get(metric, {})
+        arms = block.get("arms", {})
+        panels = (("estimate", list(arms), f"{metric} (95% CI, n={block.get('units', 0)} tasks)"),
+                  ("vs_baseline", [a for a in arms if "vs_baseline" in arms[a]],
+                   f"minus {summary.get('baseline', 'baseline')}, paired (95% CI)"))
+        for row, (key, names, title) in enumerate(panels):
+            ax = axes[row][col]
+            values = [arms[a][key] if key == "estimate" else arms[a][key]["diff"] for a in names]
+            means = [v["mean"] for v in values]
+            # max(0, .): float rounding can put a constant arm's mean a hair outside its interval
+            low = [max(0.0, m - v["low"]) for m, v in zip(means, values)]
+            high = [max(0.0, v["high"] - m) for m, v in zip(means, values)]
+            if row == 0:
+                ax.bar(range(len(names)), means, yerr=[low, high], capsize=4, color="#7aa6c2")
+            else:
+                ax.errorbar(range(len(names)), means, yerr=[low, high], fmt="o", capsize=5, color="#c2567a")
+                ax.axhline(0.0, color="black", linewidth=0.8)
+                ax.set_xlim(-0.5, max(len(names), 1) - 0.5)
+            ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+            ax.set_title(title, fontsize=9)
+            ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
