@@ -37,8 +37,8 @@ from typing import Any
 from pydantic import Field
 
 from skillkit.core.config import InputFile, StrictModel, load_config
-from skillkit.core.fileio import atomic_directory, atomic_write_text
-from skillkit.core.models import adapter_base, save_merged
+from skillkit.core.fileio import atomic_write_text
+from skillkit.core.models import adapter_base, save_merged, save_model_folder
 from skillkit.core.stats import bootstrap_mean, normal_mde, paired_comparison, seed_unit_matrix
 from trainer.checkpoint import STATE_FILE, checkpoint_config, load_checkpoint
 from trainer.config import Method, TrainConfig, load_train_config
@@ -156,10 +156,7 @@ def resolve_warm_start(spec: str | None, out_dir: Path, log: Log = print) -> str
         model.load_state_dict(load_checkpoint(path)["model"])
         if hasattr(model, "merge_and_unload"):
             model = model.merge_and_unload()
-        with atomic_directory(target) as tmp:
-            model.save_pretrained(str(tmp), safe_serialization=True)
-            tokenizer.save_pretrained(str(tmp))
-        merged = str(target)
+        merged = save_model_folder(model, tokenizer, target)
     else:
         raise ValueError(f"warm start {spec!r} is neither a model folder, a run folder (final/), a checkpoint "
                          "(state.pt) nor an adapter folder (adapter_config.json)")

@@ -345,9 +345,15 @@ def load_causal_lm(
     return model, load_tokenizer(name_or_path)
 
 
-def _merged(model: PreTrainedModel, adapter: Path) -> PreTrainedModel:
-    if not (adapter / "adapter_config.json").is_file():
+def _adapter_config(adapter: str | Path) -> Path:
+    path = Path(adapter) / "adapter_config.json"
+    if not path.is_file():
         raise ValueError(f"adapter {adapter} is not a peft adapter folder (no adapter_config.json)")
+    return path
+
+
+def _merged(model: PreTrainedModel, adapter: Path) -> PreTrainedModel:
+    _adapter_config(adapter)
     from peft import PeftModel  # peft loads only when an adapter is used
 
     return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
@@ -355,10 +361,7 @@ def _merged(model: PreTrainedModel, adapter: Path) -> PreTrainedModel:
 
 def adapter_base(adapter: str | Path) -> str:
     """The base model an adapter folder was trained on (its ``base_model_name_or_path``)."""
-    path = Path(adapter) / "adapter_config.json"
-    if not path.is_file():
-        raise ValueError(f"adapter {adapter} is not a peft adapter folder (no adapter_config.json)")
-    return str(json.loads(path.read_text())["base_model_name_or_path"])
+    return str(json.loads(_adapter_config(adapter).read_text())["base_model_name_or_path"])
 
 
 def merged_model_dir(name_or_path: str, adapter: str | Path) -> str:
@@ -372,12 +375,17 @@ def merged_model_dir(name_or_path: str, adapter: str | Path) -> str:
 
 
 def save_merged(name_or_path: str, adapter: str | Path, target: str | Path) -> str:
-    """Write ``name_or_path`` with ``adapter`` merged to the folder ``target`` (atomically) and return it; an existing ``target`` is reused. Trainers and
-    evaluators then load the warm start like any model folder."""
+    """Write ``name_or_path`` with ``adapter`` merged to the folder ``target`` and return it; an
+    existing ``target`` is reused. Trainers and evaluators then load the warm start like any model folder."""
     target = Path(target)
     if (target / "config.json").is_file():
         return str(target)
-    model, tokenizer = load_causal_lm(name_or_path, dtype="float32", device="cpu", adapter=adapter)
+    return save_model_folder(*load_causal_lm(name_or_path, dtype="float32", device="cpu", adapter=adapter), target)
+
+
+def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: str | Path) -> str:
+    """Save a model and its tokenizer as a Hugging Face folder, atomically (a half-written folder is
+    never left at ``target``); returns the folder."""
     with atomic_directory(target) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
