@@ -192,9 +192,10 @@ def test_lora_with_gradient_checkpointing_trains_and_merges(tmp_path):
     library = fixture_library(tmp_path / "library", load_train_config(config, TINY).env)
     run_cli("--config", str(config), "--model", "tiny-random", "--max-iterations", "1", "--run-dir", str(run_dir),
             *TINY, "model.lora.r=4", "model.gradient_checkpointing=true", "optim.lr=1e-2",
-            f"teacher.library_path={library}")
+            f"teacher.library_path={library}", "eval.at_end=false")
     rows = [r for r in read_metrics(run_dir) if "loss" in r]
     assert len(rows) == 1 and rows[0]["kl_student_teacher"] is not None
+    assert not [r for r in read_metrics(run_dir) if "eval_success_rate" in r]  # eval.at_end=false: no final eval
     config = json.loads((run_dir / "final" / "config.json").read_text())
     assert config["model_type"] == "llama" and not (run_dir / "final" / "adapter_config.json").exists()
     # the adapter alone, naming the configured base model: merged again it gives the final weights

@@ -257,6 +257,8 @@ class EvalConfig(StrictModel):
     ``dense_states`` held-out states (docs/design.md section 10 asks for >= 256; 0 switches it off)."""
 
     every: int = Field(10, ge=0)                      # 0: only at the end
+    at_end: bool = True                               # False: no final evaluation (a caller evaluates the
+                                                      # student itself, as `skillkit run` does)
     temperature: float = Field(0.0, ge=0.0)
     dense_states: int = Field(256, ge=0)
     dense_seed: int = 0                               # which states: the same for every arm of a study

@@ -688,7 +688,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
                                            and time.perf_counter() - t_start > cfg.time_limit_s)))  # any rank
         last = iteration == total_iterations or out_of_time
         end_of_generation = iteration % cfg.iterations == 0
-        if last or end_of_generation or (cfg.eval.every and iteration % cfg.eval.every == 0):
+        if ((last and cfg.eval.at_end) or (end_of_generation and not last)
+                or (cfg.eval.every and iteration % cfg.eval.every == 0)):
             eval_skills = ({t: s[1] for t in eval_tasks if (s := skills.skill_for(t)) is not None}
                            if cfg.uses_skills else {})
             with dist.full_params(policy), autocast():
