@@ -146,6 +146,7 @@ def heldout(distractors: int, train_steps: int, distill_steps: int, teacher_quer
     t = time.perf_counter()
     teachers = train_teachers(router, 3, labelled, config)
     timings["train_3_teachers_s"] = round(time.perf_counter() - t, 1)
+    print(f"held-out: 3 cross-encoder teachers trained in {timings['train_3_teachers_s']} s", flush=True)
     names = [f"cross-encoder teacher {i} (seed {m.meta['teacher']['seed']}, views {'+'.join(m.meta['teacher']['views'])})"
              for i, m in enumerate(teachers)]
     names[0] += " = the listwise reranker"
@@ -169,6 +170,7 @@ def heldout(distractors: int, train_steps: int, distill_steps: int, teacher_quer
     t = time.perf_counter()
     scored = score_triples(router, ensemble, sample)
     timings["teacher_scoring_s"] = round(time.perf_counter() - t, 1)
+    print(f"held-out: ensemble teacher scored {len(scored)} queries in {timings['teacher_scoring_s']} s", flush=True)
     students: dict[str, Any] = {}
     distill_stats = {}
     for student in ("cross-encoder", "bi-encoder"):
@@ -176,6 +178,7 @@ def heldout(distractors: int, train_steps: int, distill_steps: int, teacher_quer
         model, stats = distill(router, scored, DistillConfig(student=student, max_steps=distill_steps,
                                                              time_budget_s=None, epochs=50))
         timings[f"distill_{student}_s"] = round(time.perf_counter() - t, 1)
+        print(f"held-out: Margin-MSE {student} distilled in {timings[f'distill_{student}_s']} s", flush=True)
         distill_stats[student] = {k: v for k, v in stats.items() if k != "config"}
         students[student] = model
     students["bi-encoder"].save(str(out_dir / "bi-encoder"))
@@ -299,20 +302,23 @@ def sokoban_layout(encoder: Any, quick: bool) -> dict:
 
 def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, distill_steps: int = 60,
         teacher_queries: int = 200, out: Path | str = RESULT, sections: Sequence[str] = SECTIONS,
-        work_dir: Path | None = None) -> dict:
+        work_dir: Path | None = None, threads: int = 2) -> dict:
     """Run the sections and write the JSON result."""
     import tempfile
 
     import torch
 
     torch.manual_seed(0)
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(min(threads, os.cpu_count() or 1))
     if quick:
         distractors, train_steps, distill_steps, teacher_queries = 100, 2, 2, 10
     started = time.perf_counter()
     result: dict[str, Any] = {
         "command": "python benchmarks/routing_quality.py" + (" --quick" if quick else "")
-        + ("" if tuple(sections) == SECTIONS else " --sections " + " ".join(sections)),
+        + ("" if tuple(sections) == SECTIONS else " --sections " + " ".join(sections))
+        + "".join(f" --{k} {v}" for k, v in (("distractors", distractors), ("train-steps", train_steps),
+                                             ("distill-steps", distill_steps), ("teacher-queries", teacher_queries),
+                                             ("threads", threads)) if not quick),
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "python": platform.python_version(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
         "intervals": "95% bootstrap over queries (skillkit.core.stats.bootstrap_mean / paired_comparison)",
@@ -353,9 +359,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="synthetic distractor queries scored by the teacher (plus all labelled skills')")
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--out", default=str(RESULT))
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1: leave a core to another job)")
     args = parser.parse_args(argv)
     run(quick=args.quick, distractors=args.distractors, train_steps=args.train_steps,
-        distill_steps=args.distill_steps, teacher_queries=args.teacher_queries, out=args.out, sections=args.sections)
+        distill_steps=args.distill_steps, teacher_queries=args.teacher_queries, out=args.out, sections=args.sections,
+        threads=args.threads)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,15 @@ from typing import Any
 TIERS = ("trajectory", "planning", "functional", "atomic")
 
 
+def beside_library(library_path: str | Path, name: str) -> Path:
+    """Where a model trained for a library lives, so routing finds it without flags: ``LIB/<name>``
+    for a library folder, ``LIB.<name>`` next to a JSON/JSONL file."""
+    library_path = Path(library_path)
+    if library_path.is_dir():
+        return library_path / name
+    return library_path.with_name(library_path.name + "." + name)
+
+
 @dataclass(frozen=True)
 class RouterDoc:
     """One routable skill: what the encoders and rerankers read, plus the original object."""

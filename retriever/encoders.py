@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from retriever.docs import beside_library
 from skillkit.core.models import load_embedder
 
 
@@ -208,6 +209,21 @@ class PrecomputedEncoder:
 
 _SHARED: dict[tuple[str, str | None], Any] = {}
 _SHARED_LOCK = threading.Lock()
+
+
+def default_encoder_path(library_path: str | Path) -> Path:
+    """Where ``skillkit router distill --student bi-encoder`` puts a library's distilled dense-stage
+    encoder by default: ``LIB/encoder`` or ``LIB.encoder``."""
+    return beside_library(library_path, "encoder")
+
+
+def distilled_encoder(library_path: str | Path | None) -> str | None:
+    """The folder of the bi-encoder distilled for this library (a sentence-transformers model saved
+    at :func:`default_encoder_path`), or None when there is none."""
+    if library_path is None:
+        return None
+    folder = default_encoder_path(library_path)
+    return str(folder) if (folder / "modules.json").exists() else None
 
 
 def get_encoder(spec: str | TextEncoder | None = "minilm", cache_dir: str | Path | None = None) -> TextEncoder:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from retriever.docs import RouterDoc
+from retriever.docs import RouterDoc, beside_library
 from skillkit.core.fileio import atomic_directory, atomic_write_text
 from skillkit.core.models import load_causal_lm, resolve_embedder_path
 
@@ -254,8 +254,6 @@ def resolve_reranker(spec: Any, library_path: str | Path | None = None, device: 
 
 
 def default_reranker_path(library_path: str | Path) -> Path:
-    """Where ``train-reranker`` puts a library's reranker by default: ``LIB/reranker`` or ``LIB.reranker``."""
-    library_path = Path(library_path)
-    if library_path.is_dir():
-        return library_path / "reranker"
-    return library_path.with_name(library_path.name + ".reranker")
+    """Where ``train-reranker`` (and ``distill --student cross-encoder``) put a library's reranker by
+    default: ``LIB/reranker`` or ``LIB.reranker``."""
+    return beside_library(library_path, "reranker")

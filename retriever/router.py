@@ -24,7 +24,7 @@ import numpy as np
 
 from retriever.bm25 import BM25Index
 from retriever.docs import RouterDoc, load_docs_file, to_docs
-from retriever.encoders import TextEncoder, get_encoder, same_vectors
+from retriever.encoders import TextEncoder, distilled_encoder, get_encoder, same_vectors
 from retriever.fusion import reciprocal_rank_fusion
 from retriever.index import VectorIndex
 from retriever.rerank import resolve_reranker
@@ -126,12 +126,14 @@ class Router:
         return cls(to_docs(docs), enc, reranker=resolve_reranker(reranker), index_kind=index_kind, **kwargs)
 
     @classmethod
-    def from_library(cls, library: Any, encoder: Any = None, reranker: Any = "auto",
+    def from_library(cls, library: Any, encoder: Any = "auto", reranker: Any = "auto",
                      index_kind: str = "auto", cache_dir: str | Path | None = None,
                      index_params: dict[str, Any] | None = None, **kwargs: Any) -> Router:
         """A router over a skill library object (anything with ``list()``) or a JSON/JSONL file of skills.
 
-        ``encoder`` None means the library's own (``library.encoder``; ``minilm`` for a file). When the
+        ``encoder`` None means the library's own (``library.encoder``; ``minilm`` for a file); ``"auto"``
+        the bi-encoder distilled for this library by ``skillkit router distill --student bi-encoder``
+        (:func:`~retriever.encoders.default_encoder_path`) when there is one, else None's. When the
         router's encoder gives the same vectors as the library's, the library's stored vectors are
         reused (``library.embeddings``) and nothing is re-embedded; otherwise the skills are encoded
         with the router's encoder. A library *folder* is opened by the caller
@@ -143,6 +145,8 @@ class Router:
         lib_path = library if isinstance(library, str | Path) else getattr(library, "path", None)
         is_object = not isinstance(library, str | Path)
         lib_encoder = getattr(library, "encoder", None) if is_object else None
+        if encoder == "auto":
+            encoder = distilled_encoder(lib_path)
         if encoder is None:
             encoder = lib_encoder if lib_encoder is not None else "minilm"
         elif isinstance(encoder, str) and lib_encoder is not None and encoder == getattr(library, "embedding_model", None):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from retriever.docs import RouterDoc
+from retriever.docs import RouterDoc, beside_library
 from retriever.rerank import CrossEncoderReranker, resolve_reranker
 from retriever.train_reranker import TrainConfig, TrainQuery, train_reranker
 
@@ -94,7 +94,4 @@ def resolve_teacher(specs: Sequence[str], library_path: str | Path | None = None
 
 def default_teachers_path(library_path: str | Path) -> Path:
     """Where ``teacher-scores --train-teachers`` saves its teachers: ``LIB/teachers`` or ``LIB.teachers``."""
-    library_path = Path(library_path)
-    if library_path.is_dir():
-        return library_path / "teachers"
-    return library_path.with_name(library_path.name + ".teachers")
+    return beside_library(library_path, "teachers")

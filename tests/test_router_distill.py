@@ -17,8 +17,8 @@ from retriever.distill import (
     save_teacher_scores,
     score_triples,
 )
-from retriever.encoders import HashingEncoder
-from retriever.rerank import CrossEncoderReranker, LLMReranker
+from retriever.encoders import HashingEncoder, default_encoder_path, get_encoder
+from retriever.rerank import CrossEncoderReranker, LLMReranker, default_reranker_path
 from retriever.router import Router
 from retriever.train_reranker import NegativeConfig
 
@@ -83,6 +83,16 @@ def test_teacher_scores_then_both_students(tiny_lm, tmp_path):
     assert stats["steps"] == 1 and np.isfinite(stats["last_loss"])
     bi.save(str(tmp_path / "bi"))
     assert Router.from_docs(SKILLS, encoder=str(tmp_path / "bi")).route("send an sms", k=1)
+
+    # saved next to a library, both are found without flags (what `skillkit router distill` does by default)
+    library = tmp_path / "skills.jsonl"
+    library.write_text("".join(json.dumps(s) + "\n" for s in SKILLS))
+    student.save(default_reranker_path(library))
+    bi.save(str(default_encoder_path(library)))
+    routed = Router.from_library(library)
+    assert routed.encoder is get_encoder(str(default_encoder_path(library)))
+    assert isinstance(routed.reranker, CrossEncoderReranker)
+    assert routed.route("send an sms", k=1) and routed.last_method == "rerank"
 
     with pytest.raises(ValueError, match="lacks"):
         distill(Router.from_docs(SKILLS[:2], encoder=HashingEncoder(64)), scored, DistillConfig(max_steps=1))

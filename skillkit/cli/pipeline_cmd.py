@@ -129,7 +129,8 @@ def evaluate(
     adapter: Path | None = typer.Option(None, "--adapter", help="A peft LoRA adapter folder to apply to the model."),
     n_tasks: int | None = typer.Option(None, "--n-tasks", "-n", help="First N tasks of the split (default all)."),
     option: list[str] = typer.Option(None, "--option", "-o", help="Environment option key=value (repeatable)."),
-    method: str = typer.Option("dense", help="Routing method: dense, bm25, hybrid, rerank."),
+    method: str = typer.Option("auto", help="Routing method: auto (the reranker trained for the library when there "
+                               "is one, else dense), dense, bm25, hybrid, rerank."),
     max_skills: int = typer.Option(3, help="Most skills shown per prompt."),
     disclosure: str = typer.Option("body", "--disclosure", help="body: whole skills in the prompt; progressive: "
                                    "names and descriptions, the model reads bodies and files with read_skill(...)."),
@@ -156,7 +157,8 @@ def evaluate(
     router, files = None, None
     if library is not None:
         with console.status("building the router"):
-            router = Router.from_library(open_skill_source(library), encoder="minilm", reranker=None)
+            # the dense-stage encoder and reranker distilled / trained for this library, when they exist
+            router = Router.from_library(open_skill_source(library), encoder="auto", reranker="auto")
         files = SkillFiles.of(library) if library.is_dir() else None
     config = AgentConfig(max_skills=max_skills, max_new_tokens=max_new_tokens, route_method=method,
                          disclosure=disclosure)

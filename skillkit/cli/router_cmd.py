@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from retriever.distill import DistillConfig, distill, load_teacher_scores, save_teacher_scores, score_triples
+from retriever.encoders import default_encoder_path
 from retriever.rerank import default_reranker_path
 from retriever.router import RerankerMissingError, Router
 from retriever.teachers import EnsembleTeacher, default_teachers_path, resolve_teacher
@@ -72,7 +73,8 @@ def route_cmd(
     tier: str | None = typer.Option(None, "--tier", help="Only skills of this tier."),
     reranker: str = typer.Option("auto", "--reranker", help=RERANKER_HELP),
     index_kind: str = typer.Option("auto", "--index", help="auto, flat, hnsw, ivf or ivfpq."),
-    encoder: str = typer.Option("minilm", "--encoder", help="Bi-encoder name or path."),
+    encoder: str = typer.Option("auto", "--encoder", help="Bi-encoder name or path; auto: the one `skillkit router "
+                                "distill --student bi-encoder` saved next to the library, else minilm."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list of {name, score, ...}, best first)."),
 ) -> None:
     """Route a query (or a JSONL file of queries, with one model load) to the best skills."""
@@ -219,8 +221,9 @@ def distill_cmd(
     scores: Path = typer.Option(..., "--scores", help="Teacher scores from `skillkit router teacher-scores`."),
     student: str = typer.Option("cross-encoder", "--student", help="cross-encoder (a reranker) or bi-encoder "
                                 "(the dense stage's encoder)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: a reranker (use with --reranker) or a "
-                             "sentence-transformers model (use with --encoder)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: next to the library, "
+                                    "LIB/reranker for a cross-encoder, LIB/encoder for a bi-encoder, where "
+                                    "`skillkit route` and `skillkit evaluate` find them)."),
     time_budget: float = typer.Option(240.0, "--time-budget", help="Stop training after this many seconds."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
     epochs: int = typer.Option(2, "--epochs", min=1),
@@ -238,6 +241,7 @@ def distill_cmd(
             bar.update(task, completed=step, total=total, description=f"distilling (loss {loss_value:.3f})")
 
         model, stats = distill(router, scored, config, on_step=on_step)
+    out = out or (default_reranker_path(library) if student == "cross-encoder" else default_encoder_path(library))
     model.save(str(out))
     console.print(f"distilled a {student} in {stats['steps']} steps on {stats['queries']} queries "
                   f"(margin MSE {stats['first_loss']} -> {stats['last_loss']}); saved to {out}")
@@ -256,7 +260,8 @@ def serve_cmd(
     batch_window_ms: float = typer.Option(4.0, "--batch-window-ms", min=0.0,
                                           help="Collect concurrent /route requests this long and encode them "
                                                "as one batch (0: route each request on its own)."),
-    encoder: str = typer.Option("minilm", "--encoder", help="Bi-encoder name or path."),
+    encoder: str = typer.Option("auto", "--encoder", help="Bi-encoder name or path; auto: the one `skillkit router "
+                                "distill --student bi-encoder` saved next to the library, else minilm."),
 ) -> None:
     """Serve the library over HTTP: POST /route, GET /skills/{name} (and its bundled files), GET /health."""
     try:  # fastapi (the 'server' extra) loads only when a command serves
