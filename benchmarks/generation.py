@@ -6,11 +6,16 @@ batch through ``model.generate``; ``hf-backend`` = ``HFBackend.generate`` (which
 token ids and per-token log-probs). Tokens/s counts only real generated tokens (no padding).
 ``--json-schema`` adds ``HFBackend + JSON schema``: the same prompts with every answer held to
 ``STORY_SCHEMA`` by llguidance masks (the string field is unbounded, so rows still use the budget
-and the difference is the per-step cost of computing and applying the masks).
+and the difference is the per-step cost of computing and applying the masks). ``--static-cache``
+adds ``plain batched generate`` with transformers' built-in static KV cache
+(``cache_implementation="static"``), and ``--compile`` also ``torch.compile``s the forward for it
+(its warm-up, compilation included, is timed apart as ``static_warmup_seconds``): use whichever is
+faster on the machine at hand.
 
     python benchmarks/generation.py                       # 16 prompts x 64 tokens, CPU
     python benchmarks/generation.py --device cuda --dtype bfloat16 --batch 256 --skip-naive
     python benchmarks/generation.py --batch 4 --max-new-tokens 48 --skip-naive --json-schema
+    python benchmarks/generation.py --device cuda --dtype bfloat16 --batch 256 --skip-naive --static-cache --compile
 """
 
 from __future__ import annotations
@@ -50,14 +55,17 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def plain_generate(model, tokenizer, prompts: list[str], max_new_tokens: int, device: str) -> tuple[int, float]:
-    """One left-padded batch through ``model.generate``; returns (real new tokens, seconds)."""
+def plain_generate(model, tokenizer, prompts: list[str], max_new_tokens: int, device: str,
+                   cache_implementation: str | None = None) -> tuple[int, float]:
+    """One left-padded batch through ``model.generate`` (``cache_implementation="static"``: transformers'
+    static KV cache); returns (real new tokens, seconds)."""
+    options = {"cache_implementation": cache_implementation} if cache_implementation else {}
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
     _sync(device)
     start = time.perf_counter()
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id)
+                             pad_token_id=tokenizer.pad_token_id, **options)
     _sync(device)
     seconds = time.perf_counter() - start
     new = out[:, enc["input_ids"].shape[1]:]
@@ -110,6 +118,11 @@ def run(args: argparse.Namespace) -> dict:
     if args.json_schema:  # builds the llguidance tokenizer (once per backend) outside the timing
         backend.generate(chats[:1], SamplingParams(temperature=0, max_new_tokens=2, json_schema=STORY_SCHEMA))
     rows = []
+    static_warmup = None
+    if args.static_cache:
+        if args.compile:
+            model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
+        _, static_warmup = plain_generate(model, tokenizer, prompts, args.max_new_tokens, args.device, "static")
     if not args.skip_naive:
         tokens, seconds = 0, 0.0
         for prompt in prompts:
@@ -117,8 +130,13 @@ def run(args: argparse.Namespace) -> dict:
             tokens, seconds = tokens + t, seconds + s
         rows.append({"method": "naive (one at a time)", "tokens": tokens, "seconds": seconds})
     # Batched methods alternate for --repeats rounds and keep their best time (the machine is shared).
-    plain_best = backend_best = schema_best = None
+    plain_best = backend_best = schema_best = static_best = None
     for _ in range(args.repeats):
+        if args.static_cache:
+            tokens, seconds = plain_generate(model, tokenizer, prompts, args.max_new_tokens, args.device, "static")
+            if static_best is None or seconds < static_best["seconds"]:
+                static_best = {"method": "plain generate, static cache" + (" + compile" if args.compile else ""),
+                               "tokens": tokens, "seconds": seconds}
         tokens, seconds = plain_generate(model, tokenizer, prompts, args.max_new_tokens, args.device)
         if plain_best is None or seconds < plain_best["seconds"]:
             plain_best = {"method": "plain batched generate", "tokens": tokens, "seconds": seconds}
@@ -135,7 +153,7 @@ def run(args: argparse.Namespace) -> dict:
             schema_row = timed_schema_generate(backend, chats, sampling, args.device)
             if schema_best is None or schema_row["seconds"] < schema_best["seconds"]:
                 schema_best = schema_row
-    rows += [plain_best, backend_best] + ([schema_best] if schema_best else [])
+    rows += [plain_best, backend_best] + [r for r in (schema_best, static_best) if r]
     for row in rows:
         row["tokens_per_s"] = row["tokens"] / row["seconds"]
     base = rows[0]["tokens_per_s"]
@@ -145,7 +163,7 @@ def run(args: argparse.Namespace) -> dict:
         row["vs_plain_batched"] = row["tokens_per_s"] / plain
     return {
         "benchmark": "generation", "model": args.model, "random_init": args.random_init, "device": args.device, "dtype": args.dtype,
-        "batch": args.batch, "repeats": args.repeats, "json_schema": STORY_SCHEMA if args.json_schema else None, "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(),
+        "batch": args.batch, "repeats": args.repeats, "static_warmup_seconds": static_warmup, "json_schema": STORY_SCHEMA if args.json_schema else None, "max_new_tokens": args.max_new_tokens, "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None, "rows": rows,
     }
@@ -174,6 +192,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the batched methods (best kept)")
     parser.add_argument("--skip-naive", action="store_true", help="skip one-at-a-time (slow at large batches)")
     parser.add_argument("--json-schema", action="store_true", help="also time answers held to STORY_SCHEMA")
+    parser.add_argument("--static-cache", action="store_true", help="also time generate with the static KV cache")
+    parser.add_argument("--compile", action="store_true", help="with --static-cache: torch.compile the forward")
     parser.add_argument("--out", default="benchmarks/results/generation.json")
     args = parser.parse_args()
     result = run(args)
