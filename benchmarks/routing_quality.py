@@ -56,6 +56,7 @@ from retriever.bench_corpus import core_docs, distractor_docs, labelled_queries 
 from retriever.docs import RouterDoc  # noqa: E402
 from retriever.encoders import get_encoder  # noqa: E402
 from retriever.evaluation import rank_of  # noqa: E402
+from skillkit.core.fileio import atomic_write_text  # noqa: E402
 from skillkit.core.stats import bootstrap_mean, paired_comparison  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "routing_quality.json"
@@ -328,23 +329,28 @@ def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, di
     out = Path(out)
     if out.exists():  # sections not run this time keep their earlier results
         result = {**json.loads(out.read_text()), **result}
+    result["sections_run"] = []
+
+    def save(section: str) -> None:
+        """Written after every section, so a later failure keeps what was measured."""
+        result["sections_run"].append(section)
+        result["total_seconds"] = round(time.perf_counter() - started, 1)
+        result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        atomic_write_text(out, json.dumps(result, indent=1))
+        print(f"wrote {out} ({section}) at {result['total_seconds']} s", flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(work_dir or tmp)
         models: dict[str, Any] = {"encoder": get_encoder("minilm")}
         if "heldout" in sections:
             result["heldout"], models = heldout(distractors, train_steps, distill_steps, teacher_queries, quick, work)
+            save("heldout")
         if "apps" in sections:
             result["apps"] = apps_set(models, quick)
+            save("apps")
         if "sokoban" in sections:
             result["sokoban_layout"] = sokoban_layout(models["encoder"], quick)
-    result["sections_run"] = list(sections)
-    result["total_seconds"] = round(time.perf_counter() - started, 1)
-    result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=1))
-    os.replace(tmp_out, out)
-    print(f"wrote {out} in {result['total_seconds']} s")
+            save("sokoban")
     return result
 
 

@@ -121,8 +121,9 @@ class CrossEncoderReranker:
         return cls(module, tokenizer, max_length, use_prior, device, {"base": base, "trained": False})
 
     def encode_pairs(self, queries: Sequence[str], texts: Sequence[str]) -> dict[str, Any]:
-        """Tokenise (query, doc text) pairs, truncating the doc side only."""
-        batch = self.tokenizer(list(queries), list(texts), truncation="only_second", max_length=self.max_length,
+        """Tokenise (query, doc text) pairs within ``max_length``: the longer side is cut first, so a
+        short query stays whole and a query longer than the budget (an app screen) still fits."""
+        batch = self.tokenizer(list(queries), list(texts), truncation="longest_first", max_length=self.max_length,
                                padding=True, return_tensors="pt")
         return {k: v.to(self.device) for k, v in batch.items()}
 

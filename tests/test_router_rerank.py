@@ -102,6 +102,9 @@ def test_mining_training_and_save_load(minilm, tmp_path):
     assert loaded.meta["trained"] is True
     fresh = CrossEncoderReranker.from_base("minilm")
     assert not np.allclose(fresh.score("add a song", cands, prior), loaded.score("add a song", cands, prior))
+    # a query longer than the pair budget (an app screen as the routing query) is cut, not an error
+    screen = " ".join(f"line {i}: wallet balance and recent payments" for i in range(60))
+    assert np.isfinite(loaded.score(screen, cands, prior)).all()
 
 
 def test_llm_reranker_is_yes_minus_no(tiny_lm):

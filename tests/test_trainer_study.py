@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from skillkit.cli.main import app
-from trainer.study import analyse, load_study_config, unit_outcomes
+from trainer.config import load_train_config
+from trainer.study import ARMS, analyse, load_study_config, unit_outcomes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,3 +96,13 @@ def test_study_config_names_known_arms():
     assert [a.name for a in cfg.arm_specs()] == ["grpo", "skillsd", "opsd"]
     with pytest.raises(ValueError, match="unknown arm"):
         load_study_config(ROOT / "configs" / "study_cpu.yaml", ["arms=[grpo,nope]"]).arm_specs()
+
+
+@pytest.mark.parametrize("arm", sorted(ARMS))
+def test_every_named_arm_is_a_valid_run_of_the_cpu_study(arm):
+    # each arm's overrides on top of the study's shared config must validate (the frozen teacher once
+    # failed here: the shared config's teacher.sync_every=1 contradicted method skillsd_frozen)
+    study = load_study_config(ROOT / "configs" / "study_cpu.yaml")
+    spec = ARMS[arm]
+    cfg = load_train_config(study.train_config, [*study.overrides, *spec.overrides, f"method={spec.method}"])
+    assert cfg.method == spec.method

@@ -75,7 +75,8 @@ ARMS: dict[str, ArmSpec] = {
     "grpo_control": ArmSpec(name="grpo_control", method="grpo", seed_offset=1000),
     "skillsd": ArmSpec(name="skillsd", method="skillsd"),
     "opsd": ArmSpec(name="opsd", method="opsd"),
-    "skillsd_frozen": ArmSpec(name="skillsd_frozen", method="skillsd_frozen"),
+    # the shared training config may name a sync interval; the frozen teacher's is 0 by definition
+    "skillsd_frozen": ArmSpec(name="skillsd_frozen", method="skillsd_frozen", overrides=["teacher.sync_every=0"]),
     "opd": ArmSpec(name="opd", method="opd"),
     "skill_in_prompt_grpo": ArmSpec(name="skill_in_prompt_grpo", method="skill_in_prompt_grpo"),
     # the distillation methods of docs/training.md's method table
