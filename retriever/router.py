@@ -133,7 +133,7 @@ class Router:
 
         ``encoder`` None means the library's own (``library.encoder``; ``minilm`` for a file); ``"auto"``
         the bi-encoder distilled for this library by ``skillkit router distill --student bi-encoder``
-        (:func:`~retriever.encoders.default_encoder_path`) when there is one, else None's. When the
+        (:func:`~retriever.encoders.default_encoder_path`) when there is one, else as for None. When the
         router's encoder gives the same vectors as the library's, the library's stored vectors are
         reused (``library.embeddings``) and nothing is re-embedded; otherwise the skills are encoded
         with the router's encoder. A library *folder* is opened by the caller
