@@ -12,8 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from skillkit.cli.main import app
-from trainer.config import load_train_config
-from trainer.study import ARMS, analyse, load_study_config, unit_outcomes
+from trainer.study import ARMS, analyse, arm_config, load_study_config, unit_outcomes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,6 +102,5 @@ def test_every_named_arm_is_a_valid_run_of_the_cpu_study(arm):
     # each arm's overrides on top of the study's shared config must validate (the frozen teacher once
     # failed here: the shared config's teacher.sync_every=1 contradicted method skillsd_frozen)
     study = load_study_config(ROOT / "configs" / "study_cpu.yaml")
-    spec = ARMS[arm]
-    cfg = load_train_config(study.train_config, [*study.overrides, *spec.overrides, f"method={spec.method}"])
-    assert cfg.method == spec.method
+    cfg = arm_config(study, ARMS[arm], seed=0)
+    assert cfg.method == ARMS[arm].method

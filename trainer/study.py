@@ -203,14 +203,20 @@ def unit_outcomes(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_arm(study: StudyConfig, arm: ArmSpec, seed: int, warm: str | None, out_dir: Path,
-            extra: Sequence[str]) -> dict[str, Any]:
-    """Train one arm with one seed and return its result (outcomes per task, scalar metrics)."""
+def arm_config(study: StudyConfig, arm: ArmSpec, seed: int, warm: str | None = None,
+               extra: Sequence[str] = ()) -> TrainConfig:
+    """The training config of one arm x seed: the study's shared budget, then the arm's own overrides."""
     overrides = [*study.overrides, *extra, *arm.overrides, f"method={arm.method}", f"seed={seed + arm.seed_offset}",
                  f"name={study.name}-{arm.name}-seed{seed}"]
     if warm is not None:
         overrides.append(f"model.name={warm}")
-    cfg = load_train_config(study.train_config, overrides)
+    return load_train_config(study.train_config, overrides)
+
+
+def run_arm(study: StudyConfig, arm: ArmSpec, seed: int, warm: str | None, out_dir: Path,
+            extra: Sequence[str]) -> dict[str, Any]:
+    """Train one arm with one seed and return its result (outcomes per task, scalar metrics)."""
+    cfg = arm_config(study, arm, seed, warm, extra)
     run_dir = out_dir / "runs" / f"{arm.name}__seed{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)   # a run without a result file was interrupted: start it afresh
     t0 = time.perf_counter()
