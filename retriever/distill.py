@@ -233,8 +233,8 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
             teacher = torch.tensor([list(s.scores) + [s.scores[0]] * (width - len(s.scores)) for s in batch])
             mask = torch.tensor([[j < len(s.candidates) for j in range(1, width)] for s in batch])
             if config.student == "cross-encoder":
-                prior = torch.tensor([[float(qvecs[s.query] @ vecs[s.view][c]) for c in row]
-                                      for s, row in zip(batch, cands)], dtype=torch.float32)
+                prior = torch.tensor(np.stack([student.prepare_prior([float(qvecs[s.query] @ vecs[s.view][c]) for c in row])
+                                               for s, row in zip(batch, cands)]), dtype=torch.float32)
                 flat_q = [s.query for s in batch for _ in range(width)]
                 pred = student.forward_texts(flat_q, [t for row in texts for t in row], prior.view(-1))
                 pred = pred.view(len(batch), width)

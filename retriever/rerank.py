@@ -2,8 +2,11 @@
 
 No pretrained cross-encoder ships offline, so :class:`CrossEncoderReranker` is the MiniLM encoder
 with a fresh scoring head, trained by :mod:`retriever.train_reranker`. Its score is the head's
-logit plus a learned multiple of the first-stage (bi-encoder) cosine, so an untrained head leaves
-the dense order almost unchanged and training learns a correction on top of it.
+logit plus a learned multiple of the first-stage (bi-encoder) score, so an untrained head leaves
+the dense order almost unchanged and training learns a correction on top of it. That prior is
+z-normalised over each query's candidates (``prior_norm="zscore"``): first stages score on their
+own scales (MiniLM cosines spread ~0.1 over a query's candidates, a Margin-MSE bi-encoder 20 times
+more), and a raw prior learned on one first stage swamps the head under another.
 
 :class:`LLMReranker` asks a causal LM (default the embedded SmolLM2) whether a skill fits the
 query and scores ``logit("yes") - logit("no")`` for the first answer token.
@@ -31,6 +34,15 @@ class Reranker(Protocol):
     def score(self, query: str, docs: Sequence[RouterDoc], prior: np.ndarray | None = None) -> np.ndarray:
         """One score per doc; ``prior`` holds the first-stage cosine of each doc when known."""
         ...
+
+
+def zscore(scores: np.ndarray) -> np.ndarray:
+    """Scores minus their mean, over their standard deviation (all zeros when they are all equal)."""
+    scores = np.asarray(scores, np.float64)
+    std = scores.std()
+    if scores.size == 0 or std < 1e-12:
+        return np.zeros_like(scores, np.float32)
+    return ((scores - scores.mean()) / std).astype(np.float32)
 
 
 def listwise_loss(scores: Any, mask: Any | None = None) -> Any:
@@ -88,11 +100,16 @@ class CrossEncoderReranker:
     """Cross-encoder reranker on MiniLM weights with a scoring head (train it before relying on it).
 
     Build a fresh one with :meth:`from_base` (``base="minilm"`` or any BERT-style folder/id) or load
-    a trained one with :meth:`load`. ``use_prior`` adds ``prior_weight * cosine`` from the first stage.
+    a trained one with :meth:`load`. ``use_prior`` adds ``prior_weight * prior`` from the first stage,
+    where the prior is the first-stage score z-normalised over the query's candidates
+    (``prior_norm="zscore"``, see :meth:`prepare_prior`) or, for rerankers saved before that, the
+    raw cosine (``"none"``).
     """
 
     def __init__(self, module: Any, tokenizer: Any, max_length: int = 128, use_prior: bool = True,
-                 device: str = "cpu", meta: dict[str, Any] | None = None) -> None:
+                 device: str = "cpu", meta: dict[str, Any] | None = None, prior_norm: str = "zscore") -> None:
+        if prior_norm not in ("zscore", "none"):
+            raise ValueError(f"prior_norm must be 'zscore' or 'none', got {prior_norm!r}")
         self.module = module.to(device)
         self.module.eval()
         self.tokenizer = tokenizer
@@ -100,12 +117,19 @@ class CrossEncoderReranker:
         self.use_prior = use_prior
         self.device = device
         self.meta = dict(meta or {})
+        self.prior_norm = prior_norm
         self.batch_size = 32
+
+    def prepare_prior(self, first_stage: Sequence[float] | np.ndarray) -> np.ndarray:
+        """One query's first-stage scores over its candidates as the prior this reranker was trained on."""
+        values = np.asarray(first_stage, np.float32)
+        return zscore(values) if self.prior_norm == "zscore" else values
 
     @classmethod
     def from_base(cls, base: str = "minilm", max_length: int = 128, use_prior: bool = True,
-                  prior_weight: float = 20.0, device: str = "cpu", seed: int = 0) -> CrossEncoderReranker:
-        """A new (untrained) reranker: the base encoder's transformer plus a randomly initialised head."""
+                  prior_weight: float = 1.0, device: str = "cpu", seed: int = 0) -> CrossEncoderReranker:
+        """A new (untrained) reranker: the base encoder's transformer plus a randomly initialised head.
+        ``prior_weight`` starts at 1: a z-scored prior spreads a query's candidates over a few logits."""
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -139,6 +163,8 @@ class CrossEncoderReranker:
         if not docs:
             return np.zeros(0, np.float32)
         texts = [d.to_text() for d in docs]
+        if prior is not None:
+            prior = self.prepare_prior(prior)
         out = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
@@ -158,7 +184,8 @@ class CrossEncoderReranker:
             self.tokenizer.save_pretrained(str(tmp / "encoder"))
             torch.save({"head": self.module.head.state_dict(), "prior_weight": self.module.prior_weight.detach().cpu()},
                        tmp / "head.pt")
-            meta = {**self.meta, "format": 1, "max_length": self.max_length, "use_prior": self.use_prior}
+            meta = {**self.meta, "format": 1, "max_length": self.max_length, "use_prior": self.use_prior,
+                    "prior_norm": self.prior_norm}
             atomic_write_text(tmp / RERANKER_MARKER, json.dumps(meta, indent=2))
 
     @classmethod
@@ -176,7 +203,9 @@ class CrossEncoderReranker:
         state = torch.load(path / "head.pt", map_location="cpu", weights_only=True)
         module = _torch_module()(bert, float(state["prior_weight"]))
         module.head.load_state_dict(state["head"])
-        return cls(module, tokenizer, int(meta.get("max_length", 256)), bool(meta.get("use_prior", True)), device, meta)
+        # saved before the prior was normalised: keep the raw cosine it was trained with
+        return cls(module, tokenizer, int(meta.get("max_length", 256)), bool(meta.get("use_prior", True)), device, meta,
+                   prior_norm=str(meta.get("prior_norm", "none")))
 
 
 LLM_PROMPT = (

@@ -21,20 +21,11 @@ from typing import Any
 import numpy as np
 
 from retriever.docs import RouterDoc, beside_library
-from retriever.rerank import CrossEncoderReranker, resolve_reranker
+from retriever.rerank import CrossEncoderReranker, resolve_reranker, zscore
 from retriever.train_reranker import TrainConfig, TrainQuery, train_reranker
 
 #: The query views each trained teacher learns from, cycled over the seeds.
 TEACHER_VIEWS: tuple[tuple[str, ...], ...] = (("desc", "name"), ("desc",), ("name",))
-
-
-def zscore(scores: np.ndarray) -> np.ndarray:
-    """Scores minus their mean, over their standard deviation (all zeros when they are all equal)."""
-    scores = np.asarray(scores, np.float64)
-    std = scores.std()
-    if scores.size == 0 or std < 1e-12:
-        return np.zeros_like(scores, np.float32)
-    return ((scores - scores.mean()) / std).astype(np.float32)
 
 
 class EnsembleTeacher:

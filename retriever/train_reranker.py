@@ -254,11 +254,12 @@ def train_reranker(router: Any, labelled: Sequence[TrainQuery] = (), config: Tra
             for qi in batch:
                 q = queries[qi]
                 cands = [q.positive] + negatives[qi]
+                row_prior = reranker.prepare_prior([float(qvecs[qi] @ view_vecs[q.view][c]) for c in cands])
                 for slot in range(width):
-                    cand = cands[slot] if slot < len(cands) else cands[0]
+                    j = slot if slot < len(cands) else 0
                     q_texts.append(q.query)
-                    d_texts.append(render(docs[cand], q.view))
-                    priors.append(float(qvecs[qi] @ view_vecs[q.view][cand]))
+                    d_texts.append(render(docs[cands[j]], q.view))
+                    priors.append(float(row_prior[j]))
                     mask.append(slot < len(cands))
             prior = torch.tensor(priors, dtype=torch.float32)
             scores = reranker.forward_texts(q_texts, d_texts, prior).view(len(batch), width)

@@ -306,6 +306,23 @@ def test_env_plays_split_levels_with_expert_actions():
     assert obs.splitlines()[0] == "######"
 
 
+def test_moves_to_go_starts_levels_that_many_optimal_moves_before_solved():
+    full = environments.make("sokoban", variant="1box", max_steps=8)
+    short = environments.make("sokoban", variant="1box", max_steps=8, moves_to_go=2)
+    for tid in full.task_ids("test")[:6]:
+        plan = full.oracle().expert_actions(tid)
+        assert len(plan) > 2
+        rest = short.oracle().expert_actions(tid)
+        assert rest == plan[-2:] or len(rest) == 2  # the same level, 2 optimal moves from solved
+        moves = iter(rest)
+        traj = run_episode(short, lambda obs: next(moves), tid)
+        assert traj.success and traj.num_steps == 2 and traj.metadata["optimal_moves"] == 2
+        assert short.level_grid(tid) != full.level_grid(tid)
+    assert len(short.oracle().optimal_next_actions(short.reset(full.task_ids("test")[0]))) >= 1
+    with pytest.raises(ValueError, match="moves_to_go"):
+        SokobanEnv(variant="1box", moves_to_go=0)
+
+
 def test_vector_env_steps_only_unfinished_episodes():
     envs = [SokobanEnv.from_text(ROOM), SokobanEnv.from_text(ROOM, max_steps=1)]
     vec = VectorEnv(envs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -105,6 +106,18 @@ def test_mining_training_and_save_load(minilm, tmp_path):
     # a query longer than the pair budget (an app screen as the routing query) is cut, not an error
     screen = " ".join(f"line {i}: wallet balance and recent payments" for i in range(60))
     assert np.isfinite(loaded.score(screen, cands, prior)).all()
+    # the prior is z-scored per query: any first stage's scale and shift give the same scores
+    assert loaded.prior_norm == "zscore"
+    assert np.allclose(loaded.score("add a song", cands, prior), loaded.score("add a song", cands, 20 * prior - 3),
+                       atol=1e-4)
+    # a reranker saved before the prior was normalised keeps the raw cosine it was trained on
+    meta = json.loads((tmp_path / "rr" / "reranker.json").read_text())
+    del meta["prior_norm"]
+    (tmp_path / "rr" / "reranker.json").write_text(json.dumps(meta))
+    old = resolve_reranker(str(tmp_path / "rr"))
+    assert old.prior_norm == "none" and np.allclose(old.prepare_prior(prior), prior)
+    with pytest.raises(ValueError, match="prior_norm"):
+        CrossEncoderReranker(fresh.module, fresh.tokenizer, prior_norm="minmax")
 
 
 def test_llm_reranker_is_yes_minus_no(tiny_lm):

@@ -14,6 +14,7 @@ from environments.sokoban.levels_file import load_levels_file
 from environments.sokoban.oracle import SokobanOracle
 from environments.sokoban.probes import probe_states
 from environments.sokoban.routing import layout_tokens
+from environments.sokoban.solver import solve
 from environments.sokoban.splits import VARIANTS, load_split
 
 STEP_PENALTY = -0.1
@@ -29,18 +30,27 @@ class SokobanEnv(Environment):
 
     Each move counts as a step (a turn with ``a || b`` makes two steps); a turn whose text holds no
     valid action costs one step and the step penalty, and leaves the grid unchanged.
+
+    ``moves_to_go=k`` starts every level id ``k`` optimal moves before it is solved (the solver's
+    plan is played up to there; levels already that short are unchanged): a reverse curriculum
+    (Florensa et al. 2017, "Reverse Curriculum Generation for Reinforcement Learning"), so a
+    small model that never solves a whole level still sees episodes that succeed and fail. The
+    shortened grid is the level for everything (episodes, oracle, probe states, routing).
     """
 
     name = "sokoban"
 
     def __init__(self, variant: str = "2box", max_steps: int = 40, max_actions_per_turn: int = 3,
-                 grid: str | None = None, levels_file: str | None = None):
+                 grid: str | None = None, levels_file: str | None = None, moves_to_go: int | None = None):
         if variant not in VARIANTS:
             raise ValueError(f"unknown Sokoban variant {variant!r}; choose one of {sorted(VARIANTS)}")
         if max_steps < 1:
             raise ValueError(f"max_steps must be positive, got {max_steps}")
         if max_actions_per_turn < 1:
             raise ValueError(f"max_actions_per_turn must be positive, got {max_actions_per_turn}")
+        if moves_to_go is not None and moves_to_go < 1:
+            raise ValueError(f"moves_to_go must be a positive number of moves (or unset), got {moves_to_go}")
+        self.moves_to_go = moves_to_go
         self.variant = variant
         self.max_steps = max_steps
         self.max_actions_per_turn = max_actions_per_turn
@@ -76,8 +86,21 @@ class SokobanEnv(Environment):
     def _split_levels(self, split: str) -> list[dict[str, Any]]:
         records = self._own_levels if self._own_levels is not None else load_split(self.variant, split)
         for rec in records:
-            self._levels.setdefault(rec["id"], rec)
+            self._levels.setdefault(rec["id"], self._shortened(rec))
         return records
+
+    def _shortened(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """The record started ``moves_to_go`` optimal moves before solved (unchanged when unset or short)."""
+        k = self.moves_to_go
+        if k is None or rec.get("optimal_moves", k + 1) <= k:
+            return rec
+        plan = solve(rec["grid"])
+        if plan is None or len(plan) <= k:
+            return rec
+        level = Level.from_text(rec["grid"])
+        for name in plan[:len(plan) - k]:
+            level = level.move(name)[0]
+        return {**rec, "grid": level.to_text(), "optimal_moves": k}
 
     def task_ids(self, split: str) -> list[str]:
         """Level ids of a split ("train" is in curriculum order, shortest optimal solution first); with
