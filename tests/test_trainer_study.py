@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from skillkit.cli.main import app
-from trainer.study import ARMS, analyse, arm_config, load_study_config, unit_outcomes
+from trainer.study import ARMS, Selection, analyse, arm_config, load_study_config, select_on_dev, unit_outcomes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +38,24 @@ def test_analysis_pairs_arms_on_levels_and_tests_against_grpo():
     assert summary["per_level"]["success"]["level-0"] == {"grpo": hard["level-0"], "grpo_control": hard["level-0"],
                                                           "better": 1.0}
     assert summary["scalars"]["eval_success_rate"]["better"]["mean"] == 1.0
+
+
+def test_selection_chooses_on_dev_and_compares_on_test():
+    units = [f"level-{i}" for i in range(8)]
+    # "lucky" wins the dev half (levels 0-3) and loses the test half; "steady" is 0.5 everywhere
+    arms = {"lucky": [1, 1, 1, 1, 0, 0, 0, 0], "steady": [1, 0, 1, 0, 1, 0, 1, 0], "auto": [0, 0, 0, 0, 1, 1, 0, 1]}
+    results = [{"arm": arm, "seed": seed, "outcomes": {"success": dict(zip(units, map(float, values)))}, "scalars": {}}
+               for arm, values in arms.items() for seed in range(2)]
+    sel = Selection(arm="auto", candidates=["steady", "lucky"], dev_tasks=4)
+    out = select_on_dev(results, sel, resamples=500)
+    assert out["dev_means"] == {"steady": 0.5, "lucky": 1.0} and out["chosen"] == "lucky"
+    assert out["dev_units"] == units[:4] and out["test_units"] == units[4:]
+    assert out["test_vs_chosen"]["diff"]["mean"] == pytest.approx(0.75)   # auto 0.75 minus lucky 0.0 on test
+    assert out["test_arm_mean"] == 0.75 and out["test_chosen_mean"] == 0.0
+    tie = select_on_dev(results, Selection(arm="auto", candidates=["steady", "steady2"], dev_tasks=4), 500)
+    assert "skipped" in tie and "steady2" in tie["skipped"]
+    with pytest.raises(ValueError, match="no test tasks"):
+        select_on_dev(results, Selection(arm="auto", candidates=["steady"], dev_tasks=8), 500)
 
 
 def test_unit_outcomes_reads_the_evaluation_record():
@@ -93,6 +111,8 @@ def test_smoke_study_runs_merges_new_seeds_and_refuses_another_budget(tmp_path):
 def test_study_config_names_known_arms():
     cfg = load_study_config(ROOT / "configs" / "study_cpu.yaml")
     assert [a.name for a in cfg.arm_specs()] == ["grpo", "skillsd", "opsd"]
+    short = load_study_config(ROOT / "configs" / "study_cpu_short.yaml")
+    assert all(a in [s.name for s in short.arm_specs()] for sel in short.selections for a in (sel.arm, *sel.candidates))
     with pytest.raises(ValueError, match="unknown arm"):
         load_study_config(ROOT / "configs" / "study_cpu.yaml", ["arms=[grpo,nope]"]).arm_specs()
 

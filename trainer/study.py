@@ -91,6 +91,22 @@ ARMS: dict[str, ArmSpec] = {
 }
 
 
+class Selection(StrictModel):
+    """Choose the best of ``candidates`` on the dev tasks, compare ``arm`` with that choice on the rest.
+
+    The evaluation tasks every arm shares, sorted, are split: the first ``dev_tasks`` are the dev
+    half, where the candidate with the highest mean ``metric`` is chosen (ties: the first listed);
+    the others are the test half, where ``arm`` minus the chosen candidate is reported, paired, with
+    its 95% interval. E.g. ``gt_alpha=auto`` against the best fixed alpha, without the test half
+    choosing the alpha it is compared with.
+    """
+
+    arm: str
+    candidates: list[str] = Field(min_length=1)
+    dev_tasks: int = Field(ge=1)
+    metric: str = "success"
+
+
 class StudyConfig(StrictModel):
     """A study (see the module docstring). ``train_config`` is relative to the study's YAML file;
     ``output_dir`` and a ``warm_start`` folder, like every output, to the working folder."""
@@ -104,6 +120,7 @@ class StudyConfig(StrictModel):
     overrides: list[str] = Field(default_factory=list)  # the equal budget, applied to every arm
     baseline: str = "grpo"
     resamples: int = Field(4000, ge=100)
+    selections: list[Selection] = Field(default_factory=list)  # dev/test choices, reported after the arms
 
     def arm_specs(self) -> list[ArmSpec]:
         """The arms as specs (names looked up in :data:`ARMS`)."""
@@ -263,6 +280,7 @@ def run_study(study: StudyConfig, smoke: bool = False, log: Log = print) -> dict
                 f"({result['wall_s']:.0f}s)")
     results = [json.loads(p.read_text()) for p in sorted((out_dir / "results").glob("*.json"))]
     summary = analyse(results, study.baseline, study.resamples)
+    summary["selections"] = [select_on_dev(results, sel, study.resamples) for sel in study.selections]
     summary.update(name=study.name, budget=budget, warm_start=warm or study.warm_start, smoke=smoke)
     write_outputs(summary, out_dir)
     log(format_summary(summary))
@@ -273,6 +291,19 @@ def run_study(study: StudyConfig, smoke: bool = False, log: Log = print) -> dict
 # Analysis
 # ---------------------------------------------------------------------------------------------
 
+def paired_columns(results: Sequence[dict[str, Any]], metric: str) -> tuple[list[str], dict[str, Any]]:
+    """The evaluation tasks every arm with ``metric`` shares (sorted) and, per arm, its seeds x tasks matrix."""
+    per_arm: dict[str, dict[int, dict[str, float]]] = {}
+    for r in results:
+        if metric in r["outcomes"]:
+            per_arm.setdefault(r["arm"], {})[r["seed"]] = r["outcomes"][metric]
+    if not per_arm:
+        return [], {}
+    matrices = {arm: seed_unit_matrix(seeds) for arm, seeds in per_arm.items()}
+    common = sorted(set.intersection(*(set(units) for units, _ in matrices.values())))
+    return common, {arm: matrix[:, [units.index(u) for u in common]] for arm, (units, matrix) in matrices.items()}
+
+
 def analyse(results: Sequence[dict[str, Any]], baseline: str = "grpo", resamples: int = 4000) -> dict[str, Any]:
     """Means with 95% intervals per arm, paired differences to the baseline, per-level outcomes."""
     arms = list(dict.fromkeys(r["arm"] for r in results))
@@ -282,15 +313,9 @@ def analyse(results: Sequence[dict[str, Any]], baseline: str = "grpo", resamples
     for arm in arms:
         out["seeds"][arm] = sorted(r["seed"] for r in results if r["arm"] == arm)
     for metric in metrics:
-        per_arm: dict[str, dict[int, dict[str, float]]] = {}
-        for r in results:
-            if metric in r["outcomes"]:
-                per_arm.setdefault(r["arm"], {})[r["seed"]] = r["outcomes"][metric]
-        matrices = {arm: seed_unit_matrix(seeds) for arm, seeds in per_arm.items()}
-        common = sorted(set.intersection(*(set(units) for units, _ in matrices.values())))
+        common, cols = paired_columns(results, metric)
         if not common:
             continue
-        cols = {arm: matrix[:, [units.index(u) for u in common]] for arm, (units, matrix) in matrices.items()}
         block: dict[str, Any] = {"units": len(common), "arms": {}}
         for arm, m in cols.items():
             entry: dict[str, Any] = {"estimate": bootstrap_mean(m, resamples).as_dict()}
@@ -309,6 +334,24 @@ def analyse(results: Sequence[dict[str, Any]], baseline: str = "grpo", resamples
         if est:
             out["scalars"][key] = est
     return out
+
+
+def select_on_dev(results: Sequence[dict[str, Any]], selection: Selection, resamples: int = 4000) -> dict[str, Any]:
+    """One :class:`Selection`: the candidates' dev means, the choice, and ``arm`` minus it on the test half."""
+    units, cols = paired_columns(results, selection.metric)
+    out: dict[str, Any] = selection.model_dump()
+    missing = [a for a in (selection.arm, *selection.candidates) if a not in cols]
+    if missing:
+        return {**out, "skipped": f"no {selection.metric} results for {', '.join(missing)} yet"}
+    n = selection.dev_tasks
+    if n >= len(units):
+        raise ValueError(f"selection for {selection.arm}: dev_tasks={n} leaves no test tasks of the {len(units)} shared")
+    dev_means = {c: float(cols[c][:, :n].mean()) for c in selection.candidates}
+    chosen = max(selection.candidates, key=lambda c: dev_means[c])   # max keeps the first of equals
+    test = paired_comparison(cols[chosen][:, n:], cols[selection.arm][:, n:], resamples).as_dict()
+    return {**out, "dev_units": units[:n], "test_units": units[n:], "dev_means": dev_means, "chosen": chosen,
+            "test_arm_mean": float(cols[selection.arm][:, n:].mean()),
+            "test_chosen_mean": float(cols[chosen][:, n:].mean()), "test_vs_chosen": test}
 
 
 def write_outputs(summary: dict[str, Any], out_dir: Path) -> None:
@@ -378,5 +421,14 @@ def format_summary(summary: dict[str, Any]) -> str:
                 line += (f"  vs {summary['baseline']}: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] "
                          f"p={c['p_value']:.3f} MDE {c['mde']:.3f}")
             lines.append(line)
+    for sel in summary.get("selections", []):
+        if "skipped" in sel:
+            lines.append(f"selection {sel['arm']} vs best of {', '.join(sel['candidates'])}: {sel['skipped']}")
+            continue
+        d = sel["test_vs_chosen"]["diff"]
+        lines.append(f"selection on {sel['metric']}: {sel['chosen']} is the best of {', '.join(sel['candidates'])} on "
+                     f"{len(sel['dev_units'])} dev tasks; on the other {len(sel['test_units'])} tasks {sel['arm']} minus "
+                     f"it: {d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] "
+                     f"p={sel['test_vs_chosen']['p_value']:.3f} MDE {sel['test_vs_chosen']['mde']:.3f}")
     return "\n".join(lines)
 
