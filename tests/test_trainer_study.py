@@ -12,7 +12,15 @@ import pytest
 from typer.testing import CliRunner
 
 from skillkit.cli.main import app
-from trainer.study import ARMS, Selection, analyse, arm_config, load_study_config, select_on_dev, unit_outcomes
+from trainer.study import (
+    ARMS,
+    Selection,
+    analyse,
+    arm_config,
+    load_study_config,
+    select_on_dev,
+    unit_outcomes,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
