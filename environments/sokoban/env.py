@@ -86,7 +86,8 @@ class SokobanEnv(Environment):
     def _split_levels(self, split: str) -> list[dict[str, Any]]:
         records = self._own_levels if self._own_levels is not None else load_split(self.variant, split)
         for rec in records:
-            self._levels.setdefault(rec["id"], self._shortened(rec))
+            if rec["id"] not in self._levels:   # shortening solves the level: once per id
+                self._levels[rec["id"]] = self._shortened(rec)
         return records
 
     def _shortened(self, rec: dict[str, Any]) -> dict[str, Any]:
