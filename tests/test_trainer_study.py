@@ -83,10 +83,13 @@ def test_smoke_study_runs_merges_new_seeds_and_refuses_another_budget(tmp_path):
         assert result.exit_code == 0, result.output + repr(result.exception)
 
     t0 = time.perf_counter()
-    study("--arms", "grpo,skillsd,grpo_control", "--seeds", "0")
+    study("--arms", "grpo,skillsd,grpo_control,untrained", "--seeds", "0")
     first = time.perf_counter() - t0
     files = sorted(p.name for p in (out / "results").glob("*.json"))
-    assert files == ["grpo__seed0.json", "grpo_control__seed0.json", "skillsd__seed0.json"]
+    assert files == ["grpo__seed0.json", "grpo_control__seed0.json", "skillsd__seed0.json", "untrained__seed0.json"]
+    untrained = json.loads((out / "results" / "untrained__seed0.json").read_text())
+    assert untrained["iteration"] == 0 and len(untrained["outcomes"]["success"]) == 6   # evaluated, not trained
+    assert not (Path(untrained["run_dir"]) / "final").exists()
     control = json.loads((out / "results" / "grpo_control__seed0.json").read_text())
     assert control["method"] == "grpo" and control["train_seed"] == 1000     # disjoint seeds
     stamp = (out / "results" / "skillsd__seed0.json").stat().st_mtime
@@ -94,15 +97,15 @@ def test_smoke_study_runs_merges_new_seeds_and_refuses_another_budget(tmp_path):
     study("--arms", "grpo", "--seeds", "0,1")                                  # one new run, merged
     assert (out / "results" / "skillsd__seed0.json").stat().st_mtime == stamp
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["seeds"] == {"grpo": [0, 1], "grpo_control": [0], "skillsd": [0]}
+    assert summary["seeds"] == {"grpo": [0, 1], "grpo_control": [0], "skillsd": [0], "untrained": [0]}
     block = summary["metrics"]["success"]
-    assert block["units"] == 6 and set(block["arms"]) == {"grpo", "grpo_control", "skillsd"}
-    for arm in ("skillsd", "grpo_control"):
+    assert block["units"] == 6 and set(block["arms"]) == {"grpo", "grpo_control", "skillsd", "untrained"}
+    for arm in ("skillsd", "grpo_control", "untrained"):
         comparison = block["arms"][arm]["vs_baseline"]
         assert {"diff", "p_value", "mde"} <= set(comparison) and comparison["diff"]["n_units"] == 6
     with open(out / "per_level.csv") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["metric", "task", "grpo", "grpo_control", "skillsd"]
+    assert rows[0] == ["metric", "task", "grpo", "grpo_control", "skillsd", "untrained"]
     by_metric = {m: sum(r[0] == m for r in rows[1:]) for m in {r[0] for r in rows[1:]}}
     assert by_metric["success"] == 6
     # the dense metrics are paired per level too (the smoke probe's states cover some of the 6 levels)

@@ -43,7 +43,7 @@ from skillkit.core.stats import bootstrap_mean, normal_mde, paired_comparison, s
 from trainer.checkpoint import STATE_FILE, checkpoint_config, load_checkpoint
 from trainer.config import Method, TrainConfig, load_train_config
 from trainer.metrics import read_metrics
-from trainer.train import load_policy, train
+from trainer.train import evaluate_start, load_policy, train
 
 Log = Callable[[str], None]
 
@@ -67,11 +67,14 @@ class ArmSpec(StrictModel):
     method: Method
     seed_offset: int = Field(0, ge=0)
     overrides: list[str] = Field(default_factory=list)
+    train: bool = True      # False: evaluate the starting model as it is (the untrained reference)
 
 
 #: The named arms; a study lists them by name (or gives an :class:`ArmSpec`).
 ARMS: dict[str, ArmSpec] = {
     "grpo": ArmSpec(name="grpo", method="grpo"),
+    # the warm start itself, evaluated like every arm's final model: what training added
+    "untrained": ArmSpec(name="untrained", method="grpo", train=False),
     "grpo_control": ArmSpec(name="grpo_control", method="grpo", seed_offset=1000),
     "skillsd": ArmSpec(name="skillsd", method="skillsd"),
     "opsd": ArmSpec(name="opsd", method="opsd"),
@@ -83,8 +86,8 @@ ARMS: dict[str, ArmSpec] = {
     "gt_auto": ArmSpec(name="gt_auto", method="skillsd_gt", overrides=["loss.gt_alpha=auto"]),
     **{f"gt_alpha_{a}": ArmSpec(name=f"gt_alpha_{a}", method="skillsd_gt", overrides=[f"loss.gt_alpha={a}"])
        for a in ("0", "0.1", "0.3", "1")},
-    "anchored": ArmSpec(name="anchored", method="skillsd", overrides=["generations=3", "teacher.anchor_beta=0.3"]),
-    "unanchored": ArmSpec(name="unanchored", method="skillsd", overrides=["generations=3", "teacher.anchor_beta=0"]),
+    "anchored": ArmSpec(name="anchored", method="skillsd", overrides=["generations=4", "teacher.anchor_beta=0.3"]),
+    "unanchored": ArmSpec(name="unanchored", method="skillsd", overrides=["generations=4", "teacher.anchor_beta=0"]),
     "paced": ArmSpec(name="paced", method="skillsd", overrides=["loss.paced={a: 1.0, b: 1.0}"]),
     "srpo": ArmSpec(name="srpo", method="skillsd", overrides=["loss.srpo={enabled: true, uncertainty_weight: 0.1}"]),
     "sdar": ArmSpec(name="sdar", method="skillsd", overrides=["loss.sdar={tau: 1.0, max_weight: 2.0}"]),
@@ -237,7 +240,7 @@ def run_arm(study: StudyConfig, arm: ArmSpec, seed: int, warm: str | None, out_d
     run_dir = out_dir / "runs" / f"{arm.name}__seed{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)   # a run without a result file was interrupted: start it afresh
     t0 = time.perf_counter()
-    train(cfg, run_dir=run_dir, log=lambda m: None)
+    (train if arm.train else evaluate_start)(cfg, run_dir=run_dir, log=lambda m: None)
     evals = [r for r in read_metrics(run_dir) if "eval_success_rate" in r]
     if not evals:
         raise RuntimeError(f"{run_dir}: the run logged no evaluation")
@@ -273,7 +276,8 @@ def run_study(study: StudyConfig, smoke: bool = False, log: Log = print) -> dict
             if path.exists():
                 log(f"{arm.name} seed {seed}: done before ({path.name})")
                 continue
-            log(f"{arm.name} seed {seed}: training ({arm.method}, seed {seed + arm.seed_offset})")
+            log(f"{arm.name} seed {seed}: " + (f"training ({arm.method}, seed {seed + arm.seed_offset})"
+                                               if arm.train else "evaluating the starting model"))
             result = run_arm(study, arm, seed, warm, out_dir, extra)
             atomic_write_text(path, json.dumps(result, indent=1))
             log(f"{arm.name} seed {seed}: success {result['scalars'].get('eval_success_rate', float('nan')):.3f} "

@@ -738,6 +738,35 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
     return run_dir
 
 
+def evaluate_start(cfg: TrainConfig, run_dir: str | Path | None = None, log: Log = print) -> Path:
+    """Evaluate the configured starting model without training it: the held-out evaluation of
+    :func:`train`'s end, logged as iteration 0 in a run folder of its own. The reference a study's
+    ``untrained`` arm gives (what training added to the warm start); returns the run folder."""
+    seed_everything(cfg.seed)
+    dist = Dist(cfg, resolve_device(cfg.model.device))
+    if dist.world > 1:
+        raise ValueError("evaluate_start runs in one process; launch it without accelerate")
+    run_dir = create_run_dir(cfg.name, cfg, seed=cfg.seed, root=cfg.output_root, run_dir=run_dir)
+    model, tokenizer = load_policy(cfg, dist.device, seed=cfg.seed)
+    backend = HFBackend(unwrap_causal_lm(model), tokenizer, batch_size=cfg.rollout.generation_batch_size)
+    make_env = make_env_factory(cfg)
+    probe = make_env()
+    eval_tasks = probe.task_ids(cfg.env.eval_split)[:cfg.env.max_eval_tasks]
+    probe.close()
+    pool = make_pool(cfg, make_env)
+    log(f"run folder: {run_dir} | evaluating {cfg.model.name} untrained on {len(eval_tasks)} tasks")
+    try:
+        with torch.no_grad(), autocast_for(cfg, dist.device)():
+            result = evaluate(backend, pool, eval_tasks, cfg, dist)
+    finally:
+        pool.close()
+    metrics = MetricsLogger(run_dir)
+    metrics.log({"iteration": 0, "generation": 0, **result})
+    metrics.close()
+    log(f"  eval @ 0: success {result['eval_success_rate']:.3f} return {result['eval_mean_return']:.2f}")
+    return run_dir
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
