@@ -3,6 +3,7 @@ watch, and anchored generations end to end (tiny-random, R = 3)."""
 
 from __future__ import annotations
 
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from environments.sokoban.env import SokobanEnv
 from skillkit.core.schemas import Trajectory, Turn
 from trainer.config import load_train_config
+from trainer.generations import generation_series, plot_generations
 from trainer.guidance import OracleTargets, target_rows
 from trainer.metrics import read_metrics
 from trainer.rollout import TurnSample
@@ -99,3 +101,10 @@ def test_three_anchored_generations_log_teacher_distances(tmp_path, beta):
     else:
         assert all(r["gen_kl_anchor"] > 0 for r in boundaries) and boundaries[1]["gen_kl_successive"] > 0
     assert (run / "generations.png").stat().st_size > 0
+    # the study's comparison (benchmarks/anchored_generations.py): the run's series, ratios, two runs in one plot
+    series = generation_series(run)
+    assert [g for g, _ in series["kl_successive"]] == [1, 2] and [g for g, _ in series["eval_success"]] == [0, 1, 2]
+    bench = runpy.run_path(str(ROOT / "benchmarks" / "anchored_generations.py"))
+    rows = bench["arm_rows"](run)
+    assert rows[2]["ratio"] == pytest.approx(boundaries[1]["gen_kl_successive"] / boundaries[0]["gen_kl_successive"])
+    assert plot_generations({"a": run, "b": run}, tmp_path / "both.png").stat().st_size > 0

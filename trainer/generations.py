@@ -79,13 +79,10 @@ class GenerationProbe:
             teacher.beta = beta
 
 
-def plot_generations(run_dir: str | Path) -> Path | None:
-    """``<run>/generations.png``: successive-teacher KL, KL to the anchor and held-out success per generation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def generation_series(run_dir: str | Path) -> dict[str, list[tuple[int, float]]] | None:
+    """A run's per-generation metrics as ``(generation, value)`` points: ``kl_successive`` and
+    ``kl_anchor`` at each boundary (x = the new generation k+1), ``eval_success`` at the end of each
+    generation (x = k, the last one included); None for a run with a single generation."""
     rows = read_metrics(run_dir)
     boundaries = [r for r in rows if "gen_kl_successive" in r]
     if not boundaries:
@@ -94,23 +91,46 @@ def plot_generations(run_dir: str | Path) -> Path | None:
     for r in rows:
         if isinstance(r.get("eval_success_rate"), (int, float)) and "generation" in r:
             last_eval[int(r["generation"])] = r["eval_success_rate"]
-    series = [
-        ([(r["generation"], r["gen_kl_successive"]) for r in boundaries], "KL(teacher k+1 || teacher k)", "generation k+1"),
-        ([(r["generation"], r["gen_kl_anchor"]) for r in boundaries], "KL(teacher k+1 || anchor)", "generation k+1"),
-        (sorted(last_eval.items()), "held-out success at the end of generation k", "generation k"),
-    ]
+    return {"kl_successive": [(int(r["generation"]), r["gen_kl_successive"]) for r in boundaries],
+            "kl_anchor": [(int(r["generation"]), r["gen_kl_anchor"]) for r in boundaries],
+            "eval_success": sorted(last_eval.items())}
+
+
+def plot_generations(runs: str | Path | dict[str, str | Path], out: str | Path | None = None) -> Path | None:
+    """Successive-teacher KL, KL to the anchor and held-out success per generation, one line per run.
+
+    ``runs``: a run folder (the plot goes to ``<run>/generations.png``) or ``{label: run folder}``
+    (e.g. anchored against unanchored; ``out`` names the file). None when no run has generations.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labelled = {"": runs} if isinstance(runs, (str, Path)) else dict(runs)
+    series = {label: s for label, run in labelled.items() if (s := generation_series(run)) is not None}
+    if not series:
+        return None
+    panels = [("kl_successive", "KL(teacher k+1 || teacher k)", "generation k+1", True),
+              ("kl_anchor", "KL(teacher k+1 || anchor)", "generation k+1", True),
+              ("eval_success", "held-out success at the end of generation k", "generation k", False)]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, (pts, title, xlabel) in zip(axes, series):
-        if pts:
-            ax.plot(*zip(*pts), marker="o")
+    for ax, (key, title, xlabel, log_y) in zip(axes, panels):
+        for label, s in series.items():
+            if s[key]:
+                ax.plot(*zip(*s[key]), marker="o", label=label or None)
+        if log_y and any(v > 0 for s in series.values() for _, v in s[key]):
+            ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
+        if any(series):
+            ax.legend(fontsize=8)
     fig.tight_layout()
-    out = Path(run_dir) / "generations.png"
-    fig.savefig(out, dpi=80)
+    path = Path(out) if out is not None else Path(next(iter(labelled.values()))) / "generations.png"
+    fig.savefig(path, dpi=80)
     plt.close(fig)
-    return out
+    return path
 
 
 def generation_record(probe: GenerationProbe, teacher: Teacher, before: list[list[float]], generation: int,
