@@ -63,6 +63,10 @@ class TrainConfig:
     ``labelled_repeat``: how many times each labelled query enters an epoch (they are few and
     closer to real requests than the synthetic ones). ``train_layers``: fine-tune only the top N transformer layers (plus the head); the embeddings
     and lower layers stay frozen, which halves the cost of a step. None trains everything.
+    ``prior_dropout``: the share of training queries whose first-stage prior is zeroed (z-scored,
+    zero is "an average candidate"), so the head must rank those from the text alone; when the
+    training queries are ones the first stage already ranks right (a skill's own description or
+    name), the prior explains the labels and the text head learns nothing beyond it otherwise.
     """
 
     loss: str = "listwise"
@@ -78,6 +82,7 @@ class TrainConfig:
     seed: int = 0
     views: tuple[str, ...] = ("desc", "name")
     labelled_repeat: int = 1
+    prior_dropout: float = 0.0
     negatives: NegativeConfig = field(default_factory=NegativeConfig)
 
     def validate(self) -> None:
@@ -88,6 +93,8 @@ class TrainConfig:
             raise ValueError(f"unknown query views {sorted(unknown)}: use {', '.join(VIEWS)}")
         if self.batch_queries < 1 or self.epochs < 1 or self.labelled_repeat < 1:
             raise ValueError("batch_queries, epochs and labelled_repeat must be >= 1")
+        if not 0.0 <= self.prior_dropout <= 1.0:
+            raise ValueError(f"prior_dropout must be in [0, 1], got {self.prior_dropout}")
 
 
 def render(doc: RouterDoc, view: str) -> str:
@@ -255,6 +262,8 @@ def train_reranker(router: Any, labelled: Sequence[TrainQuery] = (), config: Tra
                 q = queries[qi]
                 cands = [q.positive] + negatives[qi]
                 row_prior = reranker.prepare_prior([float(qvecs[qi] @ view_vecs[q.view][c]) for c in cands])
+                if config.prior_dropout and rng.random() < config.prior_dropout:
+                    row_prior = np.zeros_like(row_prior)
                 for slot in range(width):
                     j = slot if slot < len(cands) else 0
                     q_texts.append(q.query)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -118,6 +119,12 @@ def test_mining_training_and_save_load(minilm, tmp_path):
     assert old.prior_norm == "none" and np.allclose(old.prepare_prior(prior), prior)
     with pytest.raises(ValueError, match="prior_norm"):
         CrossEncoderReranker(fresh.module, fresh.tokenizer, prior_norm="minmax")
+    # prior dropout 1: every training row's prior is zero, so the prior's weight gets no gradient (it
+    # moves by weight decay alone, lr * 0.01 per step); trained with the prior it moves by ~lr per step
+    _, dstats = train_reranker(router, queries, replace(config, prior_dropout=1.0))
+    assert abs(dstats["prior_weight"] - 1.0) < 1e-4 < 1e-3 < abs(stats["prior_weight"] - 1.0)
+    with pytest.raises(ValueError, match="prior_dropout"):
+        train_reranker(router, queries, replace(config, prior_dropout=1.5))
 
 
 def test_llm_reranker_is_yes_minus_no(tiny_lm):

@@ -131,6 +131,9 @@ def train_reranker_cmd(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
     epochs: int = typer.Option(2, "--epochs", min=1),
     negatives: int = typer.Option(8, "--negatives", min=1, help="Hard negatives per query."),
+    prior_dropout: float = typer.Option(0.0, "--prior-dropout", min=0.0, max=1.0,
+                                        help="Share of training queries trained without the first-stage "
+                                             "prior, so the reranker learns to rank from the text."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Train the cross-encoder reranker on a library (queries synthesised from the skills themselves)."""
@@ -148,7 +151,7 @@ def train_reranker_cmd(
                 raise ValueError(f"{labelled}:{lineno}: expected {{\"query\", \"skill\"}}")
             labels.append(TrainQuery(data["query"], router.get(str(data["skill"])).id, "full"))
     config = TrainConfig(loss=loss, time_budget_s=time_budget, max_steps=max_steps, epochs=epochs, seed=seed,
-                         negatives=_negative_config(negatives))
+                         prior_dropout=prior_dropout, negatives=_negative_config(negatives))
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with progress() as bar:
         task = bar.add_task("training the reranker", total=None)
