@@ -23,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from skillkit.core.fileio import atomic_write_text  # noqa: E402
 from trainer.generations import generation_series, plot_generations  # noqa: E402
 
 
@@ -60,18 +61,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"no run folders of {args.arms} under {args.study / 'runs'}")
     table = {label: arm_rows(run) for label, run in runs.items()}
 
+    def cell(value: float | None, fmt: str) -> str:
+        return format(value, fmt) if value is not None else "-"
+
     print(f"{'run':<22} {'gen':>3} {'KL(T_k+1||T_k)':>15} {'ratio':>7} {'KL(T||anchor)':>14} {'held-out':>9}")
     for label, rows in table.items():
         for r in rows:
-            def cell(value: float | None, fmt: str) -> str:
-                return format(value, fmt) if value is not None else "-"
             print(f"{label:<22} {r['generation']:>3} {cell(r['kl_successive'], '.5f'):>15} "
                   f"{cell(r['ratio'], '.2f'):>7} {cell(r['kl_anchor'], '.5f'):>14} {cell(r['eval_success'], '.3f'):>9}")
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"study": str(args.study), "runs": table,
               "note": "kl_* are k3 estimates in nats per token on a fixed probe of the first iteration's "
                       "turn samples; ratio = this generation's successive-teacher KL over the previous one's"}
-    (args.out / "generations.json").write_text(json.dumps(result, indent=1))
+    atomic_write_text(args.out / "generations.json", json.dumps(result, indent=1))
     plot_generations(runs, args.out / "generations.png")
     print(f"wrote {args.out / 'generations.json'} and {args.out / 'generations.png'}")
     return result

@@ -207,6 +207,16 @@ def make_env_factory(cfg: TrainConfig) -> Callable[[], Any]:
     return functools.partial(environments.make, cfg.env.name, **cfg.env.options)
 
 
+def task_splits(cfg: TrainConfig, make_env: Callable[[], Any]) -> tuple[list[str], list[str]]:
+    """The configured training and evaluation task ids (each split cut to its ``env.max_*_tasks``)."""
+    probe = make_env()
+    try:
+        return (probe.task_ids(cfg.env.train_split)[:cfg.env.max_train_tasks],
+                probe.task_ids(cfg.env.eval_split)[:cfg.env.max_eval_tasks])
+    finally:
+        probe.close()
+
+
 def make_pool(cfg: TrainConfig, make_env: Callable[[], Any]) -> Any:
     if cfg.rollout.ray_workers > 0:
         return RayEnvPool(cfg.env.name, cfg.env.options, num_workers=cfg.rollout.ray_workers)
@@ -493,10 +503,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, run_dir: str | Pat
     pad_id = tokenizer.pad_token_id
 
     make_env = make_env_factory(cfg)
-    probe = make_env()
-    train_tasks = probe.task_ids(cfg.env.train_split)[:cfg.env.max_train_tasks]
-    eval_tasks = probe.task_ids(cfg.env.eval_split)[:cfg.env.max_eval_tasks]
-    probe.close()
+    train_tasks, eval_tasks = task_splits(cfg, make_env)
     pool = make_pool(cfg, make_env)
     skills = make_skill_source(cfg, run_dir if dist.is_main else run_dir / f"rank{dist.rank}", make_env, train_tasks)
     credit = SkillCredit(skills, delayed=not spec.skill_in_student)
@@ -750,9 +757,7 @@ def evaluate_start(cfg: TrainConfig, run_dir: str | Path | None = None, log: Log
     model, tokenizer = load_policy(cfg, dist.device, seed=cfg.seed)
     backend = HFBackend(unwrap_causal_lm(model), tokenizer, batch_size=cfg.rollout.generation_batch_size)
     make_env = make_env_factory(cfg)
-    probe = make_env()
-    eval_tasks = probe.task_ids(cfg.env.eval_split)[:cfg.env.max_eval_tasks]
-    probe.close()
+    _, eval_tasks = task_splits(cfg, make_env)
     pool = make_pool(cfg, make_env)
     log(f"run folder: {run_dir} | evaluating {cfg.model.name} untrained on {len(eval_tasks)} tasks")
     try:
