@@ -136,3 +136,31 @@ def test_rows_without_gradient_are_not_forwarded_and_do_not_change_the_update(ti
     sdl_part = [a - b for a, b in zip(live_only, grpo_only)]
     for full, g, d in zip(with_dead, grpo_only, sdl_part):
         torch.testing.assert_close(full, g * n_tok / n_all + d, rtol=1e-3, atol=1e-6)
+
+
+def test_srpo_routes_by_masking_with_the_unrouted_denominators(tiny_lm):
+    model, _ = tiny_lm
+    batch = samples(8, seed=4)
+    for i, s in enumerate(batch):
+        s.success = i % 3 == 0
+    common = ["optim.micro_batch_size=100", "optim.num_minibatches=1"]
+    # GRPO part: the successes with the weight they have in GRPO (failed rows stay in the denominator)
+    srpo_grpo, _ = update(model, batch, [*common, "loss.lambda_sdl=0", "loss.srpo={enabled: true}"])
+    only_successes = copy.deepcopy(batch)
+    for s in only_successes:
+        s.advantage = s.advantage if s.success else 0.0
+    grpo_ref, _ = update(model, only_successes, [*common, "loss.lambda_sdl=0"])
+    assert any(float(g.abs().sum()) > 0 for g in grpo_ref)
+    for a, b in zip(srpo_grpo, grpo_ref):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-7)
+    # distillation part: the failures with the weight they have in Skill-SD
+    srpo_full, _ = update(model, batch, [*common, "loss.srpo={enabled: true}"])
+    only_failures = copy.deepcopy(batch)
+    for s in only_failures:
+        s.advantage = 0.0
+        s.teacher_logprobs = None if s.success else s.teacher_logprobs
+    sdl_ref, _ = update(model, only_failures, common)
+    n_teacher = sum(len(s.response_ids) for s in batch if s.teacher_logprobs is not None)
+    n_failed_teacher = sum(len(s.response_ids) for s in only_failures if s.teacher_logprobs is not None)
+    for full, g, d in zip(srpo_full, srpo_grpo, sdl_ref):
+        torch.testing.assert_close(full - g, d * n_failed_teacher / n_teacher, rtol=1e-3, atol=1e-6)

@@ -10,7 +10,8 @@ on in the *whole minibatch of one optimiser step*:
 
 * ``L_GRPO`` and ``L_SFT``: all response tokens of the minibatch (every turn of every episode);
 * ``L_SDL``: the response tokens of the minibatch's samples that have teacher scores (a task
-  without a skill this iteration contributes nothing, and does not dilute the term).
+  without a skill this iteration contributes nothing, and does not dilute the term);
+* the same denominators under SRPO's routing (:func:`srpo_masks` only masks).
 
 Each term is therefore a mean per token of its own support, independent of the micro-batch split
 (the accumulated gradient equals the full-minibatch gradient) and of the response length mix;
@@ -258,7 +259,10 @@ def srpo_masks(mask: Tensor, sdl_mask: Tensor, success: Tensor) -> tuple[Tensor,
 
         mask_GRPO = mask * 1[success],     mask_SDL = sdl_mask * 1[not success]
 
-    ``success`` is ``[B]`` (the sample's episode succeeded).
+    ``success`` is ``[B]`` (the sample's episode succeeded). Routing masks, it does not rescale: the
+    trainer keeps each term's un-routed denominator, so a success has the per-token weight it has in
+    GRPO and a failure the one it has in Skill-SD (dividing by the routed tokens alone would multiply
+    the GRPO step by 1 / success rate).
     """
     ok = success.to(mask.dtype)[:, None]
     return mask * ok, sdl_mask * (1.0 - ok)

@@ -328,11 +328,10 @@ def policy_update(policy: torch.nn.Module, optimizer: torch.optim.Optimizer, sam
             if len(minibatch) == 0:
                 continue
             mb = [samples[i] for i in minibatch]
-            # SRPO: successful episodes feed only L_GRPO, failed ones only L_SDL
-            in_grpo = [s for s in mb if s.success or not opts.srpo.enabled]
-            in_sdl = [s for s in mb if s.teacher_logprobs is not None and not (opts.srpo.enabled and s.success)]
-            n_tokens = sum(len(s.response_ids) for s in in_grpo)                             # L_GRPO, L_SFT
-            n_teacher_tokens = sum(len(s.response_ids) for s in in_sdl)                      # L_SDL
+            # SRPO routes samples by masking, not by rescaling: both denominators are those of the
+            # un-routed terms, so a routed sample keeps the per-token weight it has in GRPO / Skill-SD
+            n_tokens = sum(len(s.response_ids) for s in mb)                                  # L_GRPO, L_SFT
+            n_teacher_tokens = sum(len(s.response_ids) for s in mb if s.teacher_logprobs is not None)  # L_SDL
             n_guided = sum(1 for s in mb if s.oracle_targets) if spec.oracle_targets else 0  # L_GT (states)
             distill = spec.distill and (n_teacher_tokens > 0 or n_guided > 0)
             optimizer.zero_grad(set_to_none=True)
