@@ -94,8 +94,9 @@ def test_smoke_study_runs_merges_new_seeds_and_refuses_another_budget(tmp_path):
     assert control["method"] == "grpo" and control["train_seed"] == 1000     # disjoint seeds
     stamp = (out / "results" / "skillsd__seed0.json").stat().st_mtime
 
-    study("--arms", "grpo", "--seeds", "0,1")                                  # one new run, merged
+    study("--arms", "grpo,untrained", "--seeds", "0,1")                        # one new run, merged
     assert (out / "results" / "skillsd__seed0.json").stat().st_mtime == stamp
+    assert not (out / "results" / "untrained__seed1.json").exists()          # greedy: one seed is the arm
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seeds"] == {"grpo": [0, 1], "grpo_control": [0], "skillsd": [0], "untrained": [0]}
     block = summary["metrics"]["success"]
