@@ -1,4 +1,4 @@
-"""Second-stage rerankers: a cross-encoder built on the embedded MiniLM, and an LLM yes/no judge.
+"""Second-stage rerankers: a cross-encoder built on the embedded MiniLM, and three LLM rankers.
 
 No pretrained cross-encoder ships offline, so :class:`CrossEncoderReranker` is the MiniLM encoder
 with a fresh scoring head, trained by :mod:`retriever.train_reranker`. Its score is the head's
@@ -10,6 +10,11 @@ more), and a raw prior learned on one first stage swamps the head under another.
 
 :class:`LLMReranker` asks a causal LM (default the embedded SmolLM2) whether a skill fits the
 query and scores ``logit("yes") - logit("no")`` for the first answer token.
+:class:`QueryLikelihoodReranker` scores a skill by how likely a causal LM finds the query after
+reading it (UPR, "Improving Passage Retrieval with Zero-Shot Question Generation", Sachan et al.
+2022): no training, so a ranking signal that does not come from the dense prior.
+:class:`EndpointJudgeReranker` asks any OpenAI-compatible server the yes/no question: the teacher
+for a user who serves a larger model (vLLM, a hosted API, ``skillkit serve-llm``).
 """
 
 from __future__ import annotations
@@ -260,12 +265,118 @@ class LLMReranker:
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+UPR_PROMPT = "Skill: {doc}\n\nA user request that this skill helps with:"
+
+
+class QueryLikelihoodReranker:
+    """Zero-shot reranker: score = mean log p(query tokens | skill prompt) under a causal LM (UPR).
+
+    With a first-stage ``prior`` the score is ``zscore(log-likelihood) + prior_weight x zscore(prior)``,
+    the normalised-score mean of the seed paper's ensemble teacher; ``prior_weight=0`` ranks by the
+    likelihood alone. On the held-out split with SmolLM2-135M (benchmarks/README.md) it ranks the
+    dense top-10 worse than dense alone and adds one query of 64 with the prior.
+    """
+
+    def __init__(self, model: Any = "smollm2-135m", tokenizer: Any | None = None, max_doc_chars: int = 600,
+                 prior_weight: float = 1.0, batch_size: int = 10, device: str = "cpu") -> None:
+        if isinstance(model, str):
+            model, tokenizer = load_causal_lm(model, device=device)
+        if tokenizer is None:
+            raise ValueError("QueryLikelihoodReranker needs the tokenizer of the model it is given")
+        self.model, self.tokenizer = model, tokenizer
+        self.max_doc_chars = max_doc_chars
+        self.prior_weight = prior_weight
+        self.batch_size = batch_size
+
+    def log_likelihoods(self, query: str, docs: Sequence[RouterDoc]) -> np.ndarray:
+        """Mean log-probability per query token after each doc's prompt (right-padded batches)."""
+        import torch
+
+        query_ids = self.tokenizer.encode(" " + query.strip(), add_special_tokens=False)
+        if not query_ids:
+            raise ValueError("an empty query has no likelihood")
+        device = next(self.model.parameters()).device
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        out = []
+        for start in range(0, len(docs), self.batch_size):
+            prompts = [self.tokenizer.encode(UPR_PROMPT.format(doc=d.to_text()[: self.max_doc_chars]),
+                                             add_special_tokens=False) for d in docs[start:start + self.batch_size]]
+            width = max(len(p) for p in prompts) + len(query_ids)
+            ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, prompt in enumerate(prompts):
+                seq = prompt + query_ids
+                ids[row, : len(seq)] = torch.tensor(seq)
+                mask[row, : len(seq)] = 1
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().cpu()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+            # the query's tokens sit at positions len(prompt) .. len(prompt)+|q|-1, predicted one step earlier
+            out.extend(logp[row, len(p) - 1: len(p) - 1 + len(query_ids)].mean().item() for row, p in enumerate(prompts))
+        return np.asarray(out, np.float32)
+
+    def score(self, query: str, docs: Sequence[RouterDoc], prior: np.ndarray | None = None) -> np.ndarray:
+        """Query log-likelihood per doc, mixed with the z-scored ``prior`` when one is given."""
+        if not docs:
+            return np.zeros(0, np.float32)
+        likelihood = self.log_likelihoods(query, docs)
+        if prior is None or self.prior_weight == 0:
+            return likelihood
+        return (zscore(likelihood) + self.prior_weight * zscore(prior)).astype(np.float32)
+
+
+class EndpointJudgeReranker:
+    """The yes/no judge on an OpenAI-compatible server: score = P("yes") of the first answer token.
+
+    The server answers greedily with one token; its log-prob gives P(yes) (or 1 - P(no)), and a
+    server that returns no log-probs gives 1 for yes and 0 for no. ``backend`` is an
+    :class:`~skillkit.core.llm.openai_compat.OpenAICompatibleBackend` (or any LLM backend).
+    """
+
+    def __init__(self, backend: Any, max_doc_chars: int = 1200) -> None:
+        self.backend = backend
+        self.max_doc_chars = max_doc_chars
+
+    @classmethod
+    def from_spec(cls, spec: str) -> EndpointJudgeReranker:
+        """``openai:MODEL@BASE_URL`` (the API key, if any, from ``OPENAI_API_KEY``)."""
+        import os
+
+        from skillkit.core.llm.openai_compat import OpenAICompatibleBackend
+
+        model, sep, url = spec.removeprefix("openai:").partition("@")
+        if not model or not sep or not url.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint reranker {spec!r}: write it as openai:MODEL@http://HOST:PORT/v1")
+        return cls(OpenAICompatibleBackend(model, url, api_key=os.environ.get("OPENAI_API_KEY")))
+
+    def score(self, query: str, docs: Sequence[RouterDoc], prior: np.ndarray | None = None) -> np.ndarray:
+        """P(yes) per doc (``prior`` is ignored)."""
+        from skillkit.core.llm.base import SamplingParams
+
+        requests = [[{"role": "user", "content": LLM_PROMPT.format(query=query, doc=d.to_text()[: self.max_doc_chars])}]
+                    for d in docs]
+        answers = self.backend.generate(requests, SamplingParams(temperature=0.0, max_new_tokens=1))
+        return np.asarray([_p_yes(a.text, a.logprobs) for a in answers], np.float32)
+
+
+def _p_yes(text: str, logprobs: Sequence[float]) -> float:
+    word = text.strip().lower()
+    p = float(np.exp(logprobs[0])) if logprobs else 1.0
+    if word.startswith("yes"):
+        return p
+    if word.startswith("no"):
+        return 1.0 - p
+    return 0.5
+
+
 def resolve_reranker(spec: Any, library_path: str | Path | None = None, device: str = "cpu") -> Any | None:
     """Turn a reranker spec into a reranker (or None).
 
     ``None``: no reranker. ``"auto"``: the trained reranker stored next to the library
     (:func:`default_reranker_path`) when there is one, else None. ``"llm"``: the embedded
-    SmolLM2 judge. A path: a trained cross-encoder. An object with ``score``: used as is.
+    SmolLM2 judge. ``"upr"`` or ``"upr:MODEL"``: query likelihood under SmolLM2 or another causal
+    LM (a folder or an id in the local cache). ``"openai:MODEL@URL"``: the judge on an
+    OpenAI-compatible server. A path: a trained cross-encoder. An object with ``score``: used as is.
     """
     if spec is None:
         return None
@@ -278,9 +389,14 @@ def resolve_reranker(spec: Any, library_path: str | Path | None = None, device: 
         return CrossEncoderReranker.load(path, device) if (path / RERANKER_MARKER).exists() else None
     if spec == "llm":
         return LLMReranker(device=device)
+    if isinstance(spec, str) and (spec == "upr" or spec.startswith("upr:")):
+        return QueryLikelihoodReranker(spec.partition(":")[2] or "smollm2-135m", device=device)
+    if isinstance(spec, str) and spec.startswith("openai:"):
+        return EndpointJudgeReranker.from_spec(spec)
     if isinstance(spec, str | Path) and (Path(spec) / RERANKER_MARKER).exists():
         return CrossEncoderReranker.load(spec, device)
-    raise ValueError(f"unknown reranker {spec!r}: use None, 'auto', 'llm' or the folder of a trained reranker")
+    raise ValueError(f"unknown reranker {spec!r}: use None, 'auto', 'llm', 'upr[:MODEL]', 'openai:MODEL@URL' "
+                     "or the folder of a trained reranker")
 
 
 def default_reranker_path(library_path: str | Path) -> Path:

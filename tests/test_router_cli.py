@@ -101,6 +101,22 @@ def test_teacher_scores_without_a_teacher_names_the_training_command(library, tm
 
 
 @pytest.mark.integration
+def test_teacher_scores_with_the_query_likelihood_teacher(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "t.jsonl"
+    res = CliRunner().invoke(app, ["router", "teacher-scores", "-l", str(library), "--out", str(out),
+                                   "--teacher", "upr:tiny-random", "--negatives", "2"])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines and all(line["teacher"] == "upr:tiny-random" and len(line["scores"]) == 3 for line in lines)
+    # mixed with the z-scored dense prior: each query's scores are a sum of two zero-mean z-scores
+    assert all(abs(sum(line["scores"])) < 1e-4 for line in lines)
+    bad = CliRunner().invoke(app, ["router", "teacher-scores", "-l", str(library), "--out", str(out),
+                                   "--teacher", "openai:big-model"])
+    assert bad.exit_code == 2 and "openai:MODEL@http" in "".join(bad.output.split())
+
+
+@pytest.mark.integration
 def test_teacher_scores_trains_an_ensemble_of_teachers(library, tmp_path, monkeypatch):
     monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "t.jsonl"

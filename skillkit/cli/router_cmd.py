@@ -29,7 +29,9 @@ bench_app = typer.Typer(help="Benchmarks that write a JSON result and print a ta
 METHOD_HELP = ("auto (default: rerank when a trained reranker is available, else dense), rerank (an error "
                "without a trained reranker), dense, bm25 or hybrid")
 RERANKER_HELP = ("auto (the trained reranker saved next to the library, if any), none, llm (SmolLM2 yes/no), "
-                 "or the folder of a trained reranker")
+                 "upr[:MODEL] (query likelihood under SmolLM2 or another causal LM), openai:MODEL@URL (the "
+                 "yes/no judge on an OpenAI-compatible server; key from OPENAI_API_KEY), or the folder of a "
+                 "trained reranker")
 
 
 def _reranker_spec(value: str) -> Any:
@@ -179,8 +181,10 @@ def teacher_scores_cmd(
     library: Path = typer.Option(..., "--library", "-l", help="Skill library (folder or JSON/JSONL file)."),
     out: Path = typer.Option(..., "--out", "-o", help="JSONL file of teacher scores to write."),
     teacher: list[str] = typer.Option(["auto"], "--teacher", help="auto (the trained reranker next to the library), "
-                                      "llm (SmolLM2 yes/no), or the folder of a trained reranker; repeat it for "
-                                      "an ensemble (mean of per-query normalised scores)."),
+                                      "llm (SmolLM2 yes/no), upr[:MODEL] (query likelihood, mixed with the dense "
+                                      "prior), openai:MODEL@URL (a larger model's yes/no on an OpenAI-compatible "
+                                      "server), or the folder of a trained reranker; repeat it for an ensemble "
+                                      "(mean of per-query normalised scores)."),
     train_teachers: int = typer.Option(0, "--train-teachers", min=0,
                                        help="First train this many cross-encoder teachers (seeds 0.., query views "
                                             "cycled) and ensemble them with the --teacher ones."),
@@ -205,10 +209,12 @@ def teacher_scores_cmd(
         console.print(f"trained {train_teachers} cross-encoder teachers -> {folder}")
     try:
         scorer, name = resolve_teacher(specs, library)
-    except ValueError:
+    except ValueError as exc:
+        if "openai:" in str(exc) or "unknown reranker" in str(exc):
+            fail(str(exc))
         fail(f"no trained reranker next to {library} to act as teacher: train one with "
-             f"`skillkit router train-reranker --library {library}`, or pass --teacher llm, a folder, "
-             "or --train-teachers N")
+             f"`skillkit router train-reranker --library {library}`, or pass --teacher upr, llm, "
+             "openai:MODEL@URL, a folder, or --train-teachers N")
     with progress() as bar:
         task = bar.add_task("teacher scoring", total=None)
         scored = score_triples(router, scorer, negatives=_negative_config(negatives), seed=seed,
