@@ -219,16 +219,21 @@ LLM_PROMPT = (
 )
 
 
+def _causal_lm(model: Any, tokenizer: Any | None, device: str, owner: str) -> tuple[Any, Any]:
+    """(model, tokenizer): loaded by name when ``model`` is a string, else as given (with its tokenizer)."""
+    if isinstance(model, str):
+        return load_causal_lm(model, device=device)
+    if tokenizer is None:
+        raise ValueError(f"{owner} needs the tokenizer of the model it is given")
+    return model, tokenizer
+
+
 class LLMReranker:
     """Pointwise LLM judge: score = logit("yes") - logit("no") for the first answer token."""
 
     def __init__(self, model: Any = "smollm2-135m", tokenizer: Any | None = None, max_doc_chars: int = 600,
                  batch_size: int = 8, device: str = "cpu") -> None:
-        if isinstance(model, str):
-            model, tokenizer = load_causal_lm(model, device=device)
-        if tokenizer is None:
-            raise ValueError("LLMReranker needs the tokenizer of the model it is given")
-        self.model, self.tokenizer = model, tokenizer
+        self.model, self.tokenizer = _causal_lm(model, tokenizer, device, "LLMReranker")
         self.max_doc_chars = max_doc_chars
         self.batch_size = batch_size
         self.yes_ids = self._first_tokens(("yes", "Yes", " yes", " Yes"))
@@ -279,11 +284,7 @@ class QueryLikelihoodReranker:
 
     def __init__(self, model: Any = "smollm2-135m", tokenizer: Any | None = None, max_doc_chars: int = 600,
                  prior_weight: float = 1.0, batch_size: int = 10, device: str = "cpu") -> None:
-        if isinstance(model, str):
-            model, tokenizer = load_causal_lm(model, device=device)
-        if tokenizer is None:
-            raise ValueError("QueryLikelihoodReranker needs the tokenizer of the model it is given")
-        self.model, self.tokenizer = model, tokenizer
+        self.model, self.tokenizer = _causal_lm(model, tokenizer, device, "QueryLikelihoodReranker")
         self.max_doc_chars = max_doc_chars
         self.prior_weight = prior_weight
         self.batch_size = batch_size
