@@ -23,6 +23,10 @@ distractors, so the numbers are what a short CPU run reaches, not what the metho
    layout (:func:`environments.sokoban.routing.layout_distance`, ties all count). Today's query
    (instruction + observation, skills without routing text) against the environment's routing query
    (the layout as cell tokens, matched against the skills' routing text).
+4. **Query-likelihood teacher** (``--sections upr``, the held-out split of section 1): UPR under the
+   embedded SmolLM2 (:class:`retriever.rerank.QueryLikelihoodReranker`) reranking the dense top-20
+   alone and mixed with the dense prior (the teacher), and the Margin-MSE bi-encoder distilled from
+   that teacher, alone and under it. No training on the test queries; ~30 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -60,7 +64,9 @@ from skillkit.core.fileio import atomic_write_text  # noqa: E402
 from skillkit.core.stats import bootstrap_mean, paired_comparison  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "routing_quality.json"
-SECTIONS = ("heldout", "apps", "sokoban")
+SECTIONS = ("heldout", "apps", "sokoban", "upr")
+#: where each section's result goes in the JSON
+SECTION_KEYS = {"heldout": "heldout", "apps": "apps", "sokoban": "sokoban_layout", "upr": "query_likelihood"}
 
 
 def percentiles(samples: Sequence[float]) -> dict[str, float]:
@@ -116,6 +122,38 @@ def without_body(docs: Sequence[RouterDoc]) -> list[RouterDoc]:
 
 
 # ---- 1. held-out split ---------------------------------------------------------------------------
+def heldout_split(distractors: int, quick: bool) -> tuple[list[RouterDoc], Any, list[str], list[set[str]], list, dict]:
+    """The held-out split: (docs, dense router over them, test queries, their gold ids, the train split's
+    labelled queries as reranker training queries, corpus info)."""
+    from retriever.encoders import Encoder
+    from retriever.router import Router
+    from retriever.train_reranker import TrainQuery
+
+    docs = core_docs() + list(distractor_docs(distractors, seed=1))
+    queries = labelled_queries()
+    labelled = [TrainQuery(q.query, q.positive, "full") for q in queries if q.split == "train"]
+    test_q = [q for q in queries if q.split == "test"][: 8 if quick else None]
+    t = time.perf_counter()
+    router = Router.from_docs(docs, encoder=Encoder("minilm"))
+    info: dict[str, Any] = {"skills": len(router), "labelled_skills": len(core_docs()), "distractors": distractors,
+                            "test_queries": len(test_q), "embed_seconds": round(time.perf_counter() - t, 1)}
+    print(f"held-out: {len(router)} skills embedded in {info['embed_seconds']} s", flush=True)
+    return docs, router, [q.query for q in test_q], [{q.positive} for q in test_q], labelled, info
+
+
+def teacher_sample(router: Any, labelled: Sequence[Any], teacher_queries: int) -> list[Any]:
+    """The queries a teacher scores for Margin-MSE: the synthetic queries of every labelled skill, a random
+    ``teacher_queries`` of the distractors' and the train split's labelled queries."""
+    from retriever.train_reranker import synthesize_queries
+
+    rng = random.Random(0)
+    core_ids = {d.id for d in core_docs()}
+    synth = synthesize_queries(list(router.docs.values()))
+    pool = [q for q in synth if q.positive not in core_ids]
+    return ([q for q in synth if q.positive in core_ids] + rng.sample(pool, min(len(pool), teacher_queries))
+            + list(labelled))
+
+
 def heldout(distractors: int, train_steps: int, distill_steps: int, teacher_queries: int, quick: bool,
             out_dir: Path) -> tuple[dict, dict[str, Any]]:
     """Section 1; returns its result and the trained models (for the other sections)."""
@@ -123,25 +161,15 @@ def heldout(distractors: int, train_steps: int, distill_steps: int, teacher_quer
     from retriever.encoders import Encoder
     from retriever.router import Router
     from retriever.teachers import EnsembleTeacher, train_teachers
-    from retriever.train_reranker import TrainConfig, TrainQuery, synthesize_queries
+    from retriever.train_reranker import TrainConfig
 
-    docs = core_docs() + list(distractor_docs(distractors, seed=1))
-    queries = labelled_queries()
-    train_q = [q for q in queries if q.split == "train"]
-    test_q = [q for q in queries if q.split == "test"][: 8 if quick else None]
-    texts, gold = [q.query for q in test_q], [{q.positive} for q in test_q]
-    t = time.perf_counter()
-    router = Router.from_docs(docs, encoder=Encoder("minilm"))
-    info: dict[str, Any] = {"skills": len(router), "labelled_skills": len(core_docs()), "distractors": distractors,
-                            "test_queries": len(test_q), "embed_seconds": round(time.perf_counter() - t, 1)}
-    print(f"held-out: {len(router)} skills embedded in {info['embed_seconds']} s", flush=True)
+    docs, router, texts, gold, labelled, info = heldout_split(distractors, quick)
     rows: dict[str, dict] = {}
     for method in ("bm25", "dense"):
         rows[method] = evaluate(router, texts, gold, method)
     bodiless = Router.from_docs(without_body(docs), encoder=router.encoder)
     rows["dense, body removed"] = evaluate(bodiless, texts, gold, "dense")
 
-    labelled = [TrainQuery(q.query, q.positive, "full") for q in train_q]
     config = TrainConfig(max_steps=train_steps, time_budget_s=None, labelled_repeat=4)
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -161,15 +189,8 @@ def heldout(distractors: int, train_steps: int, distill_steps: int, teacher_quer
     bodiless.reranker = teachers[0]
     rows["listwise reranker, body removed"] = evaluate(bodiless, texts, gold, "rerank")
 
-    # teacher scores on a sample of the synthetic queries (all labelled skills' plus random distractors')
-    rng = random.Random(0)
-    core_ids = {d.id for d in core_docs()}
-    synth = synthesize_queries(list(router.docs.values()))
-    pool = [q for q in synth if q.positive not in core_ids]
-    sample = ([q for q in synth if q.positive in core_ids] + rng.sample(pool, min(len(pool), teacher_queries))
-              + labelled)
     t = time.perf_counter()
-    scored = score_triples(router, ensemble, sample)
+    scored = score_triples(router, ensemble, teacher_sample(router, labelled, teacher_queries))
     timings["teacher_scoring_s"] = round(time.perf_counter() - t, 1)
     print(f"held-out: ensemble teacher scored {len(scored)} queries in {timings['teacher_scoring_s']} s", flush=True)
     students: dict[str, Any] = {}
@@ -254,6 +275,44 @@ def apps_set(models: dict[str, Any], quick: bool) -> dict:
             "rows": rows}
 
 
+# ---- 1b. query likelihood (UPR) teacher ----------------------------------------------------------
+def query_likelihood(distractors: int, distill_steps: int, teacher_queries: int, quick: bool, out_dir: Path) -> dict:
+    """Section ``upr``: the zero-shot query-likelihood teacher (SmolLM2) on the held-out split, alone and
+    with the dense prior, and the Margin-MSE bi-encoder distilled from it (alone and under the teacher)."""
+    from retriever.distill import DistillConfig, distill, score_triples
+    from retriever.encoders import Encoder
+    from retriever.rerank import QueryLikelihoodReranker
+    from retriever.router import Router
+
+    docs, router, texts, gold, labelled, info = heldout_split(distractors, quick)
+    rows = {"dense": evaluate(router, texts, gold, "dense")}
+    upr = QueryLikelihoodReranker("smollm2-135m")
+    upr.prior_weight = 0.0
+    router.reranker = upr
+    rows["query likelihood (SmolLM2-135M) alone"] = evaluate(router, texts, gold, "rerank")
+    upr.prior_weight = 1.0
+    rows["query likelihood + dense prior (mean z-score) = the teacher"] = evaluate(router, texts, gold, "rerank")
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    scored = score_triples(router, upr, teacher_sample(router, labelled, teacher_queries)[: 16 if quick else None])
+    timings["teacher_scoring_s"] = round(time.perf_counter() - t, 1)
+    print(f"upr: teacher scored {len(scored)} queries in {timings['teacher_scoring_s']} s", flush=True)
+    t = time.perf_counter()
+    student, stats = distill(router, scored, DistillConfig(student="bi-encoder", max_steps=distill_steps,
+                                                           time_budget_s=None, epochs=50))
+    timings["distill_bi-encoder_s"] = round(time.perf_counter() - t, 1)
+    student.save(str(out_dir / "upr-bi-encoder"))
+    dense_mm = Router.from_docs(docs, encoder=Encoder(str(out_dir / "upr-bi-encoder")))
+    rows["dense after Margin-MSE from the query-likelihood teacher"] = evaluate(dense_mm, texts, gold, "dense")
+    dense_mm.reranker = upr
+    rows["full router: that bi-encoder + the query-likelihood teacher"] = evaluate(dense_mm, texts, gold, "rerank")
+    compare(rows, "dense")
+    print_rows("held-out test split, query-likelihood teacher", rows, "dense")
+    return {"corpus": info, "rows": rows, "timings": timings, "teacher_scored_queries": len(scored),
+            "distillation": {k: v for k, v in stats.items() if k != "config"},
+            "budgets": {"distill_steps": distill_steps, "candidates_reranked": router.candidates}}
+
+
 # ---- 3. Sokoban by layout ------------------------------------------------------------------------
 def sokoban_layout(encoder: Any, quick: bool) -> dict:
     """Section 3: the share of test levels routed to the skill of their nearest train level by layout."""
@@ -332,7 +391,9 @@ def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, di
     result["sections_run"] = []
 
     def save(section: str) -> None:
-        """Written after every section, so a later failure keeps what was measured."""
+        """Written after every section, so a later failure keeps what was measured; each section keeps the
+        command that measured it (a later run of other sections replaces the top-level one)."""
+        result[SECTION_KEYS[section]]["command"] = result["command"]
         result["sections_run"].append(section)
         result["total_seconds"] = round(time.perf_counter() - started, 1)
         result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -348,6 +409,9 @@ def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, di
         if "apps" in sections:
             result["apps"] = apps_set(models, quick)
             save("apps")
+        if "upr" in sections:
+            result["query_likelihood"] = query_likelihood(distractors, distill_steps, teacher_queries, quick, work)
+            save("upr")
         if "sokoban" in sections:
             result["sokoban_layout"] = sokoban_layout(models["encoder"], quick)
             save("sokoban")
