@@ -147,6 +147,9 @@ class DistillConfig:
     train_layers: int | None = 3
     bi_scale: float = 20.0
     seed: int = 0
+    #: share of the scored queries held out to check the student against the teacher (0: none; kept
+    #: only when it leaves at least 2 queries on each side)
+    validation_share: float = 0.1
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -154,6 +157,8 @@ class DistillConfig:
             raise ValueError(f"unknown student {self.student!r}: use {' or '.join(STUDENTS)}")
         if self.batch_queries < 1 or self.epochs < 1:
             raise ValueError("batch_queries and epochs must be >= 1")
+        if not 0.0 <= self.validation_share < 1.0:
+            raise ValueError(f"validation_share must be in [0, 1), got {self.validation_share}")
 
 
 class _BiEncoderStudent:
@@ -179,12 +184,43 @@ class _BiEncoderStudent:
         return self.scale * (d @ q.unsqueeze(-1)).squeeze(-1)
 
 
+def _split(scored: Sequence[ScoredQuery], share: float, rng: random.Random) -> tuple[list, list]:
+    """(training, held-out) queries: a seeded ``share`` held out when that leaves 2 or more on each side."""
+    n_out = round(len(scored) * share)
+    if n_out < 2 or len(scored) - n_out < 2:
+        return list(scored), []
+    order = list(range(len(scored)))
+    rng.shuffle(order)
+    held = set(order[:n_out])
+    return [s for i, s in enumerate(scored) if i not in held], [s for i, s in enumerate(scored) if i in held]
+
+
+def _agreement(forward: Callable[[Sequence[ScoredQuery]], tuple[Any, Any, Any]], held_out: Sequence[ScoredQuery],
+               batch: int) -> dict[str, float] | None:
+    """How well the student follows the teacher on held-out queries: the Margin-MSE loss and the share
+    of queries where both put the same candidate first (None without held-out queries)."""
+    import torch
+
+    if not held_out:
+        return None
+    losses, same_top = [], []
+    with torch.inference_mode():
+        for b in range(0, len(held_out), batch):
+            chunk = held_out[b:b + batch]
+            pred, teacher, mask = forward(chunk)
+            losses.append(margin_mse_loss(pred[:, 0], pred[:, 1:], teacher[:, 0], teacher[:, 1:], mask).item() * len(chunk))
+            width = [len(s.candidates) for s in chunk]
+            same_top += [float(torch.argmax(pred[i, :w]) == torch.argmax(teacher[i, :w])) for i, w in enumerate(width)]
+    return {"margin_mse": round(sum(losses) / len(held_out), 4), "teacher_top1": round(float(np.mean(same_top)), 4)}
+
+
 def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | None = None,
             on_step: Callable[[int, int, float], None] | None = None) -> tuple[Any, dict]:
     """Train the ``config.student`` on the teacher's margins; returns ``(student, stats)``.
 
     The student is a :class:`~retriever.rerank.CrossEncoderReranker` or a sentence-transformers
-    model; save it with ``.save(folder)``.
+    model; save it with ``.save(folder)``. ``config.validation_share`` of the queries is held out and
+    ``stats["validation"]`` gives the student's agreement with the teacher on them before and after.
     """
     import torch
 
@@ -197,14 +233,16 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     width = max(len(s.candidates) for s in scored)
+    scored, held_out = _split(scored, config.validation_share, rng)
     if config.student == "cross-encoder":
         student: Any = CrossEncoderReranker.from_base("minilm", max_length=config.max_length, seed=config.seed)
         module = student.module
         freeze_lower_layers(module.bert, config.train_layers)
         groups = [{"params": [p for p in module.bert.parameters() if p.requires_grad], "lr": config.lr},
                   {"params": list(module.head.parameters()) + [module.prior_weight], "lr": config.head_lr}]
-        vecs = view_vectors(router, {s.view for s in scored})
-        qvecs = dict(zip([s.query for s in scored], router.encoder.encode([s.query for s in scored])))
+        every = [*scored, *held_out]
+        vecs = view_vectors(router, {s.view for s in every})
+        qvecs = dict(zip([s.query for s in every], router.encoder.encode([s.query for s in every])))
     else:
         student = _BiEncoderStudent("minilm", config.bi_scale, config.max_length)
         module = student.model
@@ -214,6 +252,22 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
     if config.max_steps is not None:
         total = min(total, config.max_steps)
 
+    def forward(batch: Sequence[ScoredQuery]) -> tuple[Any, Any, Any]:
+        """(student scores, teacher scores, mask of real negatives) of a batch; rows are padded to one
+        width by repeating the positive and the mask drops the padding."""
+        cands = [list(s.candidates) + [s.candidates[0]] * (width - len(s.candidates)) for s in batch]
+        texts = [[render(docs[c], s.view) for c in row] for s, row in zip(batch, cands)]
+        teacher = torch.tensor([list(s.scores) + [s.scores[0]] * (width - len(s.scores)) for s in batch])
+        mask = torch.tensor([[j < len(s.candidates) for j in range(1, width)] for s in batch])
+        if config.student == "cross-encoder":
+            prior = torch.tensor(np.stack([student.prepare_prior([float(qvecs[s.query] @ vecs[s.view][c]) for c in row])
+                                           for s, row in zip(batch, cands)]), dtype=torch.float32)
+            flat_q = [s.query for s in batch for _ in range(width)]
+            pred = student.forward_texts(flat_q, [t for row in texts for t in row], prior.view(-1))
+            return pred.view(len(batch), width), teacher, mask
+        return student.scores([s.query for s in batch], texts), teacher, mask
+
+    validation = {"queries": len(held_out), "before": _agreement(forward, held_out, config.batch_queries)}
     module.train()
     losses: list[float] = []
     start, step, stopped_early = time.perf_counter(), 0, False
@@ -226,20 +280,7 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
             if config.time_budget_s is not None and time.perf_counter() - start > config.time_budget_s:
                 stopped_early = True
                 break
-            batch = [scored[i] for i in order[b:b + config.batch_queries]]
-            # rows padded to one width by repeating the positive; the mask drops the padding
-            cands = [list(s.candidates) + [s.candidates[0]] * (width - len(s.candidates)) for s in batch]
-            texts = [[render(docs[c], s.view) for c in row] for s, row in zip(batch, cands)]
-            teacher = torch.tensor([list(s.scores) + [s.scores[0]] * (width - len(s.scores)) for s in batch])
-            mask = torch.tensor([[j < len(s.candidates) for j in range(1, width)] for s in batch])
-            if config.student == "cross-encoder":
-                prior = torch.tensor(np.stack([student.prepare_prior([float(qvecs[s.query] @ vecs[s.view][c]) for c in row])
-                                               for s, row in zip(batch, cands)]), dtype=torch.float32)
-                flat_q = [s.query for s in batch for _ in range(width)]
-                pred = student.forward_texts(flat_q, [t for row in texts for t in row], prior.view(-1))
-                pred = pred.view(len(batch), width)
-            else:
-                pred = student.scores([s.query for s in batch], texts)
+            pred, teacher, mask = forward([scored[i] for i in order[b:b + config.batch_queries]])
             loss = margin_mse_loss(pred[:, 0], pred[:, 1:], teacher[:, 0], teacher[:, 1:], mask)
             optim.zero_grad()
             loss.backward()
@@ -250,11 +291,12 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
             if on_step is not None:
                 on_step(step, total, losses[-1])
     module.eval()
+    validation["after"] = _agreement(forward, held_out, config.batch_queries)
     stats = {"student": config.student, "steps": step, "planned_steps": total, "queries": len(scored),
              "seconds": round(time.perf_counter() - start, 1), "stopped_by_time_budget": stopped_early,
              "first_loss": round(float(np.mean(losses[:10])), 4) if losses else None,
              "last_loss": round(float(np.mean(losses[-10:])), 4) if losses else None,
-             "config": dataclasses.asdict(config)}
+             "validation": validation, "config": dataclasses.asdict(config)}
     if config.student == "cross-encoder":
         student.meta.update({"trained": True, "distilled": stats})
         return student, stats

@@ -114,6 +114,11 @@ def test_teacher_scores_with_the_query_likelihood_teacher(library, tmp_path, mon
     bad = CliRunner().invoke(app, ["router", "teacher-scores", "-l", str(library), "--out", str(out),
                                    "--teacher", "openai:big-model"])
     assert bad.exit_code == 2 and "openai:MODEL@http" in "".join(bad.output.split())
+    # the scores train a student, checked on held-out queries before and after
+    res = CliRunner().invoke(app, ["router", "distill", "-l", str(library), "--scores", str(out), "--student",
+                                   "bi-encoder", "--max-steps", "1", "--validation", "0.3", "--out", str(tmp_path / "bi")])
+    assert res.exit_code == 0, res.output
+    assert "held-out (3 queries): margin MSE" in " ".join(res.output.split()) and (tmp_path / "bi").is_dir()
 
 
 @pytest.mark.integration

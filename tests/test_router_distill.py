@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import torch
 from retriever.distill import (
     DistillConfig,
     ScoredQuery,
+    _agreement,
+    _split,
     distill,
     load_teacher_scores,
     margin_mse_loss,
@@ -71,8 +74,12 @@ def test_teacher_scores_then_both_students(tiny_lm, tmp_path):
     save_teacher_scores(path, scored, teacher="tiny-random")
     scored = load_teacher_scores(path)
 
-    student, stats = distill(router, scored, DistillConfig(student="cross-encoder", max_steps=2, batch_queries=2))
+    student, stats = distill(router, scored, DistillConfig(student="cross-encoder", max_steps=2, batch_queries=2,
+                                                           validation_share=0.2))
     assert stats["steps"] == 2 and np.isfinite(stats["last_loss"])
+    val = stats["validation"]
+    assert val["queries"] == round(len(scored) * 0.2) >= 2 and stats["queries"] == len(scored) - val["queries"]
+    assert set(val["before"]) == set(val["after"]) == {"margin_mse", "teacher_top1"}
     student.save(tmp_path / "student")
     loaded = CrossEncoderReranker.load(tmp_path / "student")
     assert loaded.meta["distilled"]["student"] == "cross-encoder"
@@ -96,3 +103,19 @@ def test_teacher_scores_then_both_students(tiny_lm, tmp_path):
 
     with pytest.raises(ValueError, match="lacks"):
         distill(Router.from_docs(SKILLS[:2], encoder=HashingEncoder(64)), scored, DistillConfig(max_steps=1))
+
+
+def test_validation_split_and_agreement_by_hand():
+    scored = [ScoredQuery(f"q{i}", "full", ("p", "n1", "n2"), (3.0, 1.0, 0.0)) for i in range(20)]
+    train, held = _split(scored, 0.1, random.Random(0))
+    assert len(held) == 2 and len(train) == 18 and not {s.query for s in held} & {s.query for s in train}
+    assert _split(scored[:5], 0.1, random.Random(0)) == (scored[:5], [])  # too few to hold any out
+    # student (1, 0, 2) vs teacher (3, 1, 0): margins (1, -1) vs (2, 3) -> MSE (1 + 16) / 2; tops differ
+    def forward(batch):
+        return (torch.tensor([[1.0, 0.0, 2.0]] * len(batch)), torch.tensor([[3.0, 1.0, 0.0]] * len(batch)),
+                torch.ones(len(batch), 2, dtype=torch.bool))
+
+    assert _agreement(forward, held, 4) == {"margin_mse": 8.5, "teacher_top1": 0.0}
+    assert _agreement(forward, [], 4) is None
+    with pytest.raises(ValueError, match="validation_share"):
+        DistillConfig(validation_share=1.0).validate()

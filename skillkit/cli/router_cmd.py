@@ -236,10 +236,14 @@ def distill_cmd(
     time_budget: float = typer.Option(240.0, "--time-budget", help="Stop training after this many seconds."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
     epochs: int = typer.Option(2, "--epochs", min=1),
+    validation: float = typer.Option(0.1, "--validation", min=0.0, max=0.9,
+                                     help="Share of the scored queries held out to check that the student "
+                                          "follows the teacher better after training than before (0: none)."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Margin-MSE distillation: train a student on the teacher's score margins."""
-    config = DistillConfig(student=student, time_budget_s=time_budget, max_steps=max_steps, epochs=epochs, seed=seed)
+    config = DistillConfig(student=student, time_budget_s=time_budget, max_steps=max_steps, epochs=epochs, seed=seed,
+                           validation_share=validation)
     config.validate()
     scored = load_teacher_scores(scores)
     router = _load_router(library, "none", "auto", "minilm")
@@ -254,6 +258,15 @@ def distill_cmd(
     model.save(str(out))
     console.print(f"distilled a {student} in {stats['steps']} steps on {stats['queries']} queries "
                   f"(margin MSE {stats['first_loss']} -> {stats['last_loss']}); saved to {out}")
+    val = stats["validation"]
+    if val["before"] is not None:
+        before, after = val["before"], val["after"]
+        console.print(f"held-out ({val['queries']} queries): margin MSE {before['margin_mse']} -> {after['margin_mse']}, "
+                      f"same top candidate as the teacher {before['teacher_top1']:.0%} -> {after['teacher_top1']:.0%}")
+        if after["margin_mse"] > before["margin_mse"]:
+            console.print("[yellow]warning: on held-out queries the student follows the teacher less than before "
+                          "training; check it (`python benchmarks/routing_quality.py`) before relying on it, or "
+                          "delete " + str(out) + "[/yellow]")
 
 
 @friendly_errors
