@@ -263,7 +263,7 @@ def distill_cmd(
         before, after = val["before"], val["after"]
         console.print(f"held-out ({val['queries']} queries): margin MSE {before['margin_mse']} -> {after['margin_mse']}, "
                       f"same top candidate as the teacher {before['teacher_top1']:.0%} -> {after['teacher_top1']:.0%}")
-        if after["margin_mse"] > before["margin_mse"]:
+        if after["margin_mse"] > before["margin_mse"] or after["teacher_top1"] < before["teacher_top1"]:
             console.print("[yellow]warning: on held-out queries the student follows the teacher less than before "
                           "training; check it (`python benchmarks/routing_quality.py`) before relying on it, or "
                           "delete " + str(out) + "[/yellow]")
