@@ -64,11 +64,16 @@ def train_teachers(router: Any, n: int, labelled: Sequence[TrainQuery] = (), con
     return out
 
 
+class NoTrainedReranker(ValueError):
+    """``auto`` was asked for as a teacher and no trained reranker is saved next to the library."""
+
+
 def resolve_teacher(specs: Sequence[str], library_path: str | Path | None = None) -> tuple[Any, str]:
     """A teacher from one or more specs (``auto``, ``llm`` or a reranker folder; see
     :func:`retriever.rerank.resolve_reranker`): one spec gives that reranker, several their ensemble.
 
-    Returns ``(teacher, name)``; ValueError when ``auto`` finds no trained reranker.
+    Returns ``(teacher, name)``; :class:`NoTrainedReranker` when ``auto`` finds no trained reranker,
+    ValueError for a spec that names no teacher.
     """
     if not specs:
         raise ValueError("name at least one teacher")
@@ -76,7 +81,7 @@ def resolve_teacher(specs: Sequence[str], library_path: str | Path | None = None
     for spec in specs:
         member = resolve_reranker(spec, library_path)
         if member is None:
-            raise ValueError(f"no trained reranker next to {library_path} to act as teacher {spec!r}")
+            raise NoTrainedReranker(f"no trained reranker next to {library_path} to act as teacher {spec!r}")
         members.append(member)
     if len(members) == 1:
         return members[0], str(specs[0])

@@ -13,7 +13,7 @@ from retriever.distill import DistillConfig, distill, load_teacher_scores, save_
 from retriever.encoders import default_encoder_path
 from retriever.rerank import default_reranker_path
 from retriever.router import RerankerMissingError, Router
-from retriever.teachers import EnsembleTeacher, default_teachers_path, resolve_teacher
+from retriever.teachers import EnsembleTeacher, NoTrainedReranker, default_teachers_path, resolve_teacher
 from retriever.teachers import train_teachers as train_teacher_models
 from retriever.train_reranker import NegativeConfig, TrainConfig, TrainQuery, train_reranker
 from skillkit.cli.common import console, fail, friendly_errors, progress, quiet_libraries
@@ -209,9 +209,7 @@ def teacher_scores_cmd(
         console.print(f"trained {train_teachers} cross-encoder teachers -> {folder}")
     try:
         scorer, name = resolve_teacher(specs, library)
-    except ValueError as exc:
-        if "openai:" in str(exc) or "unknown reranker" in str(exc):
-            fail(str(exc))
+    except NoTrainedReranker:
         fail(f"no trained reranker next to {library} to act as teacher: train one with "
              f"`skillkit router train-reranker --library {library}`, or pass --teacher upr, llm, "
              "openai:MODEL@URL, a folder, or --train-teachers N")
