@@ -233,22 +233,21 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     width = max(len(s.candidates) for s in scored)
-    scored, held_out = _split(scored, config.validation_share, rng)
+    train, held_out = _split(scored, config.validation_share, rng)
     if config.student == "cross-encoder":
         student: Any = CrossEncoderReranker.from_base("minilm", max_length=config.max_length, seed=config.seed)
         module = student.module
         freeze_lower_layers(module.bert, config.train_layers)
         groups = [{"params": [p for p in module.bert.parameters() if p.requires_grad], "lr": config.lr},
                   {"params": list(module.head.parameters()) + [module.prior_weight], "lr": config.head_lr}]
-        every = [*scored, *held_out]
-        vecs = view_vectors(router, {s.view for s in every})
-        qvecs = dict(zip([s.query for s in every], router.encoder.encode([s.query for s in every])))
+        vecs = view_vectors(router, {s.view for s in scored})
+        qvecs = dict(zip([s.query for s in scored], router.encoder.encode([s.query for s in scored])))
     else:
         student = _BiEncoderStudent("minilm", config.bi_scale, config.max_length)
         module = student.model
         groups = [{"params": [p for p in module.parameters() if p.requires_grad], "lr": config.lr}]
     optim = torch.optim.AdamW(groups, weight_decay=0.01)
-    total = math.ceil(len(scored) / config.batch_queries) * config.epochs
+    total = math.ceil(len(train) / config.batch_queries) * config.epochs
     if config.max_steps is not None:
         total = min(total, config.max_steps)
 
@@ -271,7 +270,7 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
     module.train()
     losses: list[float] = []
     start, step, stopped_early = time.perf_counter(), 0, False
-    order = list(range(len(scored)))
+    order = list(range(len(train)))
     while step < total and not stopped_early:
         rng.shuffle(order)
         for b in range(0, len(order), config.batch_queries):
@@ -280,7 +279,7 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
             if config.time_budget_s is not None and time.perf_counter() - start > config.time_budget_s:
                 stopped_early = True
                 break
-            pred, teacher, mask = forward([scored[i] for i in order[b:b + config.batch_queries]])
+            pred, teacher, mask = forward([train[i] for i in order[b:b + config.batch_queries]])
             loss = margin_mse_loss(pred[:, 0], pred[:, 1:], teacher[:, 0], teacher[:, 1:], mask)
             optim.zero_grad()
             loss.backward()
@@ -292,7 +291,7 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
                 on_step(step, total, losses[-1])
     module.eval()
     validation["after"] = _agreement(forward, held_out, config.batch_queries)
-    stats = {"student": config.student, "steps": step, "planned_steps": total, "queries": len(scored),
+    stats = {"student": config.student, "steps": step, "planned_steps": total, "queries": len(train),
              "seconds": round(time.perf_counter() - start, 1), "stopped_by_time_budget": stopped_early,
              "first_loss": round(float(np.mean(losses[:10])), 4) if losses else None,
              "last_loss": round(float(np.mean(losses[-10:])), 4) if losses else None,
