@@ -27,6 +27,11 @@ distractors, so the numbers are what a short CPU run reaches, not what the metho
    embedded SmolLM2 (:class:`retriever.rerank.QueryLikelihoodReranker`) reranking the dense top-20
    alone and mixed with the dense prior (the teacher), and the Margin-MSE bi-encoder distilled from
    that teacher, alone and under it. No training on the test queries; ~30 minutes on 2 cores.
+5. **Fine-tuned dense stage** (``--sections finetune``): the bi-encoder fine-tuned on the train split's
+   labelled queries (``skillkit router train-encoder``), one model per ``--seeds``, on the held-out split,
+   on the labelled skills alone (no distractors), skill-disjoint (trained on the queries of half the
+   skills, tested on the other half's), under a reranker trained behind it, and on the app-suite set
+   (as trained on the held-out split, and trained on the apps' own train variants).
 """
 
 from __future__ import annotations
@@ -64,9 +69,10 @@ from skillkit.core.fileio import atomic_write_text  # noqa: E402
 from skillkit.core.stats import bootstrap_mean, paired_comparison  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "routing_quality.json"
-SECTIONS = ("heldout", "apps", "sokoban", "upr")
+SECTIONS = ("heldout", "apps", "sokoban", "upr", "finetune")
 #: where each section's result goes in the JSON
-SECTION_KEYS = {"heldout": "heldout", "apps": "apps", "sokoban": "sokoban_layout", "upr": "query_likelihood"}
+SECTION_KEYS = {"heldout": "heldout", "apps": "apps", "sokoban": "sokoban_layout", "upr": "query_likelihood",
+                "finetune": "encoder_finetune"}
 
 
 def percentiles(samples: Sequence[float]) -> dict[str, float]:
@@ -105,11 +111,11 @@ def fmt(est: dict) -> str:
     return f"{est['mean']:.3f} [{est['low']:.3f}, {est['high']:.3f}]"
 
 
-def print_rows(title: str, rows: dict[str, dict], baseline: str) -> None:
-    """One line per method: Hit@1, MRR@10, the difference to the baseline, latency."""
+def print_rows(title: str, rows: dict[str, dict]) -> None:
+    """One line per method: Hit@1, MRR@10, the paired difference to its baseline (see :func:`compare`), latency."""
     print(f"\n{title}")
     for name, row in rows.items():
-        diff = row.get(f"hit@1_minus_{baseline}")
+        diff = next((v for k, v in row.items() if k.startswith("hit@1_minus_")), None)
         d = f"  diff {fmt(diff['diff'])}" if diff else ""
         print(f"  {name:40s} hit@1 {fmt(row['hit@1'])}  mrr@10 {fmt(row['mrr@10'])}{d}  "
               f"p50 {row['latency']['p50_ms']} ms p95 {row['latency']['p95_ms']} ms", flush=True)
@@ -216,7 +222,7 @@ def heldout(distractors: int, train_steps: int, distill_steps: int, teacher_quer
     dense_mm.reranker = ensemble
     rows["Margin-MSE bi-encoder + ensemble teacher"] = evaluate(dense_mm, texts, gold, "rerank")
     compare(rows, "dense")
-    print_rows("held-out test split", rows, "dense")
+    print_rows("held-out test split", rows)
     result = {"corpus": info, "rows": rows, "timings": timings, "distillation": distill_stats,
               "teacher_scored_queries": len(scored),
               "budgets": {"teacher_train_steps": train_steps, "distill_steps": distill_steps,
@@ -227,29 +233,39 @@ def heldout(distractors: int, train_steps: int, distill_steps: int, teacher_quer
 
 
 # ---- 2. app suite --------------------------------------------------------------------------------
-def apps_set(models: dict[str, Any], quick: bool) -> dict:
-    """Section 2: skills from train scenarios' reference episodes, queried with held-out variants."""
+def apps_routing_set(quick: bool) -> tuple[list[Any], list[str], list[set[str]], list[Any]]:
+    """The app-suite routing set: (one skill per train scenario, summarised from the reference-solution
+    episodes of its variants 1-2; the first-turn queries of variants 3-5; their gold skill ids; the
+    first-turn queries of variants 1-2 as labelled training queries)."""
     from environments.apps.env import AppsEnv
-    from retriever.encoders import Encoder
-    from retriever.router import Router
+    from retriever.train_reranker import TrainQuery
     from skillkit.skills.summarize import heuristic_summary
 
     env = AppsEnv()
     by_scenario: dict[str, list[str]] = {}
     for task_id in env.task_ids("train"):
         by_scenario.setdefault(task_id.rsplit("_", 1)[0], []).append(task_id)
-    scenarios = sorted(by_scenario)[: 6 if quick else None]
-    skills, queries, gold = [], [], []
-    t = time.perf_counter()
-    for scenario in scenarios:
+    skills, queries, gold, train = [], [], [], []
+    for scenario in sorted(by_scenario)[: 6 if quick else None]:
         variants = sorted(by_scenario[scenario], key=lambda x: int(x.rsplit("_", 1)[1]))
         episodes = [e for e in (run_expert_episode(env, v) for v in variants[:2]) if e is not None]
         skill = heuristic_summary(episodes)
         skills.append(skill)
+        train += [TrainQuery(episode_start(env, env.reset(v)).query, skill.id) for v in variants[:2]]
         for variant in variants[2:]:
             queries.append(episode_start(env, env.reset(variant)).query)
             gold.append({skill.id})
     env.close()
+    return skills, queries, gold, train
+
+
+def apps_set(models: dict[str, Any], quick: bool) -> dict:
+    """Section 2: skills from train scenarios' reference episodes, queried with held-out variants."""
+    from retriever.encoders import Encoder
+    from retriever.router import Router
+
+    t = time.perf_counter()
+    skills, queries, gold, _ = apps_routing_set(quick)
     build_s = round(time.perf_counter() - t, 1)
     print(f"apps: {len(skills)} scenario skills, {len(queries)} held-out variant queries ({build_s} s)", flush=True)
     router = Router.from_docs(skills, encoder=models["encoder"])
@@ -269,7 +285,7 @@ def apps_set(models: dict[str, Any], quick: bool) -> dict:
     dense_mm.reranker = models["students"]["cross-encoder"]
     rows["full router: Margin-MSE bi-encoder + Margin-MSE cross-encoder"] = evaluate(dense_mm, queries, gold, "rerank")
     compare(rows, "dense")
-    print_rows("app suite: held-out variants of train scenarios", rows, "dense")
+    print_rows("app suite: held-out variants of train scenarios", rows)
     return {"skills": len(skills), "queries": len(queries), "build_seconds": build_s,
             "skill_source": "heuristic_summary of the reference-solution episodes of variants 1-2 of each train "
                             "scenario", "query": "the agent's first-turn routing query of variants 3-5",
@@ -308,10 +324,100 @@ def query_likelihood(distractors: int, distill_steps: int, teacher_queries: int,
     dense_mm.reranker = upr
     rows["full router: that bi-encoder + the query-likelihood teacher"] = evaluate(dense_mm, texts, gold, "rerank")
     compare(rows, "dense")
-    print_rows("held-out test split, query-likelihood teacher", rows, "dense")
+    print_rows("held-out test split, query-likelihood teacher", rows)
     return {"corpus": info, "rows": rows, "timings": timings, "teacher_scored_queries": len(scored),
             "distillation": {k: v for k, v in stats.items() if k != "config"},
             "budgets": {"distill_steps": distill_steps, "candidates_reranked": router.candidates}}
+
+
+# ---- 1c. the dense stage fine-tuned on labelled queries ------------------------------------------
+def merge_seeds(runs: Sequence[dict]) -> dict:
+    """One row from the same evaluation under several seeds: per-query outcomes as (seeds, queries)
+    matrices, means with intervals over queries and seeds, each seed's Hit@1, pooled latency."""
+    hits = [r["per_query_hit@1"] for r in runs]
+    rr = [r["per_query_rr@10"] for r in runs]
+    return {"per_query_hit@1": hits, "per_query_rr@10": rr, "hit@1": bootstrap_mean(hits).as_dict(),
+            "mrr@10": bootstrap_mean(rr).as_dict(), "per_seed_hit@1": [round(float(np.mean(h)), 4) for h in hits],
+            "latency": {k: round(float(np.mean([r["latency"][k] for r in runs])), 2) for k in ("p50_ms", "p95_ms")},
+            "method": runs[0]["method"]}
+
+
+def finetuned_encoder(distractors: int, train_steps: int, seeds: Sequence[int], quick: bool) -> dict:
+    """Section ``finetune``: the bi-encoder fine-tuned on the train split's labelled queries
+    (:func:`retriever.train_encoder.train_encoder`, the CLI's defaults), one model per seed, on the held-out
+    split; on the labelled skills alone (no distractors, which never have labelled queries, so a model
+    cannot win by learning that labelled skills are the answers); skill-disjoint (2 folds: trained on
+    half the skills' queries, tested on the other half's); under a listwise reranker trained behind it
+    (the full router); and on the app-suite set, as trained on the held-out split (not tuned on the
+    apps) and trained on the apps' own train variants."""
+    from retriever.encoders import Encoder
+    from retriever.router import Router
+    from retriever.train_encoder import EncoderTrainConfig, train_encoder
+    from retriever.train_reranker import TrainConfig, train_reranker
+
+    docs, router, texts, gold, labelled, info = heldout_split(distractors, quick)
+    core = core_docs()
+    core_router = Router.from_docs(core, encoder=router.encoder)
+    t = time.perf_counter()
+    app_skills, app_queries, app_gold, app_train = apps_routing_set(quick)
+    app_router = Router.from_docs(app_skills, encoder=router.encoder)
+    print(f"finetune: app set built in {time.perf_counter() - t:.1f} s", flush=True)
+    runs: dict[str, list[dict]] = {}
+    stats: dict[str, list[dict]] = {"held-out split": [], "app suite": []}
+
+    def add(name: str, row: dict) -> None:
+        runs.setdefault(name, []).append(row)
+
+    def tuned(on: Any, queries: Sequence[Any], seed: int, key: str | None = None) -> Encoder:
+        model, st = train_encoder(on, queries, EncoderTrainConfig(seed=seed, max_steps=2 if quick else None))
+        if key is not None:
+            stats[key].append({k: v for k, v in st.items() if k != "config"})
+        return Encoder(model)
+
+    for seed in seeds:
+        t = time.perf_counter()
+        add("dense", evaluate(router, texts, gold, "dense"))
+        add("labelled skills only: dense", evaluate(core_router, texts, gold, "dense"))
+        encoder = tuned(router, labelled, seed, "held-out split")
+        ft = Router.from_docs(docs, encoder=encoder)
+        add("dense, fine-tuned", evaluate(ft, texts, gold, "dense"))
+        add("labelled skills only: dense, fine-tuned", evaluate(Router.from_docs(core, encoder=encoder), texts, gold,
+                                                                "dense"))
+        ft.reranker, _ = train_reranker(ft, labelled, TrainConfig(max_steps=train_steps, time_budget_s=None,
+                                                                  labelled_repeat=4, seed=seed))
+        add("full router: fine-tuned dense + listwise reranker trained behind it", evaluate(ft, texts, gold, "rerank"))
+        add("apps: dense", evaluate(app_router, app_queries, app_gold, "dense"))
+        add("apps: dense, fine-tuned on the held-out split (not on the apps)",
+            evaluate(Router.from_docs(app_skills, encoder=encoder), app_queries, app_gold, "dense"))
+        app_encoder = tuned(app_router, app_train, seed, "app suite")
+        add("apps: dense, fine-tuned on the apps' train variants",
+            evaluate(Router.from_docs(app_skills, encoder=app_encoder), app_queries, app_gold, "dense"))
+        # skill-disjoint: the test queries of skills whose labelled queries were not trained on
+        ids = sorted(set().union(*gold))
+        random.Random(seed).shuffle(ids)
+        folds = [set(ids[::2]), set(ids[1::2])]
+        base_rows, ft_rows = [], []
+        for fold in range(2):
+            train_skills, test_skills = folds[fold], folds[1 - fold]
+            encoder = tuned(router, [q for q in labelled if q.positive in train_skills], seed)
+            pick = [i for i, g in enumerate(gold) if g & test_skills]
+            q_texts, q_gold = [texts[i] for i in pick], [gold[i] for i in pick]
+            base_rows.append(evaluate(router, q_texts, q_gold, "dense"))
+            ft_rows.append(evaluate(Router.from_docs(docs, encoder=encoder), q_texts, q_gold, "dense"))
+        for name, pair in (("skill-disjoint: dense", base_rows), ("skill-disjoint: dense, fine-tuned", ft_rows)):
+            add(name, {"per_query_hit@1": pair[0]["per_query_hit@1"] + pair[1]["per_query_hit@1"],
+                       "per_query_rr@10": pair[0]["per_query_rr@10"] + pair[1]["per_query_rr@10"],
+                       "latency": pair[0]["latency"], "method": "dense"})
+        print(f"finetune: seed {seed} done in {time.perf_counter() - t:.1f} s", flush=True)
+    rows = {name: merge_seeds(r) for name, r in runs.items()}
+    for prefix in ("labelled skills only: ", "skill-disjoint: ", "apps: "):
+        group = {name: row for name, row in rows.items() if name.startswith(prefix)}
+        compare(group, prefix + "dense")
+    compare({name: row for name, row in rows.items() if ":" not in name or name.startswith("full")}, "dense")
+    print_rows(f"held-out split and app suite, encoder fine-tuned on labelled queries (seeds {list(seeds)})", rows)
+    return {"corpus": info, "seeds": list(seeds), "rows": rows, "training": stats,
+            "app_set": {"skills": len(app_skills), "queries": len(app_queries), "train_queries": len(app_train)},
+            "budgets": {"reranker_train_steps": train_steps, "candidates_reranked": router.candidates}}
 
 
 # ---- 3. Sokoban by layout ------------------------------------------------------------------------
@@ -352,7 +458,7 @@ def sokoban_layout(encoder: Any, quick: bool) -> dict:
             "routing query (layout tokens), hybrid": evaluate(routed, layout_q, gold, "hybrid")}
     baseline = "today: instruction + observation, dense (the agent's default)"
     compare(rows, baseline)
-    print_rows("Sokoban test levels -> skill of the nearest train level", rows, baseline)
+    print_rows("Sokoban test levels -> skill of the nearest train level", rows)
     distinct_today = len({r for r in (today.route(q, k=1, method="dense")[0].id for q in today_q)})
     return {"train_level_skills": len(skills), "skills_with_routing_text": attached, "test_levels": len(test_ids),
             "mean_nearest_levels_per_test_level": round(float(np.mean(gold_sizes)), 2),
@@ -363,7 +469,7 @@ def sokoban_layout(encoder: Any, quick: bool) -> dict:
 
 def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, distill_steps: int = 60,
         teacher_queries: int = 200, out: Path | str = RESULT, sections: Sequence[str] = SECTIONS,
-        work_dir: Path | None = None, threads: int = 2) -> dict:
+        work_dir: Path | None = None, threads: int = 2, seeds: Sequence[int] = (0, 1, 2)) -> dict:
     """Run the sections and write the JSON result."""
     import tempfile
 
@@ -372,14 +478,15 @@ def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, di
     torch.manual_seed(0)
     torch.set_num_threads(min(threads, os.cpu_count() or 1))
     if quick:
-        distractors, train_steps, distill_steps, teacher_queries = 100, 2, 2, 10
+        distractors, train_steps, distill_steps, teacher_queries, seeds = 100, 2, 2, 10, (0,)
     started = time.perf_counter()
     result: dict[str, Any] = {
         "command": "python benchmarks/routing_quality.py" + (" --quick" if quick else "")
         + ("" if tuple(sections) == SECTIONS else " --sections " + " ".join(sections))
         + "".join(f" --{k} {v}" for k, v in (("distractors", distractors), ("train-steps", train_steps),
                                              ("distill-steps", distill_steps), ("teacher-queries", teacher_queries),
-                                             ("threads", threads)) if not quick),
+                                             ("threads", threads)) if not quick)
+        + (" --seeds " + " ".join(map(str, seeds)) if "finetune" in sections and not quick else ""),
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "python": platform.python_version(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
         "intervals": "95% bootstrap over queries (skillkit.core.stats.bootstrap_mean / paired_comparison)",
@@ -413,6 +520,9 @@ def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, di
         if "upr" in sections:
             result["query_likelihood"] = query_likelihood(distractors, distill_steps, teacher_queries, quick, work)
             save("upr")
+        if "finetune" in sections:
+            result["encoder_finetune"] = finetuned_encoder(distractors, train_steps, seeds, quick)
+            save("finetune")
         if "sokoban" in sections:
             result["sokoban_layout"] = sokoban_layout(models["encoder"], quick)
             save("sokoban")
@@ -431,10 +541,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--out", default=str(RESULT))
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1: leave a core to another job)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="fine-tuning seeds of the finetune section (one model per seed)")
     args = parser.parse_args(argv)
     run(quick=args.quick, distractors=args.distractors, train_steps=args.train_steps,
         distill_steps=args.distill_steps, teacher_queries=args.teacher_queries, out=args.out, sections=args.sections,
-        threads=args.threads)
+        threads=args.threads, seeds=args.seeds)
 
 
 if __name__ == "__main__":

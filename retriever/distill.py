@@ -34,6 +34,7 @@ import numpy as np
 
 from retriever.docs import RouterDoc
 from retriever.rerank import CrossEncoderReranker
+from retriever.train_encoder import TrainableBiEncoder
 from retriever.train_reranker import (
     NegativeConfig,
     TrainQuery,
@@ -44,7 +45,6 @@ from retriever.train_reranker import (
     view_vectors,
 )
 from skillkit.core.fileio import atomic_write_text
-from skillkit.core.models import load_embedder
 
 STUDENTS = ("cross-encoder", "bi-encoder")
 
@@ -161,29 +161,6 @@ class DistillConfig:
             raise ValueError(f"validation_share must be in [0, 1), got {self.validation_share}")
 
 
-class _BiEncoderStudent:
-    """The MiniLM sentence-transformer, trainable; score = ``scale`` x cosine(query, doc)."""
-
-    def __init__(self, base: str, scale: float, max_length: int) -> None:
-        self.model = load_embedder(base, device="cpu")
-        self.model.max_seq_length = max_length
-        self.scale = scale
-
-    def embed(self, texts: Sequence[str]) -> Any:
-        import torch
-
-        features = self.model.tokenize(list(texts))
-        out = self.model(features)["sentence_embedding"]
-        return torch.nn.functional.normalize(out, dim=-1)
-
-    def scores(self, queries: Sequence[str], groups: Sequence[Sequence[str]]) -> Any:
-        """``(B, W)`` scores of each query against its group of doc texts (W = group width)."""
-        q = self.embed(queries)
-        width = len(groups[0])
-        d = self.embed([t for g in groups for t in g]).view(len(groups), width, -1)
-        return self.scale * (d @ q.unsqueeze(-1)).squeeze(-1)
-
-
 def _split(scored: Sequence[ScoredQuery], share: float, rng: random.Random) -> tuple[list, list]:
     """(training, held-out) queries: a seeded ``share`` held out when that leaves 2 or more on each side."""
     n_out = round(len(scored) * share)
@@ -243,7 +220,7 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
         vecs = view_vectors(router, {s.view for s in scored})
         qvecs = dict(zip([s.query for s in scored], router.encoder.encode([s.query for s in scored])))
     else:
-        student = _BiEncoderStudent("minilm", config.bi_scale, config.max_length)
+        student = TrainableBiEncoder("minilm", config.bi_scale, config.max_length)
         module = student.model
         groups = [{"params": [p for p in module.parameters() if p.requires_grad], "lr": config.lr}]
     optim = torch.optim.AdamW(groups, weight_decay=0.01)

@@ -1,4 +1,4 @@
-"""Router commands: ``route``, ``router train-reranker|teacher-scores|distill``, ``serve`` and ``bench routing``."""
+"""Router commands: ``route``, ``router train-reranker|train-encoder|teacher-scores|distill``, ``serve`` and ``bench routing``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from retriever.rerank import default_reranker_path
 from retriever.router import RerankerMissingError, Router
 from retriever.teachers import EnsembleTeacher, NoTrainedReranker, default_teachers_path, resolve_teacher
 from retriever.teachers import train_teachers as train_teacher_models
+from retriever.train_encoder import EncoderTrainConfig, train_encoder
 from retriever.train_reranker import NegativeConfig, TrainConfig, TrainQuery, train_reranker
 from skillkit.cli.common import console, fail, friendly_errors, progress, quiet_libraries
 from skillkit.core.config import atomic_write_text
@@ -62,6 +63,28 @@ def _read_query_file(path: Path) -> list[tuple[str, str]]:
     if not rows:
         raise ValueError(f"{path}: no queries")
     return rows
+
+
+def _read_labelled(path: Path, router: Any) -> list[TrainQuery]:
+    """Labelled queries from a JSONL of ``{"query", "skill"}`` (skill = id or name), naming a bad line."""
+    labels = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("query"), str) or "skill" not in data:
+            raise ValueError(f"{path}:{lineno}: expected {{\"query\", \"skill\"}}")
+        try:
+            skill = router.get(str(data["skill"]))
+        except KeyError as exc:
+            raise ValueError(f"{path}:{lineno}: no skill {data['skill']!r} in the library") from exc
+        labels.append(TrainQuery(data["query"], skill.id, "full"))
+    if not labels:
+        raise ValueError(f"{path}: no labelled queries")
+    return labels
 
 
 @friendly_errors
@@ -143,15 +166,7 @@ def train_reranker_cmd(
     import torch
 
     router = _load_router(library, "none", "auto", "minilm")
-    labels: list[TrainQuery] = []
-    if labelled is not None:
-        for lineno, line in enumerate(labelled.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            data = json.loads(line)
-            if "query" not in data or "skill" not in data:
-                raise ValueError(f"{labelled}:{lineno}: expected {{\"query\", \"skill\"}}")
-            labels.append(TrainQuery(data["query"], router.get(str(data["skill"])).id, "full"))
+    labels = _read_labelled(labelled, router) if labelled is not None else []
     config = TrainConfig(loss=loss, time_budget_s=time_budget, max_steps=max_steps, epochs=epochs, seed=seed,
                          prior_dropout=prior_dropout, negatives=_negative_config(negatives))
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -166,6 +181,49 @@ def train_reranker_cmd(
     reranker.save(target)
     console.print(f"trained {stats['steps']} steps on {stats['queries']} queries in {stats['seconds']} s "
                   f"(loss {stats['first_loss']} -> {stats['last_loss']}); saved to {target}")
+
+
+@friendly_errors
+def train_encoder_cmd(
+    library: Path = typer.Option(..., "--library", "-l", help="Skill library (folder or JSON/JSONL file)."),
+    labelled: Path = typer.Option(..., "--queries", help="JSONL of {\"query\", \"skill\"} (skill = id or name): "
+                                  "queries as users ask them, e.g. from routing logs."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: next to the library, "
+                                    "LIB/encoder, where `skillkit route` and the agent load the dense stage)."),
+    synthetic: bool = typer.Option(False, "--synthetic/--no-synthetic",
+                                   help="Also train on each skill's description and name as queries."),
+    epochs: int = typer.Option(3, "--epochs", min=1),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
+    time_budget: float = typer.Option(600.0, "--time-budget", help="Stop training after this many seconds."),
+    validation: float = typer.Option(0.1, "--validation", min=0.0, max=0.9,
+                                     help="Share of the labelled queries held out to report Hit@1 before and "
+                                          "after training (0: none)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Fine-tune the dense stage's bi-encoder on labelled queries (in-batch softmax, one hard negative each)."""
+    config = EncoderTrainConfig(epochs=epochs, max_steps=max_steps, time_budget_s=time_budget, synthetic=synthetic,
+                                validation_share=validation, seed=seed)
+    config.validate()
+    router = _load_router(library, "none", "auto", "minilm")
+    labels = _read_labelled(labelled, router)
+    with progress() as bar:
+        task = bar.add_task("fine-tuning the encoder", total=None)
+
+        def on_step(step: int, total: int, loss_value: float) -> None:
+            bar.update(task, completed=step, total=total, description=f"fine-tuning (loss {loss_value:.3f})")
+
+        model, stats = train_encoder(router, labels, config, on_step=on_step)
+    target = out or default_encoder_path(library)
+    model.save(str(target))
+    console.print(f"fine-tuned the encoder in {stats['steps']} steps on {stats['queries']} queries "
+                  f"({stats['seconds']} s, loss {stats['first_loss']} -> {stats['last_loss']}); saved to {target}")
+    val = stats["validation"]
+    if val["before"] is not None:
+        console.print(f"held-out ({val['queries']} labelled queries): Hit@1 over the library "
+                      f"{val['before']:.0%} -> {val['after']:.0%}")
+        if val["after"] < val["before"]:
+            console.print(f"[yellow]warning: fine-tuning lowered held-out Hit@1; delete {target} to route with "
+                          "the base encoder again[/yellow]")
 
 
 def _negative_config(negatives: int) -> Any:
@@ -330,10 +388,11 @@ def _group(app: typer.Typer, name: str, group: typer.Typer) -> typer.Typer:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``route``, ``router train-reranker``, ``serve`` and ``bench routing`` to the main app."""
+    """Add ``route``, ``serve``, the ``router`` commands and ``bench routing`` to the main app."""
     app.command("route")(route_cmd)
     app.command("serve")(serve_cmd)
     router_app.command("train-reranker")(train_reranker_cmd)
+    router_app.command("train-encoder")(train_encoder_cmd)
     router_app.command("teacher-scores")(teacher_scores_cmd)
     router_app.command("distill")(distill_cmd)
     _group(app, "router", router_app)
