@@ -347,7 +347,7 @@ def finetuned_encoder(distractors: int, train_steps: int, seeds: Sequence[int], 
     (:func:`retriever.train_encoder.train_encoder`, the CLI's defaults), one model per seed, on the held-out
     split; on the labelled skills alone (no distractors, which never have labelled queries, so a model
     cannot win by learning that labelled skills are the answers); skill-disjoint (2 folds: trained on
-    half the skills' queries, tested on the other half's); under a listwise reranker trained behind it
+    half the skills' queries, tested on the other half's; with and without distractors); under a listwise reranker trained behind it
     (the full router); and on the app-suite set, as trained on the held-out split (not tuned on the
     apps) and trained on the apps' own train variants."""
     from retriever.encoders import Encoder
@@ -396,21 +396,30 @@ def finetuned_encoder(distractors: int, train_steps: int, seeds: Sequence[int], 
         ids = sorted(set().union(*gold))
         random.Random(seed).shuffle(ids)
         folds = [set(ids[::2]), set(ids[1::2])]
-        base_rows, ft_rows = [], []
+        # each test query is answered by the model of the fold that did not train on its skill; outcomes are
+        # kept in query order so the seeds' columns line up
+        disjoint: dict[str, dict[str, list[float]]] = {}
+        latency: dict[str, Any] = {}
         for fold in range(2):
             train_skills, test_skills = folds[fold], folds[1 - fold]
             encoder = tuned(router, [q for q in labelled if q.positive in train_skills], seed)
             pick = [i for i, g in enumerate(gold) if g & test_skills]
             q_texts, q_gold = [texts[i] for i in pick], [gold[i] for i in pick]
-            base_rows.append(evaluate(router, q_texts, q_gold, "dense"))
-            ft_rows.append(evaluate(Router.from_docs(docs, encoder=encoder), q_texts, q_gold, "dense"))
-        for name, pair in (("skill-disjoint: dense", base_rows), ("skill-disjoint: dense, fine-tuned", ft_rows)):
-            add(name, {"per_query_hit@1": pair[0]["per_query_hit@1"] + pair[1]["per_query_hit@1"],
-                       "per_query_rr@10": pair[0]["per_query_rr@10"] + pair[1]["per_query_rr@10"],
-                       "latency": pair[0]["latency"], "method": "dense"})
+            for name, on in (("skill-disjoint: dense", router), ("skill-disjoint, labelled skills only: dense", core_router),
+                             ("skill-disjoint: dense, fine-tuned", Router.from_docs(docs, encoder=encoder)),
+                             ("skill-disjoint, labelled skills only: dense, fine-tuned",
+                              Router.from_docs(core, encoder=encoder))):
+                row = evaluate(on, q_texts, q_gold, "dense")
+                out = disjoint.setdefault(name, {"per_query_hit@1": [0.0] * len(texts), "per_query_rr@10": [0.0] * len(texts)})
+                for key in out:
+                    for i, value in zip(pick, row[key]):
+                        out[key][i] = value
+                latency[name] = row["latency"]
+        for name, row in disjoint.items():
+            add(name, {**row, "latency": latency[name], "method": "dense"})
         print(f"finetune: seed {seed} done in {time.perf_counter() - t:.1f} s", flush=True)
     rows = {name: merge_seeds(r) for name, r in runs.items()}
-    for prefix in ("labelled skills only: ", "skill-disjoint: ", "apps: "):
+    for prefix in ("labelled skills only: ", "skill-disjoint: ", "skill-disjoint, labelled skills only: ", "apps: "):
         group = {name: row for name, row in rows.items() if name.startswith(prefix)}
         compare(group, prefix + "dense")
     compare({name: row for name, row in rows.items() if ":" not in name or name.startswith("full")}, "dense")
@@ -467,6 +476,55 @@ def sokoban_layout(encoder: Any, quick: bool) -> dict:
             "skill_source": "heuristic_summary of the solver's episode on each train level", "rows": rows}
 
 
+PLOT_SECTIONS = (("heldout", "held-out split: teachers and Margin-MSE students"),
+                 ("query_likelihood", "held-out split: query-likelihood teacher"),
+                 ("encoder_finetune", "dense stage fine-tuned on labelled queries (3 seeds)"),
+                 ("apps", "app suite (not tuned on)"))
+
+
+def plot_differences(result: dict, path: Path) -> Path:
+    """One panel per section: every row's paired Hit@1 difference to its baseline with its 95% interval,
+    the zero line and the issue's +10-point target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    for key, title in PLOT_SECTIONS:
+        rows = result.get(key, {}).get("rows", {})
+        diffs = [(name, next(v["diff"] for k, v in row.items() if k.startswith("hit@1_minus_")))
+                 for name, row in rows.items() if any(k.startswith("hit@1_minus_") for k in row)]
+        if diffs:
+            panels.append((title, diffs))
+    if not panels:
+        raise ValueError("no section with paired differences to plot")
+    heights = [max(2.0, 0.32 * len(d) + 0.9) for _, d in panels]
+    extent = [100 * d[k] for _, diffs in panels for _, d in diffs for k in ("low", "high")]
+    xlim = (min(-15.0, min(extent)) - 2, max(25.0, max(extent)) + 2)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (title, diffs) in zip(axes[:, 0], panels):
+        names = [n if len(n) <= 70 else n[:67] + "..." for n, _ in diffs]
+        means = np.array([d["mean"] for _, d in diffs]) * 100
+        low = np.maximum(0, means - np.array([d["low"] for _, d in diffs]) * 100)
+        high = np.maximum(0, np.array([d["high"] for _, d in diffs]) * 100 - means)
+        y = np.arange(len(diffs))[::-1]
+        ax.errorbar(means, y, xerr=[low, high], fmt="o", color="#2b6a99", capsize=3)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.axvline(10, color="#c0392b", lw=0.8, ls="--", label="target +10")
+        ax.set_yticks(y, names, fontsize=8)
+        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_xlim(*xlim)
+    axes[-1, 0].set_xlabel("Hit@1 minus the section's baseline, points (paired, 95% bootstrap interval)")
+    axes[0, 0].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, distill_steps: int = 60,
         teacher_queries: int = 200, out: Path | str = RESULT, sections: Sequence[str] = SECTIONS,
         work_dir: Path | None = None, threads: int = 2, seeds: Sequence[int] = (0, 1, 2)) -> dict:
@@ -506,7 +564,8 @@ def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, di
         result["total_seconds"] = round(time.perf_counter() - started, 1)
         result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         atomic_write_text(out, json.dumps(result, indent=1))
-        print(f"wrote {out} ({section}) at {result['total_seconds']} s", flush=True)
+        plot_differences(result, out.with_suffix(".png"))
+        print(f"wrote {out} and its plot ({section}) at {result['total_seconds']} s", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(work_dir or tmp)
@@ -541,9 +600,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--out", default=str(RESULT))
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1: leave a core to another job)")
+    parser.add_argument("--plot", action="store_true", help="only redraw the plot (.png next to --out) from the JSON")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="fine-tuning seeds of the finetune section (one model per seed)")
     args = parser.parse_args(argv)
+    if args.plot:
+        print(f"wrote {plot_differences(json.loads(Path(args.out).read_text()), Path(args.out).with_suffix('.png'))}")
+        return
     run(quick=args.quick, distractors=args.distractors, train_steps=args.train_steps,
         distill_steps=args.distill_steps, teacher_queries=args.teacher_queries, out=args.out, sections=args.sections,
         threads=args.threads, seeds=args.seeds)

@@ -212,14 +212,15 @@ _SHARED_LOCK = threading.Lock()
 
 
 def default_encoder_path(library_path: str | Path) -> Path:
-    """Where ``skillkit router distill --student bi-encoder`` puts a library's distilled dense-stage
-    encoder by default: ``LIB/encoder`` or ``LIB.encoder``."""
+    """Where ``skillkit router train-encoder`` (fine-tuned on labelled queries) and ``skillkit router distill
+    --student bi-encoder`` put a library's trained dense-stage encoder by default: ``LIB/encoder`` or
+    ``LIB.encoder``."""
     return beside_library(library_path, "encoder")
 
 
-def distilled_encoder(library_path: str | Path | None) -> str | None:
-    """The folder of the bi-encoder distilled for this library (a sentence-transformers model saved
-    at :func:`default_encoder_path`), or None when there is none."""
+def trained_encoder(library_path: str | Path | None) -> str | None:
+    """The folder of the bi-encoder trained for this library (fine-tuned or distilled, a
+    sentence-transformers model saved at :func:`default_encoder_path`), or None when there is none."""
     if library_path is None:
         return None
     folder = default_encoder_path(library_path)

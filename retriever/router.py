@@ -24,7 +24,7 @@ import numpy as np
 
 from retriever.bm25 import BM25Index
 from retriever.docs import RouterDoc, load_docs_file, to_docs
-from retriever.encoders import TextEncoder, distilled_encoder, get_encoder, same_vectors
+from retriever.encoders import TextEncoder, get_encoder, same_vectors, trained_encoder
 from retriever.fusion import reciprocal_rank_fusion
 from retriever.index import VectorIndex
 from retriever.rerank import resolve_reranker
@@ -132,8 +132,8 @@ class Router:
         """A router over a skill library object (anything with ``list()``) or a JSON/JSONL file of skills.
 
         ``encoder`` None means the library's own (``library.encoder``; ``minilm`` for a file); ``"auto"``
-        the bi-encoder distilled for this library by ``skillkit router distill --student bi-encoder``
-        (:func:`~retriever.encoders.default_encoder_path`) when there is one, else as for None. When the
+        the bi-encoder trained for this library by ``skillkit router train-encoder`` or ``distill --student
+        bi-encoder`` (:func:`~retriever.encoders.default_encoder_path`) when there is one, else as for None. When the
         router's encoder gives the same vectors as the library's, the library's stored vectors are
         reused (``library.embeddings``) and nothing is re-embedded; otherwise the skills are encoded
         with the router's encoder. A library *folder* is opened by the caller
@@ -146,7 +146,7 @@ class Router:
         is_object = not isinstance(library, str | Path)
         lib_encoder = getattr(library, "encoder", None) if is_object else None
         if encoder == "auto":
-            encoder = distilled_encoder(lib_path)
+            encoder = trained_encoder(lib_path)
         if encoder is None:
             encoder = lib_encoder if lib_encoder is not None else "minilm"
         elif isinstance(encoder, str) and lib_encoder is not None and encoder == getattr(library, "embedding_model", None):

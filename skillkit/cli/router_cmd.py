@@ -99,7 +99,8 @@ def route_cmd(
     reranker: str = typer.Option("auto", "--reranker", help=RERANKER_HELP),
     index_kind: str = typer.Option("auto", "--index", help="auto, flat, hnsw, ivf or ivfpq."),
     encoder: str = typer.Option("auto", "--encoder", help="Bi-encoder name or path; auto: the one `skillkit router "
-                                "distill --student bi-encoder` saved next to the library, else the library's own (minilm)."),
+                                "train-encoder` or `distill --student bi-encoder` saved next to the library, "
+                                "else the library's own (minilm)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list of {name, score, ...}, best first)."),
 ) -> None:
     """Route a query (or a JSONL file of queries, with one model load) to the best skills."""
@@ -339,7 +340,8 @@ def serve_cmd(
                                           help="Collect concurrent /route requests this long and encode them "
                                                "as one batch (0: route each request on its own)."),
     encoder: str = typer.Option("auto", "--encoder", help="Bi-encoder name or path; auto: the one `skillkit router "
-                                "distill --student bi-encoder` saved next to the library, else the library's own (minilm)."),
+                                "train-encoder` or `distill --student bi-encoder` saved next to the library, "
+                                "else the library's own (minilm)."),
 ) -> None:
     """Serve the library over HTTP: POST /route, GET /skills/{name} (and its bundled files), GET /health."""
     try:  # fastapi (the 'server' extra) loads only when a command serves
