@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from retriever.docs import RouterDoc
+from retriever.minibatches import MiniBatches
 from retriever.rerank import CrossEncoderReranker
 from retriever.train_encoder import TrainableBiEncoder
 from retriever.train_reranker import (
@@ -224,9 +223,7 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
         module = student.model
         groups = [{"params": [p for p in module.parameters() if p.requires_grad], "lr": config.lr}]
     optim = torch.optim.AdamW(groups, weight_decay=0.01)
-    total = math.ceil(len(train) / config.batch_queries) * config.epochs
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
+    schedule = MiniBatches(len(train), config.batch_queries, config.epochs, rng, config.max_steps, config.time_budget_s)
 
     def forward(batch: Sequence[ScoredQuery]) -> tuple[Any, Any, Any]:
         """(student scores, teacher scores, mask of real negatives) of a batch; rows are padded to one
@@ -246,30 +243,21 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
     validation = {"queries": len(held_out), "before": _agreement(forward, held_out, config.batch_queries)}
     module.train()
     losses: list[float] = []
-    start, step, stopped_early = time.perf_counter(), 0, False
-    order = list(range(len(train)))
-    while step < total and not stopped_early:
-        rng.shuffle(order)
-        for b in range(0, len(order), config.batch_queries):
-            if step >= total:
-                break
-            if config.time_budget_s is not None and time.perf_counter() - start > config.time_budget_s:
-                stopped_early = True
-                break
-            pred, teacher, mask = forward([train[i] for i in order[b:b + config.batch_queries]])
-            loss = margin_mse_loss(pred[:, 0], pred[:, 1:], teacher[:, 0], teacher[:, 1:], mask)
-            optim.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
-            optim.step()
-            losses.append(loss.item())
-            step += 1
-            if on_step is not None:
-                on_step(step, total, losses[-1])
+    for batch in schedule:
+        pred, teacher, mask = forward([train[i] for i in batch])
+        loss = margin_mse_loss(pred[:, 0], pred[:, 1:], teacher[:, 0], teacher[:, 1:], mask)
+        optim.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+        optim.step()
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(schedule.steps, schedule.total_steps, losses[-1])
     module.eval()
     validation["after"] = _agreement(forward, held_out, config.batch_queries)
-    stats = {"student": config.student, "steps": step, "planned_steps": total, "queries": len(train),
-             "seconds": round(time.perf_counter() - start, 1), "stopped_by_time_budget": stopped_early,
+    stats = {"student": config.student, "steps": schedule.steps, "planned_steps": schedule.total_steps,
+             "queries": len(train), "seconds": round(schedule.seconds, 1),
+             "stopped_by_time_budget": schedule.stopped_early,
              "first_loss": round(float(np.mean(losses[:10])), 4) if losses else None,
              "last_loss": round(float(np.mean(losses[-10:])), 4) if losses else None,
              "validation": validation, "config": dataclasses.asdict(config)}

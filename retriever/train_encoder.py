@@ -17,15 +17,14 @@ The model is saved where ``skillkit route`` and the agent load the dense stage's
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from retriever.minibatches import MiniBatches
 from retriever.train_reranker import NegativeConfig, TrainQuery, mine_negatives, synthesize_queries
 from skillkit.core.models import load_embedder
 
@@ -130,9 +129,8 @@ def train_encoder(router: Any, labelled: Sequence[TrainQuery], config: EncoderTr
     ids = list(docs)
     model = TrainableBiEncoder(base, config.scale, config.max_length)
     optim = torch.optim.AdamW(model.model.parameters(), lr=config.lr, weight_decay=0.01)
-    total = math.ceil(len(train) / config.batch_queries) * config.epochs
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
+    schedule = MiniBatches(len(train), config.batch_queries, config.epochs, rng, config.max_steps,
+                           config.time_budget_s, min_size=2)
 
     validation: dict[str, Any] = {"queries": len(held_out), "before": None, "after": None}
     if held_out:
@@ -140,43 +138,32 @@ def train_encoder(router: Any, labelled: Sequence[TrainQuery], config: EncoderTr
                                          router.index.get_vectors(ids))
     model.model.train()
     losses: list[float] = []
-    start, step, stopped_early = time.perf_counter(), 0, False
-    order = list(range(len(train)))
-    while step < total and not stopped_early:
-        rng.shuffle(order)
-        for b in range(0, len(order), config.batch_queries):
-            if step >= total:
-                break
-            if config.time_budget_s is not None and time.perf_counter() - start > config.time_budget_s:
-                stopped_early = True
-                break
-            batch = [train[i] for i in order[b:b + config.batch_queries]]
-            if len(batch) < 2:
-                continue
-            negatives = [hard[order[b + j]] or rng.choice(ids) for j in range(len(batch))]
-            q = model.embed([t.query for t in batch])
-            d = model.embed([docs[t.positive].to_text() for t in batch] + [docs[n].to_text() for n in negatives])
-            logits = config.scale * q @ d.T
-            # a batch can hold two queries of one skill: mask the other copies of a query's positive
-            # (and another query's hard negative that is this query's positive)
-            columns = [u.positive for u in batch] + negatives
-            same = torch.tensor([[c == t.positive and j != i for j, c in enumerate(columns)] for i, t in enumerate(batch)])
-            logits = logits.masked_fill(same, float("-inf"))
-            loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(batch)))
-            optim.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.model.parameters(), 1.0)
-            optim.step()
-            losses.append(loss.item())
-            step += 1
-            if on_step is not None:
-                on_step(step, total, losses[-1])
+    for batch_ids in schedule:
+        batch = [train[i] for i in batch_ids]
+        negatives = [hard[i] or rng.choice(ids) for i in batch_ids]
+        q = model.embed([t.query for t in batch])
+        d = model.embed([docs[t.positive].to_text() for t in batch] + [docs[n].to_text() for n in negatives])
+        logits = config.scale * q @ d.T
+        # a batch can hold two queries of one skill: mask the other copies of a query's positive
+        # (and another query's hard negative that is this query's positive)
+        columns = [u.positive for u in batch] + negatives
+        same = torch.tensor([[c == t.positive and j != i for j, c in enumerate(columns)] for i, t in enumerate(batch)])
+        logits = logits.masked_fill(same, float("-inf"))
+        loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(batch)))
+        optim.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.model.parameters(), 1.0)
+        optim.step()
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(schedule.steps, schedule.total_steps, losses[-1])
     model.model.eval()
     if held_out:
         validation["after"] = _hit_at_1(held_out, model.encode([q.query for q in held_out]), ids,
                                         model.encode([docs[i].to_text() for i in ids]))
-    stats = {"steps": step, "planned_steps": total, "queries": len(train), "labelled_queries": len(labelled) - n_out,
-             "seconds": round(time.perf_counter() - start, 1), "stopped_by_time_budget": stopped_early,
+    stats = {"steps": schedule.steps, "planned_steps": schedule.total_steps, "queries": len(train),
+             "labelled_queries": len(labelled) - n_out, "seconds": round(schedule.seconds, 1),
+             "stopped_by_time_budget": schedule.stopped_early,
              "first_loss": round(float(np.mean(losses[:5])), 4) if losses else None,
              "last_loss": round(float(np.mean(losses[-5:])), 4) if losses else None,
              "validation": validation, "config": dataclasses.asdict(config)}

@@ -15,10 +15,8 @@ list (``listwise``); ``pointwise`` BCE is kept as an ablation.
 
 from __future__ import annotations
 
-import math
 import random
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from retriever.docs import RouterDoc
+from retriever.minibatches import MiniBatches
 from retriever.rerank import CrossEncoderReranker, listwise_loss, pointwise_loss
 
 VIEWS = ("desc", "name", "full")
@@ -232,10 +231,9 @@ def train_reranker(router: Any, labelled: Sequence[TrainQuery] = (), config: Tra
         {"params": [p for p in module.bert.parameters() if p.requires_grad], "lr": config.lr},
         {"params": head_params, "lr": config.head_lr},
     ], weight_decay=0.01)
-    steps_per_epoch = math.ceil(len(queries) / config.batch_queries)
-    total = steps_per_epoch * config.epochs
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
+    schedule = MiniBatches(len(queries), config.batch_queries, config.epochs, rng, config.max_steps,
+                           config.time_budget_s)
+    total = schedule.total_steps
     warmup = max(1, int(config.warmup_frac * total))
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
@@ -244,53 +242,37 @@ def train_reranker(router: Any, labelled: Sequence[TrainQuery] = (), config: Tra
 
     module.train()
     losses: list[float] = []
-    start = time.perf_counter()
-    step = 0
-    order = list(range(len(queries)))
-    stopped_early = False
-    while step < total:
-        rng.shuffle(order)
-        for b in range(0, len(order), config.batch_queries):
-            if step >= total:
-                break
-            if config.time_budget_s is not None and time.perf_counter() - start > config.time_budget_s:
-                stopped_early = True
-                break
-            batch = order[b:b + config.batch_queries]
-            q_texts, d_texts, priors, mask = [], [], [], []
-            for qi in batch:
-                q = queries[qi]
-                cands = [q.positive] + negatives[qi]
-                row_prior = reranker.prepare_prior([float(qvecs[qi] @ view_vecs[q.view][c]) for c in cands])
-                if config.prior_dropout and rng.random() < config.prior_dropout:
-                    row_prior = np.zeros_like(row_prior)
-                for slot in range(width):
-                    j = slot if slot < len(cands) else 0
-                    q_texts.append(q.query)
-                    d_texts.append(render(docs[cands[j]], q.view))
-                    priors.append(float(row_prior[j]))
-                    mask.append(slot < len(cands))
-            prior = torch.tensor(priors, dtype=torch.float32)
-            scores = reranker.forward_texts(q_texts, d_texts, prior).view(len(batch), width)
-            loss = loss_fn(scores, torch.tensor(mask).view(len(batch), width))
-            optim.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-            optim.step()
-            sched.step()
-            losses.append(loss.item())
-            step += 1
-            if on_step is not None:
-                on_step(step, total, losses[-1])
-        if stopped_early:
-            break
+    for batch in schedule:
+        q_texts, d_texts, priors, mask = [], [], [], []
+        for qi in batch:
+            q = queries[qi]
+            cands = [q.positive] + negatives[qi]
+            row_prior = reranker.prepare_prior([float(qvecs[qi] @ view_vecs[q.view][c]) for c in cands])
+            if config.prior_dropout and rng.random() < config.prior_dropout:
+                row_prior = np.zeros_like(row_prior)
+            for slot in range(width):
+                j = slot if slot < len(cands) else 0
+                q_texts.append(q.query)
+                d_texts.append(render(docs[cands[j]], q.view))
+                priors.append(float(row_prior[j]))
+                mask.append(slot < len(cands))
+        prior = torch.tensor(priors, dtype=torch.float32)
+        scores = reranker.forward_texts(q_texts, d_texts, prior).view(len(batch), width)
+        loss = loss_fn(scores, torch.tensor(mask).view(len(batch), width))
+        optim.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+        optim.step()
+        sched.step()
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(schedule.steps, total, losses[-1])
     module.eval()
-    seconds = time.perf_counter() - start
-    stats = {"steps": step, "planned_steps": total, "seconds": round(seconds, 1), "queries": len(queries),
-             "labelled_queries": len(labelled), "docs": len(docs), "loss": config.loss,
+    stats = {"steps": schedule.steps, "planned_steps": total, "seconds": round(schedule.seconds, 1),
+             "queries": len(queries), "labelled_queries": len(labelled), "docs": len(docs), "loss": config.loss,
              "first_loss": round(float(np.mean(losses[:10])), 4) if losses else None,
              "last_loss": round(float(np.mean(losses[-10:])), 4) if losses else None,
-             "stopped_by_time_budget": stopped_early, "prior_weight": round(module.prior_weight.item(), 3),
+             "stopped_by_time_budget": schedule.stopped_early, "prior_weight": round(module.prior_weight.item(), 3),
              "config": {**asdict(config), "views": list(config.views)}}
     reranker.meta.update({"trained": True, "training": stats})
     return reranker, stats

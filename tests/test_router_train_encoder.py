@@ -3,34 +3,38 @@
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from retriever.encoders import Encoder, default_encoder_path, get_encoder
+from retriever.minibatches import MiniBatches
 from retriever.router import Router
 from retriever.train_encoder import EncoderTrainConfig, TrainableBiEncoder, train_encoder
 from retriever.train_reranker import TrainQuery
 from skillkit.cli.main import app
 
 SKILLS = [
-    {"id": "w1", "name": "wallet-send-money", "description": "Transfer money to a contact with the wallet app.",
-     "body": "wallet.send_money(receiver_email, amount)", "category": "wallet"},
-    {"id": "w2", "name": "wallet-show-balance", "description": "Read how much money is in the wallet.",
-     "body": "wallet.show_balance()", "category": "wallet"},
-    {"id": "m1", "name": "music-play-playlist", "description": "Play one of the user's saved playlists.",
-     "body": "music.play_music(playlist_id)", "category": "music"},
-    {"id": "p1", "name": "phone-send-text", "description": "Send an SMS text message to a contact.",
-     "body": "phone.send_text_message(phone_number, message)", "category": "phone"},
-    {"id": "p2", "name": "phone-plan-call", "description": "Plan a phone call with a friend this week.",
-     "body": "1. find the contact 2. check the call log 3. call", "category": "phone"},
+    {"id": "n1", "name": "notes-create-note", "description": "Write a new note in the notes app.",
+     "body": "notes.create(title, text)", "category": "notes"},
+    {"id": "n2", "name": "notes-search", "description": "Find notes whose text contains some words.",
+     "body": "notes.search(words)", "category": "notes"},
+    {"id": "c1", "name": "calendar-add-event", "description": "Put an event on the calendar at a date and time.",
+     "body": "calendar.add_event(title, start, end)", "category": "calendar"},
+    {"id": "s1", "name": "shopping-order-item", "description": "Buy a product from the shop and pay for it.",
+     "body": "shop.add_to_cart(product_id); shop.checkout()", "category": "shopping"},
+    {"id": "s2", "name": "shopping-track-order", "description": "See where a placed order is and when it arrives.",
+     "body": "shop.order_status(order_id)", "category": "shopping"},
 ]
 # two paraphrases per skill, in words the skills do not use
 LABELLED = [TrainQuery(q, s) for q, s in [
-    ("pay my landlord", "w1"), ("wire cash to Ann", "w1"), ("am I broke", "w2"), ("what are my funds", "w2"),
-    ("put on some tunes", "m1"), ("start my road trip mix", "m1"), ("ping Joe on his mobile", "p1"),
-    ("drop mom a quick line", "p1"), ("schedule a ring with Sam", "p2"), ("arrange to talk to dad", "p2")]]
+    ("jot this down for later", "n1"), ("keep a memo of the door code", "n1"),
+    ("where did I write the wifi password", "n2"), ("look up my recipe memo", "n2"),
+    ("block Friday 3pm for the dentist", "c1"), ("remind me of Ann's party on the 5th", "c1"),
+    ("get me new running shoes", "s1"), ("purchase a phone charger", "s1"),
+    ("when will my parcel come", "s2"), ("has the package shipped yet", "s2")]]
 
 
 def _margins(model, router) -> np.ndarray:
@@ -56,7 +60,7 @@ def test_fine_tuning_pulls_labelled_queries_to_their_skills():
     assert after.mean() > before.mean() + 0.05 and (after > 0).sum() >= (before > 0).sum()
 
     # two queries of one skill share a batch: the other copy of the positive is masked, not a negative
-    same_skill = [TrainQuery(q.query, "w1") for q in LABELLED[:4]]
+    same_skill = [TrainQuery(q.query, "n1") for q in LABELLED[:4]]
     _, stats = train_encoder(router, same_skill, EncoderTrainConfig(max_steps=1, batch_queries=4, validation_share=0))
     assert np.isfinite(stats["last_loss"])
 
@@ -93,9 +97,24 @@ def test_train_encoder_command_saves_where_route_finds_it(tmp_path, monkeypatch)
     assert (folder / "modules.json").exists()
     assert Router.from_library(library).encoder is get_encoder(str(folder))
 
-    queries.write_text('{"query": "pay rent", "skill": "wallet-send-money"}\nnot json\n')
+    queries.write_text('{"query": "buy socks", "skill": "shopping-order-item"}\nnot json\n')
     res = runner.invoke(app, ["router", "train-encoder", "-l", str(library), "--queries", str(queries)])
     assert res.exit_code == 2 and "q.jsonl:2:invalidJSON" in "".join(res.output.split())
-    queries.write_text('{"query": "pay rent", "skill": "no-such-skill"}\n')
+    queries.write_text('{"query": "buy socks", "skill": "no-such-skill"}\n')
     res = runner.invoke(app, ["router", "train-encoder", "-l", str(library), "--queries", str(queries)])
     assert res.exit_code == 2 and "noskill'no-such-skill'" in "".join(res.output.split())
+
+
+def test_minibatch_schedule_counts_steps_drops_short_tails_and_stops_on_time():
+    schedule = MiniBatches(10, 4, epochs=3, rng=random.Random(0), min_size=2)
+    batches = list(schedule)
+    assert schedule.total_steps == schedule.steps == len(batches) == 9  # 4 + 4 + 2 per epoch
+    for epoch in range(3):
+        assert sorted(i for b in batches[3 * epoch:3 * epoch + 3] for i in b) == list(range(10))
+    short = MiniBatches(9, 4, epochs=2, rng=random.Random(0), min_size=2)
+    assert [len(b) for b in short] == [4, 4, 4, 4] and short.total_steps == 4  # the tail of 1 is dropped
+    assert len(list(MiniBatches(10, 4, epochs=5, rng=random.Random(0), max_steps=2))) == 2
+    stopped = MiniBatches(10, 4, epochs=5, rng=random.Random(0), time_budget_s=0.0)
+    assert list(stopped) == [] and stopped.stopped_early
+    with pytest.raises(ValueError, match="cannot fill a batch of 2"):
+        MiniBatches(1, 4, epochs=1, rng=random.Random(0), min_size=2)

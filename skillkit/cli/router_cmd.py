@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +50,8 @@ def _load_router(library: Path, reranker: str, index_kind: str, encoder: str) ->
                                    index_kind=index_kind, cache_dir=cache_root() / "router-embeddings")
 
 
-def _read_query_file(path: Path) -> list[tuple[str, str]]:
-    rows = []
+def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-empty line of a JSONL file; ValueError naming a bad line."""
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -57,7 +59,15 @@ def _read_query_file(path: Path) -> list[tuple[str, str]]:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("query"), str) or not data["query"].strip():
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}:{lineno}: expected a JSON object")
+        yield lineno, data
+
+
+def _read_query_file(path: Path) -> list[tuple[str, str]]:
+    rows = []
+    for lineno, data in _jsonl_objects(path):
+        if not isinstance(data.get("query"), str) or not data["query"].strip():
             raise ValueError(f"{path}:{lineno}: expected an object with a non-empty 'query'")
         rows.append((str(data.get("id", lineno)), data["query"]))
     if not rows:
@@ -68,14 +78,8 @@ def _read_query_file(path: Path) -> list[tuple[str, str]]:
 def _read_labelled(path: Path, router: Any) -> list[TrainQuery]:
     """Labelled queries from a JSONL of ``{"query", "skill"}`` (skill = id or name), naming a bad line."""
     labels = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("query"), str) or "skill" not in data:
+    for lineno, data in _jsonl_objects(path):
+        if not isinstance(data.get("query"), str) or "skill" not in data:
             raise ValueError(f"{path}:{lineno}: expected {{\"query\", \"skill\"}}")
         try:
             skill = router.get(str(data["skill"]))
@@ -85,6 +89,17 @@ def _read_labelled(path: Path, router: Any) -> list[TrainQuery]:
     if not labels:
         raise ValueError(f"{path}: no labelled queries")
     return labels
+
+@contextmanager
+def _step_progress(label: str, verb: str) -> Iterator[Callable[[int, int, float], None]]:
+    """A progress bar for a training loop; yields the ``on_step(step, total, loss)`` callback."""
+    with progress() as bar:
+        task = bar.add_task(label, total=None)
+
+        def on_step(step: int, total: int, loss_value: float) -> None:
+            bar.update(task, completed=step, total=total, description=f"{verb} (loss {loss_value:.3f})")
+
+        yield on_step
 
 
 @friendly_errors
@@ -171,12 +186,7 @@ def train_reranker_cmd(
     config = TrainConfig(loss=loss, time_budget_s=time_budget, max_steps=max_steps, epochs=epochs, seed=seed,
                          prior_dropout=prior_dropout, negatives=_negative_config(negatives))
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    with progress() as bar:
-        task = bar.add_task("training the reranker", total=None)
-
-        def on_step(step: int, total: int, loss_value: float) -> None:
-            bar.update(task, completed=step, total=total, description=f"training (loss {loss_value:.3f})")
-
+    with _step_progress("training the reranker", "training") as on_step:
         reranker, stats = train_reranker(router, labels, config, on_step=on_step)
     target = out or default_reranker_path(library)
     reranker.save(target)
@@ -207,12 +217,7 @@ def train_encoder_cmd(
     config.validate()
     router = _load_router(library, "none", "auto", "minilm")
     labels = _read_labelled(labelled, router)
-    with progress() as bar:
-        task = bar.add_task("fine-tuning the encoder", total=None)
-
-        def on_step(step: int, total: int, loss_value: float) -> None:
-            bar.update(task, completed=step, total=total, description=f"fine-tuning (loss {loss_value:.3f})")
-
+    with _step_progress("fine-tuning the encoder", "fine-tuning") as on_step:
         model, stats = train_encoder(router, labels, config, on_step=on_step)
     target = out or default_encoder_path(library)
     model.save(str(target))
@@ -304,12 +309,7 @@ def distill_cmd(
     config.validate()
     scored = load_teacher_scores(scores)
     router = _load_router(library, "none", "auto", "minilm")
-    with progress() as bar:
-        task = bar.add_task("distilling", total=None)
-
-        def on_step(step: int, total: int, loss_value: float) -> None:
-            bar.update(task, completed=step, total=total, description=f"distilling (loss {loss_value:.3f})")
-
+    with _step_progress("distilling", "distilling") as on_step:
         model, stats = distill(router, scored, config, on_step=on_step)
     out = out or (default_reranker_path(library) if student == "cross-encoder" else default_encoder_path(library))
     model.save(str(out))
