@@ -38,6 +38,7 @@ from retriever.train_reranker import (
     NegativeConfig,
     TrainQuery,
     freeze_lower_layers,
+    hold_out,
     mine_negatives,
     render,
     synthesize_queries,
@@ -160,17 +161,6 @@ class DistillConfig:
             raise ValueError(f"validation_share must be in [0, 1), got {self.validation_share}")
 
 
-def _split(scored: Sequence[ScoredQuery], share: float, rng: random.Random) -> tuple[list, list]:
-    """(training, held-out) queries: a seeded ``share`` held out when that leaves 2 or more on each side."""
-    n_out = round(len(scored) * share)
-    if n_out < 2 or len(scored) - n_out < 2:
-        return list(scored), []
-    order = list(range(len(scored)))
-    rng.shuffle(order)
-    held = set(order[:n_out])
-    return [s for i, s in enumerate(scored) if i not in held], [s for i, s in enumerate(scored) if i in held]
-
-
 def _agreement(forward: Callable[[Sequence[ScoredQuery]], tuple[Any, Any, Any]], held_out: Sequence[ScoredQuery],
                batch: int) -> dict[str, float] | None:
     """How well the student follows the teacher on held-out queries: the Margin-MSE loss and the share
@@ -209,7 +199,7 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     width = max(len(s.candidates) for s in scored)
-    train, held_out = _split(scored, config.validation_share, rng)
+    train, held_out = hold_out(scored, config.validation_share, rng)
     if config.student == "cross-encoder":
         student: Any = CrossEncoderReranker.from_base("minilm", max_length=config.max_length, seed=config.seed)
         module = student.module

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from retriever.minibatches import MiniBatches
-from retriever.train_reranker import NegativeConfig, TrainQuery, mine_negatives, synthesize_queries
+from retriever.train_reranker import NegativeConfig, TrainQuery, hold_out, mine_negatives, synthesize_queries
 from skillkit.core.models import load_embedder
 
 
@@ -113,12 +113,8 @@ def train_encoder(router: Any, labelled: Sequence[TrainQuery], config: EncoderTr
     if unknown:
         raise ValueError(f"labelled queries point to skills this library lacks, e.g. {unknown[0]!r}")
     rng = random.Random(config.seed)
-    labelled = list(labelled)
-    rng.shuffle(labelled)
-    n_out = round(len(labelled) * config.validation_share)
-    if n_out < 2 or len(labelled) - n_out < 2:
-        n_out = 0
-    held_out, train = labelled[:n_out], labelled[n_out:]
+    train, held_out = hold_out(list(labelled), config.validation_share, rng)
+    n_labelled = len(train)
     if config.synthetic:
         train += synthesize_queries(list(docs.values()))
     if len(train) < 2:
@@ -162,7 +158,7 @@ def train_encoder(router: Any, labelled: Sequence[TrainQuery], config: EncoderTr
         validation["after"] = _hit_at_1(held_out, model.encode([q.query for q in held_out]), ids,
                                         model.encode([docs[i].to_text() for i in ids]))
     stats = {"steps": schedule.steps, "planned_steps": schedule.total_steps, "queries": len(train),
-             "labelled_queries": len(labelled) - n_out, "seconds": round(schedule.seconds, 1),
+             "labelled_queries": n_labelled, "seconds": round(schedule.seconds, 1),
              "stopped_by_time_budget": schedule.stopped_early,
              "first_loss": round(float(np.mean(losses[:5])), 4) if losses else None,
              "last_loss": round(float(np.mean(losses[-5:])), 4) if losses else None,

@@ -19,7 +19,7 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from retriever.minibatches import MiniBatches
 from retriever.rerank import CrossEncoderReranker, listwise_loss, pointwise_loss
 
 VIEWS = ("desc", "name", "full")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,18 @@ def mine_negatives(queries: Sequence[TrainQuery], router: Any, config: NegativeC
         take(d_row, config.total - len(chosen))
         out.append(chosen)
     return out
+
+
+def hold_out(items: Sequence[T], share: float, rng: random.Random) -> tuple[list[T], list[T]]:
+    """(training, held-out) items: a seeded ``share`` held out, when that leaves 2 or more on each side
+    (else nothing is held out); the training items keep their order."""
+    n_out = round(len(items) * share)
+    if n_out < 2 or len(items) - n_out < 2:
+        return list(items), []
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    held = set(order[:n_out])
+    return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
 
 
 def view_vectors(router: Any, views: set[str]) -> dict[str, dict[str, np.ndarray]]:

@@ -58,6 +58,20 @@ def test_route_json_batch_and_trained_reranker(library, tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "router-embeddings" / "embeddings.sqlite").exists()
 
 
+@pytest.mark.integration
+def test_train_reranker_with_labelled_queries_compares_with_dense_on_held_out_ones(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("SKILLKIT_CACHE", str(tmp_path / "cache"))
+    pairs = [("pay my landlord", "w1"), ("wire cash to Ann", "w1"), ("am I broke", "w2"), ("what are my funds", "w2"),
+             ("put on some tunes", "m1"), ("start my road trip mix", "m1"), ("ping Joe on his mobile", "p1"),
+             ("drop mom a quick line", "p1"), ("schedule a ring with Sam", "p2"), ("arrange to talk to dad", "p2")]
+    queries = tmp_path / "labelled.jsonl"
+    queries.write_text("".join(json.dumps({"query": q, "skill": s}) + "\n" for q, s in pairs))
+    res = CliRunner().invoke(app, ["router", "train-reranker", "-l", str(library), "--queries", str(queries),
+                                   "--max-steps", "1", "--negatives", "3", "--validation", "0.2"])
+    assert res.exit_code == 0, res.output
+    assert "held-out (2 labelled queries): Hit@1 dense" in res.output and "reranked" in res.output
+
+
 def test_route_errors(library, tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["route", "--library", str(library)])

@@ -13,7 +13,6 @@ from retriever.distill import (
     DistillConfig,
     ScoredQuery,
     _agreement,
-    _split,
     distill,
     load_teacher_scores,
     margin_mse_loss,
@@ -23,7 +22,7 @@ from retriever.distill import (
 from retriever.encoders import HashingEncoder, default_encoder_path, get_encoder
 from retriever.rerank import CrossEncoderReranker, LLMReranker, default_reranker_path
 from retriever.router import Router
-from retriever.train_reranker import NegativeConfig
+from retriever.train_reranker import NegativeConfig, hold_out
 
 SKILLS = [
     {"id": "w1", "name": "wallet-send-money", "description": "Transfer money to a contact with the wallet app.",
@@ -107,9 +106,9 @@ def test_teacher_scores_then_both_students(tiny_lm, tmp_path):
 
 def test_validation_split_and_agreement_by_hand():
     scored = [ScoredQuery(f"q{i}", "full", ("p", "n1", "n2"), (3.0, 1.0, 0.0)) for i in range(20)]
-    train, held = _split(scored, 0.1, random.Random(0))
+    train, held = hold_out(scored, 0.1, random.Random(0))
     assert len(held) == 2 and len(train) == 18 and not {s.query for s in held} & {s.query for s in train}
-    assert _split(scored[:5], 0.1, random.Random(0)) == (scored[:5], [])  # too few to hold any out
+    assert hold_out(scored[:5], 0.1, random.Random(0)) == (scored[:5], [])  # too few to hold any out
     # student (1, 0, 2) vs teacher (3, 1, 0): margins (1, -1) vs (2, 3) -> MSE (1 + 16) / 2; tops differ
     def forward(batch):
         return (torch.tensor([[1.0, 0.0, 2.0]] * len(batch)), torch.tensor([[3.0, 1.0, 0.0]] * len(batch)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,12 +14,13 @@ import typer
 
 from retriever.distill import DistillConfig, distill, load_teacher_scores, save_teacher_scores, score_triples
 from retriever.encoders import default_encoder_path
+from retriever.evaluation import ranking_metrics
 from retriever.rerank import default_reranker_path
 from retriever.router import RerankerMissingError, Router
 from retriever.teachers import EnsembleTeacher, NoTrainedReranker, default_teachers_path, resolve_teacher
 from retriever.teachers import train_teachers as train_teacher_models
 from retriever.train_encoder import EncoderTrainConfig, train_encoder
-from retriever.train_reranker import NegativeConfig, TrainConfig, TrainQuery, train_reranker
+from retriever.train_reranker import NegativeConfig, TrainConfig, TrainQuery, hold_out, train_reranker
 from skillkit.cli.common import console, fail, friendly_errors, progress, quiet_libraries
 from skillkit.core.config import atomic_write_text
 from skillkit.core.models import cache_root
@@ -175,14 +177,21 @@ def train_reranker_cmd(
     prior_dropout: float = typer.Option(0.0, "--prior-dropout", min=0.0, max=1.0,
                                         help="Share of training queries trained without the first-stage "
                                              "prior, so the reranker learns to rank from the text."),
+    validation: float = typer.Option(0.1, "--validation", min=0.0, max=0.9,
+                                     help="With --queries: share of them held out to compare the reranker's "
+                                          "Hit@1 with the dense stage's (0: none)."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Train the cross-encoder reranker on a library (queries synthesised from the skills themselves)."""
+    """Train the cross-encoder reranker on a library (queries synthesised from the skills themselves), behind
+    the dense stage routing will use (the library's trained encoder when there is one)."""
     quiet_libraries()
     import torch
 
-    router = _load_router(library, "none", "auto", "minilm")
-    labels = _read_labelled(labelled, router) if labelled is not None else []
+    router = _load_router(library, "none", "auto", "auto")
+    labels: list[TrainQuery] = []
+    held_out: list[TrainQuery] = []
+    if labelled is not None:
+        labels, held_out = hold_out(_read_labelled(labelled, router), validation, random.Random(seed))
     config = TrainConfig(loss=loss, time_budget_s=time_budget, max_steps=max_steps, epochs=epochs, seed=seed,
                          prior_dropout=prior_dropout, negatives=_negative_config(negatives))
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -192,6 +201,17 @@ def train_reranker_cmd(
     reranker.save(target)
     console.print(f"trained {stats['steps']} steps on {stats['queries']} queries in {stats['seconds']} s "
                   f"(loss {stats['first_loss']} -> {stats['last_loss']}); saved to {target}")
+    if held_out:
+        positives = [q.positive for q in held_out]
+        dense = ranking_metrics([[r.id for r in router.route(q.query, k=10, method="dense")] for q in held_out], positives)
+        router.reranker = reranker
+        reranked = ranking_metrics([[r.id for r in router.route(q.query, k=10, method="rerank")] for q in held_out],
+                                   positives)
+        console.print(f"held-out ({len(held_out)} labelled queries): Hit@1 dense {dense['hit@1']:.0%}, reranked "
+                      f"{reranked['hit@1']:.0%}; MRR@10 {dense['mrr@10']:.3f} -> {reranked['mrr@10']:.3f}")
+        if reranked["hit@1"] <= dense["hit@1"]:
+            console.print("[yellow]warning: on held-out labelled queries the reranker does not beat the dense stage, "
+                          f"only adds latency; `--reranker none` routes without it, or delete {target}[/yellow]")
 
 
 @friendly_errors
