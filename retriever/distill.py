@@ -244,9 +244,10 @@ def distill(router: Any, scored: Sequence[ScoredQuery], config: DistillConfig | 
         if on_step is not None:
             on_step(schedule.steps, schedule.total_steps, losses[-1])
     module.eval()
+    seconds = round(schedule.seconds, 1)  # training only, not the held-out check after it
     validation["after"] = _agreement(forward, held_out, config.batch_queries)
     stats = {"student": config.student, "steps": schedule.steps, "planned_steps": schedule.total_steps,
-             "queries": len(train), "seconds": round(schedule.seconds, 1),
+             "queries": len(train), "seconds": seconds,
              "stopped_by_time_budget": schedule.stopped_early,
              "first_loss": round(float(np.mean(losses[:10])), 4) if losses else None,
              "last_loss": round(float(np.mean(losses[-10:])), 4) if losses else None,

@@ -154,11 +154,12 @@ def train_encoder(router: Any, labelled: Sequence[TrainQuery], config: EncoderTr
         if on_step is not None:
             on_step(schedule.steps, schedule.total_steps, losses[-1])
     model.model.eval()
+    seconds = round(schedule.seconds, 1)  # training only, not the held-out check after it
     if held_out:
         validation["after"] = _hit_at_1(held_out, model.encode([q.query for q in held_out]), ids,
                                         model.encode([docs[i].to_text() for i in ids]))
     stats = {"steps": schedule.steps, "planned_steps": schedule.total_steps, "queries": len(train),
-             "labelled_queries": n_labelled, "seconds": round(schedule.seconds, 1),
+             "labelled_queries": n_labelled, "seconds": seconds,
              "stopped_by_time_budget": schedule.stopped_early,
              "first_loss": round(float(np.mean(losses[:5])), 4) if losses else None,
              "last_loss": round(float(np.mean(losses[-5:])), 4) if losses else None,

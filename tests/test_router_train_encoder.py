@@ -96,6 +96,8 @@ def test_train_encoder_command_saves_where_route_finds_it(tmp_path, monkeypatch)
     folder = default_encoder_path(library)
     assert (folder / "modules.json").exists()
     assert Router.from_library(library).encoder is get_encoder(str(folder))
+    res = runner.invoke(app, ["route", "-l", str(library), "-q", "buy socks", "-k", "1"])
+    assert res.exit_code == 0 and f"densestage:{folder}" in "".join(res.output.split())
 
     queries.write_text('{"query": "buy socks", "skill": "shopping-order-item"}\nnot json\n')
     res = runner.invoke(app, ["router", "train-encoder", "-l", str(library), "--queries", str(queries)])

@@ -136,7 +136,8 @@ def route_cmd(
             return
         from rich.table import Table
 
-        table = Table(title=f"{query!r} ({router.last_method}, {router.last_timings.get('total', 0) * 1e3:.0f} ms)")
+        table = Table(title=f"{query!r} ({router.last_method}, {router.last_timings.get('total', 0) * 1e3:.0f} ms)",
+                      caption=f"dense stage: {router.encoder.name}")
         for col in ("rank", "name", "tier", "score", "description"):
             table.add_column(col)
         for r in results:
