@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from retriever.encoders import Encoder
 from retriever.minibatches import MiniBatches
 from retriever.train_reranker import NegativeConfig, TrainQuery, hold_out, mine_negatives, synthesize_queries
 from skillkit.core.models import load_embedder
@@ -52,14 +53,6 @@ class TrainableBiEncoder:
         width = len(groups[0])
         d = self.embed([t for g in groups for t in g]).view(len(groups), width, -1)
         return self.scale * (d @ q.unsqueeze(-1)).squeeze(-1)
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Unit vectors of ``texts`` as a float32 array, without gradients."""
-        import torch
-
-        with torch.inference_mode():
-            rows = [self.embed(texts[b:b + batch_size]).numpy() for b in range(0, len(texts), batch_size)]
-        return np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
 
 
 @dataclass
@@ -156,8 +149,9 @@ def train_encoder(router: Any, labelled: Sequence[TrainQuery], config: EncoderTr
     model.model.eval()
     seconds = round(schedule.seconds, 1)  # training only, not the held-out check after it
     if held_out:
-        validation["after"] = _hit_at_1(held_out, model.encode([q.query for q in held_out]), ids,
-                                        model.encode([docs[i].to_text() for i in ids]))
+        tuned = Encoder(model.model)
+        validation["after"] = _hit_at_1(held_out, tuned.encode([q.query for q in held_out]), ids,
+                                        tuned.encode([docs[i].to_text() for i in ids]))
     stats = {"steps": schedule.steps, "planned_steps": schedule.total_steps, "queries": len(train),
              "labelled_queries": n_labelled, "seconds": seconds,
              "stopped_by_time_budget": schedule.stopped_early,

@@ -92,6 +92,7 @@ def _read_labelled(path: Path, router: Any) -> list[TrainQuery]:
         raise ValueError(f"{path}: no labelled queries")
     return labels
 
+
 @contextmanager
 def _step_progress(label: str, verb: str) -> Iterator[Callable[[int, int, float], None]]:
     """A progress bar for a training loop; yields the ``on_step(step, total, loss)`` callback."""
