@@ -41,6 +41,25 @@ class Reranker(Protocol):
         ...
 
 
+def measured_shortfall(reranker: Any, encoder_name: str) -> str | None:
+    """Why ``auto`` routing should not pay for ``reranker``: its recorded held-out check (``meta["validation"]``,
+    written by ``skillkit router train-reranker --queries``), made behind a dense stage named ``encoder_name``,
+    found it no better than that stage (neither a higher Hit@1 nor, at equal Hit@1, a higher MRR@10).
+
+    None when the check found it better, or when there is no record for this dense stage to go by.
+    """
+    meta = getattr(reranker, "meta", None)
+    check = meta.get("validation") if isinstance(meta, dict) else None
+    if not isinstance(check, dict) or check.get("encoder") != encoder_name:
+        return None
+    dense, reranked = check["dense"], check["reranked"]
+    if (reranked["hit@1"], reranked["mrr@10"]) > (dense["hit@1"], dense["mrr@10"]):
+        return None
+    return (f"on its {check['queries']} held-out labelled queries the reranker did not beat the dense stage "
+            f"(Hit@1 {reranked['hit@1']:.0%} vs {dense['hit@1']:.0%}, MRR@10 {reranked['mrr@10']:.3f} vs "
+            f"{dense['mrr@10']:.3f})")
+
+
 def zscore(scores: np.ndarray) -> np.ndarray:
     """Scores minus their mean, over their standard deviation (all zeros when they are all equal)."""
     scores = np.asarray(scores, np.float64)

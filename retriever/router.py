@@ -5,7 +5,9 @@ rank), ``rerank`` (dense top-``candidates``, then the reranker) and ``auto`` (th
 ``rerank`` when the router has a reranker, else ``dense``; :attr:`Router.last_method` says which).
 An untrained cross-encoder is no better than dense, so none is used unless one is given or a
 trained one sits next to the library, and asking for ``rerank`` without one is an error
-(:class:`RerankerMissingError`) rather than a silent fallback.
+(:class:`RerankerMissingError`) rather than a silent fallback. A reranker whose own held-out check
+(recorded by ``skillkit router train-reranker --queries``) found it no better than this dense stage
+is not paid for by ``auto``: :attr:`Router.reranker_shortfall` says why, and ``rerank`` still uses it.
 
 The retriever does not depend on the skill layer: :meth:`Router.from_library` takes any library
 object with ``list()`` (a ``skillkit.skills.library.SkillLibrary`` among them) or a JSON/JSONL
@@ -27,7 +29,7 @@ from retriever.docs import RouterDoc, load_docs_file, to_docs
 from retriever.encoders import TextEncoder, get_encoder, same_vectors, trained_encoder
 from retriever.fusion import reciprocal_rank_fusion
 from retriever.index import VectorIndex
-from retriever.rerank import resolve_reranker
+from retriever.rerank import measured_shortfall, resolve_reranker
 
 METHODS = ("auto", "rerank", "dense", "bm25", "hybrid")
 TRAIN_RERANKER_HINT = "skillkit router train-reranker --library LIBRARY"
@@ -214,7 +216,8 @@ class Router:
         """Route many queries at once (one batched encode and index search); timings are totals.
 
         ``method="rerank"`` without a reranker raises :class:`RerankerMissingError`; ``auto`` reranks
-        when there is a reranker and answers densely otherwise.
+        when there is a reranker not measured to fall short (:attr:`reranker_shortfall`) and answers
+        densely otherwise.
         """
         method = self.resolve_method(method)
         if k < 1:
@@ -268,11 +271,17 @@ class Router:
         if method not in METHODS:
             raise ValueError(f"unknown routing method {method!r}: use one of {', '.join(METHODS)}")
         if method == "auto":
-            return "rerank" if self.reranker is not None else "dense"
+            return "rerank" if self.reranker is not None and self.reranker_shortfall is None else "dense"
         if method == "rerank" and self.reranker is None:
             raise RerankerMissingError(f"method 'rerank' needs a trained reranker and this router has none: "
                                        f"train one with `{TRAIN_RERANKER_HINT}` (or use --method dense or auto)")
         return method
+
+    @property
+    def reranker_shortfall(self) -> str | None:
+        """Why ``auto`` routes without this router's reranker (its recorded held-out check behind this dense
+        stage found no gain; see :func:`retriever.rerank.measured_shortfall`), or None when ``auto`` uses it."""
+        return None if self.reranker is None else measured_shortfall(self.reranker, self.encoder.name)
 
     def _dense(self, queries: Sequence[str], depth: int, allowed: set[str] | None,
                timings: dict[str, float]) -> list[list[tuple[str, float]]]:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from retriever.docs import RouterDoc
+from retriever.evaluation import ranking_metrics
 from retriever.minibatches import MiniBatches
 from retriever.rerank import CrossEncoderReranker, listwise_loss, pointwise_loss
 
@@ -186,6 +187,23 @@ def hold_out(items: Sequence[T], share: float, rng: random.Random) -> tuple[list
     rng.shuffle(order)
     held = set(order[:n_out])
     return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
+
+
+def held_out_check(router: Any, reranker: Any, queries: Sequence[TrainQuery]) -> dict[str, Any]:
+    """Hit@1, MRR@10 and the rest of :func:`~retriever.evaluation.ranking_metrics` for ``router``'s dense stage
+    and for ``reranker`` behind it, on labelled ``queries`` it was not trained on: the record kept in the
+    reranker's folder (``meta["validation"]``) that tells ``auto`` routing whether it earns its latency."""
+    texts, positives = [q.query for q in queries], [q.positive for q in queries]
+    dense = router.route_batch(texts, k=10, method="dense")
+    first = router.reranker
+    router.reranker = reranker
+    try:
+        reranked = router.route_batch(texts, k=10, method="rerank")
+    finally:
+        router.reranker = first
+    return {"queries": len(queries), "encoder": router.encoder.name,
+            "dense": ranking_metrics([[r.id for r in row] for row in dense], positives),
+            "reranked": ranking_metrics([[r.id for r in row] for row in reranked], positives)}
 
 
 def view_vectors(router: Any, views: set[str]) -> dict[str, dict[str, np.ndarray]]:

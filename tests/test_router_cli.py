@@ -70,6 +70,20 @@ def test_train_reranker_with_labelled_queries_compares_with_dense_on_held_out_on
                                    "--max-steps", "1", "--negatives", "3", "--validation", "0.2"])
     assert res.exit_code == 0, res.output
     assert "held-out (2 labelled queries): Hit@1 dense" in res.output and "reranked" in res.output
+    # the check is kept with the reranker, and `route --method auto` goes by it
+    marker = tmp_path / "skills.jsonl.reranker" / "reranker.json"
+    meta = json.loads(marker.read_text())
+    check = meta["validation"]
+    assert check["queries"] == 2 and {"hit@1", "mrr@10"} <= set(check["dense"]) & set(check["reranked"])
+    for dense_hit, reranked_hit, method in ((1.0, 0.5, "dense"), (0.5, 1.0, "rerank")):
+        check["dense"]["hit@1"], check["reranked"]["hit@1"] = dense_hit, reranked_hit
+        marker.write_text(json.dumps(meta))
+        res = CliRunner().invoke(app, ["route", "-l", str(library), "-q", "am I broke", "-k", "1"])
+        assert res.exit_code == 0, res.output
+        output = " ".join(res.output.split())
+        assert f"({method}," in output
+        assert ("routing densely: on its 2 held-out labelled queries the reranker did not beat" in output) == (
+            method == "dense")
 
 
 def test_route_errors(library, tmp_path):

@@ -158,3 +158,45 @@ def test_from_library_reuses_stored_vectors_and_encodes_only_for_another_encoder
     router = Router.from_library(lib, encoder=other)  # another model: every skill is encoded with it
     assert other.texts == len(SKILLS) and router.index.config.dim == 32
     assert router.route("wallet send money transfer", k=1)[0].name == "wallet-send-money"
+
+
+class ReversingReranker:
+    """A second stage that ranks the dense stage's candidates upside down (so it can only do worse)."""
+
+    def __init__(self, meta: dict | None = None) -> None:
+        self.meta = meta or {}
+
+    def score(self, query, docs, prior=None):
+        return -np.asarray(prior, np.float32)
+
+
+def test_auto_skips_a_reranker_whose_held_out_check_found_no_gain():
+    from retriever.train_reranker import TrainQuery, held_out_check
+
+    router = Router.from_docs(SKILLS, encoder=HashingEncoder(256))
+    held = [TrainQuery("wallet send money transfer contact", "s2"), TrainQuery("music play playlist start", "s3")]
+    check = held_out_check(router, ReversingReranker(), held)
+    assert router.reranker is None  # the check leaves the router as it found it
+    assert check["queries"] == 2 and check["encoder"] == router.encoder.name
+    assert check["dense"]["hit@1"] == 1.0 and check["reranked"]["hit@1"] == 0.0
+
+    router.reranker = ReversingReranker({"validation": check})
+    assert "did not beat the dense stage (Hit@1 0% vs 100%" in router.reranker_shortfall
+    top = router.route("wallet send money", k=1)
+    assert router.last_method == "dense" and top[0].id == "s2"
+    router.route("wallet send money", k=1, method="rerank")  # asked for explicitly, it is still used
+    assert router.last_method == "rerank"
+
+    def record(dense: tuple[float, float], reranked: tuple[float, float], encoder: str = router.encoder.name) -> dict:
+        return {"validation": {"queries": 4, "encoder": encoder,
+                               "dense": {"hit@1": dense[0], "mrr@10": dense[1]},
+                               "reranked": {"hit@1": reranked[0], "mrr@10": reranked[1]}}}
+
+    for meta, used in ((record((0.5, 0.6), (0.5, 0.6)), False),  # a tie does not earn the latency
+                       (record((0.5, 0.6), (0.5, 0.7)), True),  # same Hit@1, better MRR
+                       (record((0.5, 0.6), (0.75, 0.5)), True),
+                       (record((0.5, 0.6), (0.25, 0.6), encoder="another-encoder"), True),  # checked behind another stage
+                       ({}, True)):  # no check recorded: nothing to go by
+        router.reranker = ReversingReranker(meta)
+        router.route("wallet send money", k=1)
+        assert router.last_method == ("rerank" if used else "dense"), meta

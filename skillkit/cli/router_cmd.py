@@ -14,13 +14,19 @@ import typer
 
 from retriever.distill import DistillConfig, distill, load_teacher_scores, save_teacher_scores, score_triples
 from retriever.encoders import default_encoder_path
-from retriever.evaluation import ranking_metrics
 from retriever.rerank import default_reranker_path
 from retriever.router import RerankerMissingError, Router
 from retriever.teachers import EnsembleTeacher, NoTrainedReranker, default_teachers_path, resolve_teacher
 from retriever.teachers import train_teachers as train_teacher_models
 from retriever.train_encoder import EncoderTrainConfig, train_encoder
-from retriever.train_reranker import NegativeConfig, TrainConfig, TrainQuery, hold_out, train_reranker
+from retriever.train_reranker import (
+    NegativeConfig,
+    TrainConfig,
+    TrainQuery,
+    held_out_check,
+    hold_out,
+    train_reranker,
+)
 from skillkit.cli.common import console, fail, friendly_errors, progress, quiet_libraries
 from skillkit.core.config import atomic_write_text
 from skillkit.core.models import cache_root
@@ -31,7 +37,8 @@ router_app = typer.Typer(help="Skill routing: train the reranker, score with a t
                          no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that write a JSON result and print a table.", no_args_is_help=True)
 
-METHOD_HELP = ("auto (default: rerank when a trained reranker is available, else dense), rerank (an error "
+METHOD_HELP = ("auto (default: rerank when a trained reranker is available and its held-out check did not find "
+               "it falling short of dense, else dense), rerank (an error "
                "without a trained reranker), dense, bm25 or hybrid")
 RERANKER_HELP = ("auto (the trained reranker saved next to the library, if any), none, llm (SmolLM2 yes/no), "
                  "upr[:MODEL] (query likelihood under SmolLM2 or another causal LM), openai:MODEL@URL (the "
@@ -130,6 +137,9 @@ def route_cmd(
     except RerankerMissingError:
         fail(f"--method rerank needs a trained reranker and there is none for {library}: train one with "
              f"`skillkit router train-reranker --library {library}` (or use --method auto or dense)")
+    if method == "auto" and router.reranker_shortfall is not None:
+        console.print(f"[yellow]routing densely: {router.reranker_shortfall}; `--method rerank` uses it "
+                      "anyway[/yellow]")
     if query is not None:
         results = router.route(query, k=k, tier=tier, method=method)
         if as_json:
@@ -200,20 +210,21 @@ def train_reranker_cmd(
     with _step_progress("training the reranker", "training") as on_step:
         reranker, stats = train_reranker(router, labels, config, on_step=on_step)
     target = out or default_reranker_path(library)
+    if held_out:
+        # kept with the reranker: `--method auto` routes without it when it did not beat the dense stage here
+        reranker.meta["validation"] = check = held_out_check(router, reranker, held_out)
     reranker.save(target)
     console.print(f"trained {stats['steps']} steps on {stats['queries']} queries in {stats['seconds']} s "
                   f"(loss {stats['first_loss']} -> {stats['last_loss']}); saved to {target}")
     if held_out:
-        positives = [q.positive for q in held_out]
-        dense = ranking_metrics([[r.id for r in router.route(q.query, k=10, method="dense")] for q in held_out], positives)
-        router.reranker = reranker
-        reranked = ranking_metrics([[r.id for r in router.route(q.query, k=10, method="rerank")] for q in held_out],
-                                   positives)
+        dense, reranked = check["dense"], check["reranked"]
         console.print(f"held-out ({len(held_out)} labelled queries): Hit@1 dense {dense['hit@1']:.0%}, reranked "
                       f"{reranked['hit@1']:.0%}; MRR@10 {dense['mrr@10']:.3f} -> {reranked['mrr@10']:.3f}")
-        if reranked["hit@1"] <= dense["hit@1"]:
-            console.print("[yellow]warning: on held-out labelled queries the reranker does not beat the dense stage, "
-                          f"only adds latency; `--reranker none` routes without it, or delete {target}[/yellow]")
+        router.reranker = reranker
+        if router.reranker_shortfall is not None:
+            console.print("[yellow]warning: on held-out labelled queries the reranker does not beat the dense stage: "
+                          "`route --method auto` (the default) keeps routing densely, `--method rerank` uses it "
+                          "anyway[/yellow]")
 
 
 @friendly_errors
@@ -348,6 +359,14 @@ def distill_cmd(
                           "delete " + str(out) + "[/yellow]")
 
 
+def _reranker_state(router: Any) -> str:
+    if router.reranker is None:
+        return "no, dense"
+    if router.reranker_shortfall is not None:
+        return "yes, but method auto routes densely: it did not beat dense on its held-out queries"
+    return "yes"
+
+
 @friendly_errors
 def serve_cmd(
     library: Path = typer.Option(..., "--library", "-l", help="Skill library (folder or JSON/JSONL file)."),
@@ -373,7 +392,7 @@ def serve_cmd(
     router = _load_router(library, reranker, "auto", encoder)
     batching = f"{batch_window_ms:g} ms window" if batch_window_ms > 0 else "off"
     console.print(f"serving {len(router)} skills on http://{host}:{port} "
-                  f"(reranker: {'yes' if router.reranker else 'no, dense'}; auth: {'on' if token else 'off'}; "
+                  f"(reranker: {_reranker_state(router)}; auth: {'on' if token else 'off'}; "
                   f"batching: {batching})")
     serve(router, host=host, port=port, token=token, max_k=max_k, max_body_bytes=max_body,
           batch_window_ms=batch_window_ms, files=SkillFiles.of(library) if library.is_dir() else None)
