@@ -190,9 +190,9 @@ def hold_out(items: Sequence[T], share: float, rng: random.Random) -> tuple[list
 
 
 def held_out_check(router: Any, reranker: Any, queries: Sequence[TrainQuery]) -> dict[str, Any]:
-    """Hit@1, MRR@10 and the rest of :func:`~retriever.evaluation.ranking_metrics` for ``router``'s dense stage
-    and for ``reranker`` behind it, on labelled ``queries`` it was not trained on: the record kept in the
-    reranker's folder (``meta["validation"]``) that tells ``auto`` routing whether it earns its latency."""
+    """Hit@1, MRR@10, nDCG@10 and Recall@10 of ``router``'s dense stage and of ``reranker`` behind it, on
+    labelled ``queries`` it was not trained on: the record kept in the reranker's folder
+    (``meta["validation"]``) that tells ``auto`` routing whether it earns its latency."""
     texts, positives = [q.query for q in queries], [q.positive for q in queries]
     dense = router.route_batch(texts, k=10, method="dense")
     first = router.reranker
@@ -201,9 +201,14 @@ def held_out_check(router: Any, reranker: Any, queries: Sequence[TrainQuery]) ->
         reranked = router.route_batch(texts, k=10, method="rerank")
     finally:
         router.reranker = first
-    return {"queries": len(queries), "encoder": router.encoder.name,
-            "dense": ranking_metrics([[r.id for r in row] for row in dense], positives),
-            "reranked": ranking_metrics([[r.id for r in row] for row in reranked], positives)}
+
+    def metrics(rows: list[list[Any]]) -> dict[str, float]:
+        # only the cut-offs within the 10 results routed
+        found = ranking_metrics([[r.id for r in row] for row in rows], positives)
+        return {k: found[k] for k in ("hit@1", "mrr@10", "ndcg@10", "recall@10")}
+
+    return {"queries": len(queries), "encoder": router.encoder.name, "dense": metrics(dense),
+            "reranked": metrics(reranked)}
 
 
 def view_vectors(router: Any, views: set[str]) -> dict[str, dict[str, np.ndarray]]:

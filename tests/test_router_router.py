@@ -193,7 +193,7 @@ def test_auto_skips_a_reranker_whose_held_out_check_found_no_gain():
                                "reranked": {"hit@1": reranked[0], "mrr@10": reranked[1]}}}
 
     for meta, used in ((record((0.5, 0.6), (0.5, 0.6)), False),  # a tie does not earn the latency
-                       (record((0.5, 0.6), (0.5, 0.7)), True),  # same Hit@1, better MRR
+                       (record((0.5, 0.6), (0.5, 0.7)), False),  # same Hit@1: a better MRR alone does not either
                        (record((0.5, 0.6), (0.75, 0.5)), True),
                        (record((0.5, 0.6), (0.25, 0.6), encoder="another-encoder"), True),  # checked behind another stage
                        ({}, True)):  # no check recorded: nothing to go by
