@@ -78,12 +78,12 @@ def test_train_reranker_with_labelled_queries_compares_with_dense_on_held_out_on
     for dense_hit, reranked_hit, method in ((1.0, 0.5, "dense"), (0.5, 1.0, "rerank")):
         check["dense"]["hit@1"], check["reranked"]["hit@1"] = dense_hit, reranked_hit
         marker.write_text(json.dumps(meta))
-        res = CliRunner().invoke(app, ["route", "-l", str(library), "-q", "am I broke", "-k", "1"])
+        res = CliRunner().invoke(app, ["route", "-l", str(library), "-q", "am I broke", "-k", "1", "--json"])
         assert res.exit_code == 0, res.output
-        output = " ".join(res.output.split())
-        assert f"({method}," in output
-        assert ("routing densely: on its 2 held-out labelled queries the reranker did not beat" in output) == (
-            method == "dense")
+        top = json.loads(res.stdout)[0]  # the note goes to stderr, so stdout stays JSON
+        assert ("rerank" in top["stage_scores"]) == (method == "rerank")
+        assert ("routing densely: on its 2 held-out labelled queries the reranker did not beat"
+                in " ".join(res.stderr.split())) == (method == "dense")
 
 
 def test_route_errors(library, tmp_path):

@@ -27,7 +27,7 @@ from retriever.train_reranker import (
     hold_out,
     train_reranker,
 )
-from skillkit.cli.common import console, fail, friendly_errors, progress, quiet_libraries
+from skillkit.cli.common import console, err_console, fail, friendly_errors, progress, quiet_libraries
 from skillkit.core.config import atomic_write_text
 from skillkit.core.models import cache_root
 from skillkit.skills.bundle import SkillFiles
@@ -137,8 +137,8 @@ def route_cmd(
     except RerankerMissingError:
         fail(f"--method rerank needs a trained reranker and there is none for {library}: train one with "
              f"`skillkit router train-reranker --library {library}` (or use --method auto or dense)")
-    if method == "auto" and router.reranker_shortfall is not None:
-        console.print(f"[yellow]routing densely: {router.reranker_shortfall}; `--method rerank` uses it "
+    if method == "auto" and router.reranker_shortfall is not None:  # on stderr: stdout may carry JSON
+        err_console.print(f"[yellow]routing densely: {router.reranker_shortfall}; `--method rerank` uses it "
                       "anyway[/yellow]")
     if query is not None:
         results = router.route(query, k=k, tier=tier, method=method)
