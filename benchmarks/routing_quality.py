@@ -32,6 +32,10 @@ distractors, so the numbers are what a short CPU run reaches, not what the metho
    on the labelled skills alone (no distractors), skill-disjoint (trained on the queries of half the
    skills, tested on the other half's), under a reranker trained behind it, and on the app-suite set
    (as trained on the held-out split, and trained on the apps' own train variants).
+6. **Zero-shot second stages** (``--sections zeroshot``, the held-out split): what the local models give
+   with no training at all. Late interaction (ColBERT-style MaxSim over MiniLM's token vectors) reranking
+   the dense top-20, alone and mixed with the dense prior; and the query rewritten by SmolLM2 into an
+   app action (HyDE-style), routed densely alone and appended to the query (latency counts the rewrite).
 """
 
 from __future__ import annotations
@@ -69,10 +73,10 @@ from skillkit.core.fileio import atomic_write_text  # noqa: E402
 from skillkit.core.stats import bootstrap_mean, paired_comparison  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "routing_quality.json"
-SECTIONS = ("heldout", "apps", "sokoban", "upr", "finetune")
+SECTIONS = ("heldout", "apps", "sokoban", "upr", "finetune", "zeroshot")
 #: where each section's result goes in the JSON
 SECTION_KEYS = {"heldout": "heldout", "apps": "apps", "sokoban": "sokoban_layout", "upr": "query_likelihood",
-                "finetune": "encoder_finetune"}
+                "finetune": "encoder_finetune", "zeroshot": "zero_shot"}
 
 
 def percentiles(samples: Sequence[float]) -> dict[str, float]:
@@ -436,6 +440,79 @@ def finetuned_encoder(distractors: int, train_steps: int, seeds: Sequence[int], 
             "budgets": {"reranker_train_steps": train_steps, "candidates_reranked": router.candidates}}
 
 
+# ---- 1d. zero-shot second stages -----------------------------------------------------------------
+class MaxSimReranker:
+    """Late interaction with no training: mean over query tokens of the best cosine to a skill token
+    (MiniLM's token vectors), z-scored over the candidates, plus ``prior_weight`` x the z-scored dense score.
+    A skill's token vectors are kept once computed, as a late-interaction index would hold them."""
+
+    def __init__(self, model: Any, prior_weight: float) -> None:
+        self.model = model
+        self.prior_weight = prior_weight
+        self.doc_tokens: dict[str, Any] = {}
+
+    def _tokens(self, texts: Sequence[str]) -> list[Any]:
+        import torch
+
+        out = self.model.encode(list(texts), output_value="token_embeddings", convert_to_numpy=False)
+        return [torch.nn.functional.normalize(t[1:-1] if len(t) > 2 else t, dim=-1) for t in out]  # no [CLS]/[SEP]
+
+    def score(self, query: str, docs: Sequence[RouterDoc], prior: np.ndarray | None = None) -> np.ndarray:
+        from retriever.rerank import zscore
+
+        q = self._tokens([query])[0]
+        new = [d for d in docs if d.id not in self.doc_tokens]
+        if new:
+            self.doc_tokens.update(zip([d.id for d in new], self._tokens([d.to_text() for d in new])))
+        maxsim = np.array([float((q @ self.doc_tokens[d.id].T).max(dim=1).values.mean()) for d in docs])
+        return zscore(maxsim) + (self.prior_weight * zscore(prior) if prior is not None else 0.0)
+
+
+REWRITE_PROMPT = ("Request: {query}\nWrite one short sentence describing the app action (which app, which "
+                  "operation) that does this.")
+
+
+class RewrittenQueryRouter:
+    """Routes the query as SmolLM2 rewrites it into an app action (HyDE-style), or the query with the rewrite
+    appended; the rewrite is part of each query's routing time."""
+
+    def __init__(self, router: Any, llm: Any, append: bool) -> None:
+        self.router, self.llm, self.append = router, llm, append
+        self.last_method: str | None = None
+
+    def route(self, query: str, k: int, method: str) -> list[Any]:
+        from skillkit.core.llm.base import SamplingParams
+
+        request = [{"role": "system", "content": "You name the phone or computer app action a request needs."},
+                   {"role": "user", "content": REWRITE_PROMPT.format(query=query)}]
+        text = self.llm.generate([request], SamplingParams(max_new_tokens=32, temperature=0.0))[0].text
+        rewrite = (text.strip().splitlines() or [""])[0].strip() or query
+        results = self.router.route(f"{query} {rewrite}" if self.append else rewrite, k=k, method=method)
+        self.last_method = f"{method} of the SmolLM2 rewrite"
+        return results
+
+
+def zero_shot(distractors: int, quick: bool) -> dict:
+    """Section ``zeroshot``: untrained second stages from the local models on the held-out split."""
+    from skillkit.core.llm.factory import make_backend
+
+    docs, router, texts, gold, labelled, info = heldout_split(distractors, quick)
+    rows = {"dense": evaluate(router, texts, gold, "dense")}
+    for weight, name in ((0.0, "late interaction (MiniLM token MaxSim) alone"),
+                         (1.0, "late interaction + dense prior (mean z-score)")):
+        router.reranker = MaxSimReranker(router.encoder.model, weight)
+        rows[name] = evaluate(router, texts, gold, "rerank")
+    llm = make_backend("hf", "smollm2-135m")
+    rows["SmolLM2 rewrite of the query (HyDE-style), dense"] = evaluate(
+        RewrittenQueryRouter(router, llm, append=False), texts, gold, "dense")
+    rows["query + its SmolLM2 rewrite, dense"] = evaluate(RewrittenQueryRouter(router, llm, append=True), texts, gold,
+                                                           "dense")
+    compare(rows, "dense")
+    print_rows("held-out test split, zero-shot second stages", rows)
+    return {"corpus": info, "rows": rows, "budgets": {"candidates_reranked": router.candidates,
+                                                      "rewrite_max_new_tokens": 32}}
+
+
 # ---- 3. Sokoban by layout ------------------------------------------------------------------------
 def sokoban_layout(encoder: Any, quick: bool) -> dict:
     """Section 3: the share of test levels routed to the skill of their nearest train level by layout."""
@@ -486,7 +563,8 @@ def sokoban_layout(encoder: Any, quick: bool) -> dict:
 PLOT_SECTIONS = (("heldout", "held-out split: teachers and Margin-MSE students"),
                  ("query_likelihood", "held-out split: query-likelihood teacher"),
                  ("encoder_finetune", "dense stage fine-tuned on labelled queries (3 seeds)"),
-                 ("apps", "app suite (not tuned on)"))
+                 ("apps", "app suite (not tuned on)"),
+                 ("zero_shot", "held-out split: zero-shot second stages (MaxSim, SmolLM2 rewrite)"))
 
 
 def plot_differences(result: dict, path: Path) -> Path:
@@ -589,6 +667,9 @@ def run(quick: bool = False, distractors: int = 1_000, train_steps: int = 30, di
         if "finetune" in sections:
             result["encoder_finetune"] = finetuned_encoder(distractors, train_steps, seeds, quick)
             save("finetune")
+        if "zeroshot" in sections:
+            result["zero_shot"] = zero_shot(distractors, quick)
+            save("zeroshot")
         if "sokoban" in sections:
             result["sokoban_layout"] = sokoban_layout(models["encoder"], quick)
             save("sokoban")
