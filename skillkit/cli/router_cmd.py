@@ -14,7 +14,7 @@ import typer
 
 from retriever.distill import DistillConfig, distill, load_teacher_scores, save_teacher_scores, score_triples
 from retriever.encoders import default_encoder_path
-from retriever.rerank import default_reranker_path
+from retriever.rerank import default_reranker_path, measured_shortfall
 from retriever.router import RerankerMissingError, Router
 from retriever.teachers import EnsembleTeacher, NoTrainedReranker, default_teachers_path, resolve_teacher
 from retriever.teachers import train_teachers as train_teacher_models
@@ -220,8 +220,7 @@ def train_reranker_cmd(
         dense, reranked = check["dense"], check["reranked"]
         console.print(f"held-out ({len(held_out)} labelled queries): Hit@1 dense {dense['hit@1']:.0%}, reranked "
                       f"{reranked['hit@1']:.0%}; MRR@10 {dense['mrr@10']:.3f} -> {reranked['mrr@10']:.3f}")
-        router.reranker = reranker
-        if router.reranker_shortfall is not None:
+        if measured_shortfall(reranker, router.encoder.name) is not None:
             console.print("[yellow]warning: on held-out labelled queries the reranker does not beat the dense stage: "
                           "`route --method auto` (the default) keeps routing densely, `--method rerank` uses it "
                           "anyway[/yellow]")
